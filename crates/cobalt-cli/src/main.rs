@@ -1,0 +1,314 @@
+//! The `cobalt` command line. A thin layer: it reads files and the clock, calls the core, and
+//! prints. Exit status: 0 success; 1 a failure that is not the input's fault (an invalid
+//! knowledge base, lint problems); 2 invalid input or usage.
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use cobalt_core::{KnowledgeBase, Profile};
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "cobalt", version, about = "Decision support for vitamin B12 deficiency in people with, or suspected of, multiple sclerosis. Not a diagnosis.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Assess one case (cobalt.case/1 JSON; "-" reads standard input).
+    Assess(AssessArgs),
+    /// List the rules of the knowledge base.
+    Rules {
+        /// Only this category (testing, interpretation, cause, picture, mcdonald, management, diet, evidence).
+        #[arg(long)]
+        category: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+    /// Print a rule's documentation: what it checks, why, inputs, thresholds, limitations, sources.
+    Explain {
+        /// The rule id, such as LAB-001.
+        rule: String,
+    },
+    /// Knowledge-base tools.
+    Kb {
+        #[command(subcommand)]
+        command: KbCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KbCommand {
+    /// Check the knowledge base and report every problem at once.
+    Lint {
+        /// Lint the knowledge files in this directory instead of the built-in ones.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Run the tests kept with each rule (works while the knowledge base still has lint problems).
+    Test {
+        /// Only these rules (ids or prefixes such as LAB).
+        rules: Vec<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct AssessArgs {
+    /// The case file, or "-" for standard input.
+    case: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Threshold profile.
+    #[arg(long)]
+    profile: Option<String>,
+    /// A laboratory's own thresholds (TOML with [tests.<lab>] tables) applied over the profile.
+    #[arg(long, value_name = "FILE")]
+    thresholds: Option<PathBuf>,
+    /// The assessment date (YYYY-MM-DD) when the case has no as_of; default today.
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+    /// Colour in the text report: auto (only on a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// An error that is the input's fault: exit 2.
+#[derive(Debug)]
+struct InvalidInput(String);
+
+impl std::fmt::Display for InvalidInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for InvalidInput {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let invalid = e.downcast_ref::<InvalidInput>().is_some();
+            eprintln!("cobalt: {e:#}");
+            if invalid {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn load_kb() -> Result<KnowledgeBase> {
+    cobalt_kb::load().map_err(|problems| {
+        let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        anyhow::anyhow!("the built-in knowledge base is invalid:\n{}", text.join("\n"))
+    })
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Assess(args) => assess(args),
+        Command::Rules { category, format } => {
+            let kb = load_kb()?;
+            let mut out = std::io::stdout().lock();
+            let rules: Vec<_> = kb
+                .rules
+                .iter()
+                .filter(|r| category.as_deref().is_none_or(|c| r.category == c))
+                .collect();
+            match format {
+                ListFormat::Text => {
+                    for r in rules {
+                        writeln!(out, "{:<10} {:<15} {}", r.id, r.category, r.title)?;
+                    }
+                }
+                ListFormat::Json => {
+                    let v: Vec<_> = rules
+                        .iter()
+                        .map(|r| {
+                            serde_json::json!({
+                                "id": r.id, "title": r.title, "category": r.category,
+                                "sources": r.sources.iter().map(|c| &c.key).collect::<Vec<_>>(),
+                            })
+                        })
+                        .collect();
+                    writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { rule } => {
+            let kb = load_kb()?;
+            let Some(r) = kb.rule(&rule.to_ascii_uppercase()) else {
+                return Err(InvalidInput(format!("no rule `{rule}`; `cobalt rules` lists them")).into());
+            };
+            print!("{}", cobalt_report::explain(&kb, r));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kb { command: KbCommand::Test { rules } } => {
+            let (kb, problems) = cobalt_kb::load_with_problems();
+            if !problems.is_empty() {
+                eprintln!("cobalt: note: the knowledge base has {} lint problem(s); `cobalt kb lint` lists them", problems.len());
+            }
+            let mut failures = 0;
+            let mut run = 0;
+            for r in &kb.rules {
+                if !rules.is_empty() && !rules.iter().any(|p| r.id.starts_with(&p.to_ascii_uppercase())) {
+                    continue;
+                }
+                run += r.tests.len();
+                let fails = cobalt_kb::check::run_rule_tests(&kb, r);
+                let mut failed_tests: Vec<&str> = Vec::new();
+                for f in &fails {
+                    println!("FAIL {f}");
+                    if let Some(name) = f.split(" / ").nth(1).and_then(|x| x.split(':').next()) {
+                        if !failed_tests.contains(&name) {
+                            failed_tests.push(name);
+                        }
+                    }
+                }
+                failures += failed_tests.len();
+            }
+            println!("{} passed, {failures} failed", run.saturating_sub(failures));
+            Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Kb { command: KbCommand::Lint { dir } } => {
+            let result = match dir {
+                None => cobalt_kb::load(),
+                Some(dir) => {
+                    let texts = read_kb_dir(&dir)?;
+                    let files: Vec<cobalt_core::SourceFile<'_>> = texts
+                        .iter()
+                        .map(|(p, t)| cobalt_core::SourceFile { path: p, text: t })
+                        .collect();
+                    cobalt_kb::load_from(&files)
+                }
+            };
+            match result {
+                Ok(kb) => {
+                    println!(
+                        "knowledge base {} is clean: {} rules, {} references, {} profiles, {} concepts",
+                        kb.meta.version,
+                        kb.rules.len(),
+                        kb.references.len(),
+                        kb.profiles.len(),
+                        kb.vocab.concepts().len()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problems) => {
+                    for p in &problems {
+                        println!("{p}");
+                    }
+                    eprintln!("cobalt: {} problem(s) in the knowledge base", problems.len());
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+fn read_kb_dir(dir: &Path) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for f in cobalt_kb::FILES {
+        let path = dir.join(f.path);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        out.push((f.path.to_string(), text));
+    }
+    Ok(out)
+}
+
+fn read_input(path: &Path) -> Result<String> {
+    if path == Path::new("-") {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).context("reading standard input")?;
+        Ok(s)
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| InvalidInput(format!("cannot read {}: {e}", path.display())).into())
+    }
+}
+
+fn choose_profile(kb: &KnowledgeBase, args: &AssessArgs) -> Result<Profile> {
+    let id = args.profile.clone().unwrap_or_else(|| kb.meta.default_profile.clone());
+    if !kb.profiles.contains_key(&id) {
+        let known: Vec<&str> = kb.profiles.keys().map(String::as_str).collect();
+        return Err(InvalidInput(format!("unknown profile `{id}`; expected one of {}", known.join(", "))).into());
+    }
+    match &args.thresholds {
+        None => Ok(kb.profiles[&id].clone()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| InvalidInput(format!("cannot read {}: {e}", path.display())))?;
+            let name = path.file_name().map_or("thresholds".into(), |n| n.to_string_lossy().into_owned());
+            kb.profile_with_override(&id, &text, &name).map_err(|problems| {
+                let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                InvalidInput(format!("invalid thresholds file:\n{}", text.join("\n"))).into()
+            })
+        }
+    }
+}
+
+fn assess(args: AssessArgs) -> Result<ExitCode> {
+    let kb = load_kb()?;
+    let profile = choose_profile(&kb, &args)?;
+    let text = read_input(&args.case)?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| InvalidInput(format!("$: malformed JSON: {e}")))?;
+    if value.get("resourceType").is_some() {
+        return Err(InvalidInput(
+            "resourceType: FHIR input is not supported by this build; expected a cobalt.case/1 document".into(),
+        )
+        .into());
+    }
+    let case = cobalt_core::parse_case_value(value, &kb.vocab, &kb.analytes)
+        .map_err(|e| InvalidInput(e.to_string()))?;
+    let as_of = match (case.as_of, &args.as_of) {
+        (Some(d), _) => d,
+        (None, Some(s)) => cobalt_core::case::parse_date(s)
+            .ok_or_else(|| InvalidInput(format!("--as-of: `{s}` is not a date; expected YYYY-MM-DD")))?,
+        (None, None) => time::OffsetDateTime::now_utc().date(),
+    };
+    let assessment = cobalt_core::evaluate(&kb, &profile, &case, as_of);
+    let rendered = match args.format {
+        Format::Json => serde_json::to_string_pretty(&assessment)? + "\n",
+        Format::Markdown => cobalt_report::markdown(&assessment),
+        Format::Text => {
+            let color = match args.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            };
+            cobalt_report::text(&assessment, color)
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(rendered.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,79 @@
+//! Causes: each cause rule of the knowledge base names a concept (a diet, medicine, exposure,
+//! condition or procedure); the rule fires when the case has it. Positive intrinsic factor
+//! antibodies or coeliac serology count as evidence of their condition.
+
+use super::labs::LabFacts;
+use super::{Ctx, Facts};
+use crate::case::Qualitative;
+use crate::units::display_number;
+
+#[derive(Debug, Default)]
+pub(crate) struct Causes {
+    /// Concept ids, in rule order.
+    pub concepts: Vec<String>,
+    /// Mechanisms present.
+    pub mechanisms: Vec<String>,
+}
+
+impl Causes {
+    pub fn has(&self, concept: &str) -> bool {
+        self.concepts.iter().any(|c| c == concept)
+    }
+    pub fn has_mechanism(&self, m: &str) -> bool {
+        self.mechanisms.iter().any(|x| x == m)
+    }
+}
+
+pub(crate) fn find(ctx: &mut Ctx<'_, '_>, _facts: &Facts, lab: &LabFacts) -> Causes {
+    let case = ctx.case;
+    let kb = ctx.kb;
+    let mut out = Causes::default();
+    let diet = case.diet.and_then(|d| d.concept());
+    let rules: Vec<_> = kb.cause_rules().map(|(r, c)| (r.id.as_str(), c)).collect();
+    for (rule_id, spec) in rules {
+        let Some(rule) = super::BUILTINS.iter().copied().find(|b| *b == rule_id) else { continue };
+        let concept = spec.concept.as_str();
+        let label = ctx.label(concept);
+        let message: Option<String> = if diet == Some(concept) {
+            Some(format!("{label}: B12 comes almost only from animal foods and fortified foods."))
+        } else if let Some(m) = case.medications.iter().find(|m| m.concept == concept) {
+            let mut s = format!("{label} {}", if m.current { "is taken" } else { "was taken" });
+            if let Some(months) = m.months {
+                s.push_str(&format!(" for {} months", display_number(months, 1)));
+            }
+            if let Some(dose) = m.daily_dose_mg {
+                s.push_str(&format!(", {} mg a day", display_number(dose, 1)));
+            }
+            s.push_str(": it can lower B12 absorption.");
+            if let (Some(after), Some(months)) = (spec.screen_after_months, m.months) {
+                if months <= after {
+                    s.push_str(&format!(" The duration so far is within the {} months after which testing is advised for long-term users.", display_number(after, 0)));
+                }
+            }
+            Some(s)
+        } else if let Some(e) = case.exposures.iter().find(|e| e.concept == concept) {
+            let freq = e.frequency.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
+            Some(format!("{label}{freq}: nitrous oxide inactivates B12, so deficiency can occur at the cell even when the B12 level is normal."))
+        } else if case.conditions.iter().any(|c| c.concept == concept) {
+            Some(format!("{label} is recorded: it can impair the absorption of B12."))
+        } else if case.procedures.iter().any(|p| p.concept == concept) {
+            Some(format!("{label} is recorded: it removes or bypasses the parts of the gut that absorb B12."))
+        } else if concept == "autoimmune_gastritis" && lab.ifab == Some(Qualitative::Positive) {
+            Some("Intrinsic factor antibodies are positive: autoimmune gastritis (pernicious anaemia) is the likely cause.".to_string())
+        } else if concept == "coeliac_disease" && lab.coeliac == Some(Qualitative::Positive) {
+            Some("Coeliac serology is positive: coeliac disease is a likely cause.".to_string())
+        } else {
+            None
+        };
+        if let Some(message) = message {
+            ctx.fire(rule, message, None);
+            if !out.has(concept) {
+                out.concepts.push(concept.to_string());
+            }
+            if !out.has_mechanism(&spec.mechanism) {
+                out.mechanisms.push(spec.mechanism.clone());
+            }
+        }
+    }
+    out
+}

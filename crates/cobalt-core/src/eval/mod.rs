@@ -1,0 +1,180 @@
+//! The evaluator: `evaluate(kb, profile, case, as_of) -> Assessment`.
+//!
+//! Each step of the pathway is a module; each rule is a builtin with the id of a documented rule
+//! in the knowledge base (see [`BUILTINS`]). A step reads the case and the facts earlier steps
+//! found, fires findings through [`Ctx::fire`], and records missing data through
+//! [`Ctx::missing`]. Evaluation never fails on patient data.
+
+mod causes;
+mod facts;
+mod labs;
+mod management;
+mod mcdonald;
+mod picture;
+mod testing;
+
+use crate::assessment::*;
+use crate::case::Case;
+use crate::kb::{KnowledgeBase, Profile};
+use time::Date;
+
+pub use facts::Facts;
+
+/// Every rule id the evaluator implements. The knowledge-base linter checks that each has a
+/// documented rule, and that each active rule has a builtin; a tidy test checks that every id
+/// used in the evaluator's sources is listed here.
+pub const BUILTINS: &[&str] = &[
+    // testing
+    "TEST-001", "TEST-002", "TEST-003", "TEST-004", "TEST-005", "TEST-006", "TEST-007",
+    "TEST-008", "TEST-009", "TEST-010", "TEST-011", "TEST-012",
+    // interpretation
+    "LAB-001", "LAB-002", "LAB-003", "LAB-004", "LAB-005", "LAB-006", "LAB-007", "LAB-008",
+    "LAB-009", "LAB-010", "LAB-011", "LAB-012", "LAB-013", "LAB-014", "LAB-015", "LAB-016",
+    "LAB-017", "LAB-018", "LAB-019", "LAB-020", "LAB-021",
+    // causes
+    "CAUSE-001", "CAUSE-002", "CAUSE-003", "CAUSE-004", "CAUSE-005", "CAUSE-006", "CAUSE-007",
+    "CAUSE-008", "CAUSE-009", "CAUSE-010", "CAUSE-011", "CAUSE-012", "CAUSE-013", "CAUSE-014",
+    "CAUSE-015", "CAUSE-016", "CAUSE-017", "CAUSE-018", "CAUSE-019", "CAUSE-020", "CAUSE-021",
+    "CAUSE-022", "CAUSE-023", "CAUSE-024", "CAUSE-025", "CAUSE-026",
+    // picture
+    "PIC-001", "PIC-002", "PIC-003", "PIC-004", "PIC-005", "PIC-006", "PIC-007", "PIC-008",
+    "PIC-009", "PIC-010", "PIC-011", "PIC-012", "PIC-013", "PIC-014", "PIC-015", "PIC-016",
+    "PIC-017", "PIC-018", "PIC-019", "PIC-020", "PIC-021",
+    // McDonald 2017
+    "MCD-001", "MCD-002", "MCD-003", "MCD-004", "MCD-005", "MCD-006", "MCD-007", "MCD-008",
+    "MCD-009",
+    // management
+    "TX-001", "TX-002", "TX-003", "TX-004", "TX-005", "TX-006", "TX-007", "TX-008", "TX-009",
+    "TX-010", "TX-011", "TX-012", "TX-013", "TX-014", "TX-015", "TX-016", "TX-017",
+    // diet
+    "DIET-001", "DIET-002", "DIET-003", "DIET-004",
+    // evidence
+    "EVID-001", "EVID-002",
+];
+
+/// Engine version.
+pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub(crate) struct Fired {
+    rule: &'static str,
+    message: String,
+    suggestion: Option<String>,
+}
+
+/// Evaluation context: the inputs, and what the steps have found so far.
+pub(crate) struct Ctx<'kb, 'c> {
+    pub kb: &'kb KnowledgeBase,
+    pub profile: &'kb Profile,
+    pub case: &'c Case,
+    pub as_of: Date,
+    fired: Vec<Fired>,
+    missing: Vec<Missing>,
+}
+
+impl<'kb, 'c> Ctx<'kb, 'c> {
+    /// Records that a rule fired.
+    pub fn fire(&mut self, rule: &'static str, message: impl Into<String>, suggestion: Option<String>) {
+        debug_assert!(BUILTINS.contains(&rule), "{rule} is not a builtin");
+        self.fired.push(Fired { rule, message: message.into(), suggestion });
+    }
+
+    /// Records missing data.
+    pub fn missing(
+        &mut self,
+        conclusion: &'static str,
+        inputs: Vec<&'static str>,
+        supplied_by: Vec<&'static str>,
+        message: impl Into<String>,
+    ) {
+        self.missing.push(Missing { conclusion, inputs, supplied_by, message: message.into() });
+    }
+
+    /// The label of a concept.
+    pub fn label(&self, id: &str) -> String {
+        self.kb.vocab.label(id).to_string()
+    }
+}
+
+fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Evaluates one case. `as_of` is the day of the assessment (the case's own `as_of` when it has
+/// one; the caller supplies today otherwise). Pure: no I/O, no clock.
+pub fn evaluate<'kb>(
+    kb: &'kb KnowledgeBase,
+    profile: &'kb Profile,
+    case: &Case,
+    as_of: Date,
+) -> Assessment<'kb> {
+    let mut ctx = Ctx { kb, profile, case, as_of, fired: Vec::new(), missing: Vec::new() };
+    let facts = Facts::gather(&ctx);
+    let lab = labs::interpret(&mut ctx, &facts);
+    let causes = causes::find(&mut ctx, &facts, &lab);
+    let test_indicated = testing::indication(&mut ctx, &facts, &causes);
+    let picture = picture::decide(&mut ctx, &facts, &lab);
+    let mcdonald = mcdonald::assess(&mut ctx, &facts, lab.status);
+    let next_tests = testing::next_tests(&mut ctx, &facts, &lab, &causes, test_indicated);
+    let (treatment, referrals, management) =
+        management::plan(&mut ctx, &facts, &lab, &causes, picture);
+
+    let conclusions = Conclusions {
+        test_indicated,
+        b12_status: lab.status,
+        next_tests,
+        causes: causes.concepts.clone(),
+        picture,
+        mcdonald_2017: mcdonald,
+        treatment,
+        referrals,
+    };
+
+    let mut findings: Vec<FindingOut<'kb>> = ctx
+        .fired
+        .into_iter()
+        .filter_map(|f| {
+            let rule = kb.rule(f.rule)?;
+            let sources = rule
+                .sources
+                .iter()
+                .filter_map(|c| {
+                    let r = kb.references.get(&c.key)?;
+                    Some(SourceRef {
+                        key: r.key.as_str(),
+                        at: c.at.as_deref(),
+                        title: r.title.as_str(),
+                        url: r.link(),
+                    })
+                })
+                .collect();
+            Some(FindingOut {
+                rule: rule.id.as_str(),
+                title: rule.title.as_str(),
+                category: rule.category.as_str(),
+                message: f.message,
+                suggestion: f.suggestion,
+                sources,
+            })
+        })
+        .collect();
+    let order = |c: &str| crate::kb::CATEGORIES.iter().position(|x| *x == c).unwrap_or(99);
+    findings.sort_by_key(|f| order(f.category));
+
+    Assessment {
+        id: case.id.clone(),
+        as_of: format_date(as_of),
+        engine: Engine {
+            name: "cobalt",
+            version: ENGINE_VERSION,
+            knowledge_version: kb.meta.version.as_str(),
+            profile: profile.id.as_str(),
+        },
+        disclaimer: kb.meta.disclaimer.as_str(),
+        conclusions,
+        findings,
+        missing: ctx.missing,
+        labs: lab.normalised,
+        management,
+        unrecognised_codes: case.unrecognised.clone(),
+    }
+}

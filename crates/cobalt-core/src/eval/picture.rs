@@ -1,0 +1,244 @@
+//! The B12-deficiency picture versus the MS picture, feature by feature. Each feature is a rule
+//! whose side and weight are knowledge-base data; `PIC-021` weighs them.
+//!
+//! Strong features (weight 3) are the ones that carry a diagnosis on their own side: deficiency
+//! shown by results or a symmetric dorsal-column cord signal for B12; MS-typical brain lesions or
+//! CSF-specific oligoclonal bands for MS. Strong features on both sides give `mixed`: the two
+//! conditions can coexist.
+
+use super::facts::limb_regions;
+use super::labs::LabFacts;
+use super::{Ctx, Facts};
+use crate::assessment::Picture;
+use crate::case::{Course, Laterality, OligoclonalBands, Onset};
+use crate::kb::PictureSide;
+
+struct Tally {
+    b12: u32,
+    ms: u32,
+    b12_strong: bool,
+    ms_strong: bool,
+    b12_features: Vec<&'static str>,
+    ms_features: Vec<&'static str>,
+}
+
+fn feature(ctx: &mut Ctx<'_, '_>, t: &mut Tally, rule: &'static str, message: String) {
+    let Some(spec) = ctx.kb.rule(rule).and_then(|r| r.picture) else { return };
+    let w = u32::from(spec.weight);
+    match spec.side {
+        PictureSide::B12Deficiency => {
+            t.b12 += w;
+            t.b12_strong |= w >= 3;
+            t.b12_features.push(rule);
+        }
+        PictureSide::MultipleSclerosis => {
+            t.ms += w;
+            t.ms_strong |= w >= 3;
+            t.ms_features.push(rule);
+        }
+    }
+    let side = match spec.side {
+        PictureSide::B12Deficiency => "B12 deficiency",
+        PictureSide::MultipleSclerosis => "MS",
+    };
+    ctx.fire(rule, format!("{message} Favours {side} (weight {w})."), None);
+}
+
+const LIMB_FINDINGS: &str = "limb_sensorimotor";
+
+pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Picture {
+    let case = ctx.case;
+    let kb = ctx.kb;
+    let mut t = Tally { b12: 0, ms: 0, b12_strong: false, ms_strong: false, b12_features: vec![], ms_features: vec![] };
+    let limb = kb.group(LIMB_FINDINGS);
+    let limb_findings: Vec<_> = case.findings.iter().filter(|f| limb.contains(&f.concept)).collect();
+
+    // Laterality of limb sensory and motor findings.
+    let symmetric: Vec<String> = limb_findings
+        .iter()
+        .filter(|f| f.laterality == Some(Laterality::BilateralSymmetric))
+        .map(|f| ctx.label(&f.concept))
+        .collect();
+    let one_sided: Vec<String> = limb_findings
+        .iter()
+        .filter(|f| {
+            matches!(
+                f.laterality,
+                Some(Laterality::Left | Laterality::Right | Laterality::BilateralAsymmetric)
+            )
+        })
+        .map(|f| ctx.label(&f.concept))
+        .collect();
+    if !symmetric.is_empty() {
+        feature(ctx, &mut t, "PIC-001", format!("Both sides of the body equally: {}.", symmetric.join(", ")));
+    }
+    if !one_sided.is_empty() {
+        feature(ctx, &mut t, "PIC-002", format!("One side, or both sides unequally: {}.", one_sided.join(", ")));
+    }
+
+    // Legs more than arms.
+    let (mut legs, mut arms) = (false, false);
+    for f in &limb_findings {
+        let (l, a) = limb_regions(f);
+        legs |= l;
+        arms |= a;
+    }
+    if legs && !arms {
+        feature(ctx, &mut t, "PIC-003", "Limb symptoms and signs are in the legs and feet, not the arms.".into());
+    }
+
+    // Peripheral nerves.
+    if case.findings.iter().any(|f| f.concept == "reduced_reflexes") {
+        feature(ctx, &mut t, "PIC-004", "Reduced or absent reflexes point to peripheral nerve involvement as well as central.".into());
+    }
+
+    // Dorsal column signs.
+    let dorsal: Vec<String> = case
+        .findings
+        .iter()
+        .filter(|f| kb.group("dorsal_column_signs").contains(&f.concept))
+        .filter(|f| !matches!(f.laterality, Some(Laterality::Left | Laterality::Right | Laterality::BilateralAsymmetric)))
+        .map(|f| ctx.label(&f.concept))
+        .collect();
+    if !dorsal.is_empty() {
+        let mut d = dorsal;
+        d.dedup();
+        feature(ctx, &mut t, "PIC-005", format!("Dorsal-column signs: {}.", d.join(", ")));
+    }
+
+    // Age.
+    if let Some(age) = facts.age {
+        if age >= 40.0 {
+            feature(ctx, &mut t, "PIC-006", format!("Age {age}: B12 deficiency is more common in middle and older age, and rare before 40."));
+        } else if age >= 16.0 {
+            feature(ctx, &mut t, "PIC-007", format!("Age {age}: MS most often begins between 20 and 40."));
+        }
+    }
+
+    // Blood and systemic features.
+    let mut blood = Vec::new();
+    if lab.anaemia == Some(true) {
+        blood.push("anaemia");
+    }
+    if lab.macrocytosis == Some(true) {
+        blood.push("macrocytosis");
+    }
+    if !blood.is_empty() {
+        feature(ctx, &mut t, "PIC-008", format!("Blood count: {}.", blood.join(" and ")));
+    }
+    let systemic: Vec<String> = case
+        .findings
+        .iter()
+        .filter(|f| matches!(f.concept.as_str(), "glossitis" | "skin_hyperpigmentation"))
+        .map(|f| ctx.label(&f.concept))
+        .collect();
+    if !systemic.is_empty() {
+        feature(ctx, &mut t, "PIC-009", format!("Features outside the nervous system: {}.", systemic.join(", ")));
+    }
+
+    // Laboratory deficiency.
+    if lab.status.shown() {
+        feature(ctx, &mut t, "PIC-010", format!("B12 deficiency is shown by results ({}).", lab.status.as_str().replace('_', " ")));
+    }
+
+    // Imaging.
+    if let Some(mri) = &case.mri {
+        let pattern = mri.spinal_cord_pattern.unwrap_or_default();
+        if pattern.dorsal_columns_symmetric == Some(true) {
+            let lateral = if pattern.lateral_columns == Some(true) { " with the lateral columns" } else { "" };
+            feature(ctx, &mut t, "PIC-011", format!("Symmetric T2 signal in the dorsal columns of the cord{lateral} (the \"inverted V\") is the pattern of subacute combined degeneration."));
+        }
+        if let Some(seg) = pattern.longest_lesion_segments {
+            if seg >= 3.0 {
+                feature(ctx, &mut t, "PIC-012", format!("The longest cord lesion spans {seg} vertebral segments: longitudinally extensive lesions are not seen in MS myelitis."));
+            } else if seg < 2.0 && pattern.dorsal_columns_symmetric != Some(true) {
+                feature(ctx, &mut t, "PIC-013", format!("The cord lesion spans {seg} vertebral segment(s): MS cord plaques are short, under two segments."));
+            }
+        }
+        let typical: Vec<&str> = mri
+            .lesions
+            .iter()
+            .filter(|l| l.count != Some(0))
+            .filter(|l| matches!(l.site, crate::case::Site::Periventricular | crate::case::Site::CorticalJuxtacortical | crate::case::Site::Infratentorial))
+            .map(|l| l.site.as_str())
+            .collect();
+        if !typical.is_empty() {
+            feature(ctx, &mut t, "PIC-014", format!("Brain lesions in regions typical of MS: {}.", typical.join(", ").replace('_', " ")));
+        }
+        if mri.brain_normal == Some(true) && typical.is_empty() {
+            feature(ctx, &mut t, "PIC-015", "The brain MRI is normal; most people with MS have brain lesions.".into());
+        }
+        let enhancing: u32 = mri.lesions.iter().filter_map(|l| l.enhancing).sum();
+        if enhancing > 0 {
+            feature(ctx, &mut t, "PIC-019", format!("{enhancing} lesion(s) enhance with gadolinium: active inflammation, as in MS."));
+        }
+    }
+    if case.csf_oligoclonal_bands == Some(OligoclonalBands::CsfSpecific) {
+        feature(ctx, &mut t, "PIC-016", "CSF-specific oligoclonal bands: intrathecal antibody production, as in MS.".into());
+    }
+
+    // MS-typical syndromes and course.
+    let syndromes: Vec<String> = case
+        .findings
+        .iter()
+        .filter(|f| kb.group("ms_typical_syndromes").contains(&f.concept))
+        .filter(|f| !(f.concept == "optic_neuritis" && f.laterality == Some(Laterality::BilateralSymmetric)))
+        .map(|f| ctx.label(&f.concept))
+        .collect();
+    if !syndromes.is_empty() {
+        feature(ctx, &mut t, "PIC-017", format!("Syndromes typical of MS: {}.", syndromes.join(", ")));
+    }
+    let relapsing = case.findings.iter().any(|f| f.course == Some(Course::RelapsingRemitting))
+        || case.ms.and_then(|m| m.attacks).is_some_and(|a| a >= 2)
+        || case.findings.iter().any(|f| f.onset == Some(Onset::Sudden) && kb.group("neurological").contains(&f.concept));
+    if relapsing {
+        feature(ctx, &mut t, "PIC-018", "Attacks with sudden onset, or a relapsing-remitting course.".into());
+    }
+    if case.findings.iter().any(|f| f.concept == "heat_sensitivity") {
+        feature(ctx, &mut t, "PIC-020", "Symptoms worse with heat (Uhthoff phenomenon).".into());
+    }
+
+    // Weighing.
+    let picture = if t.b12_strong && t.ms_strong {
+        Picture::Mixed
+    } else if t.b12_strong {
+        if t.ms >= 4 { Picture::Mixed } else { Picture::B12Deficiency }
+    } else if t.ms_strong {
+        if t.b12 >= 4 { Picture::Mixed } else { Picture::MultipleSclerosis }
+    } else if t.b12 >= 2 && t.b12 >= t.ms + 2 {
+        Picture::B12Deficiency
+    } else if t.ms >= 2 && t.ms >= t.b12 + 2 {
+        Picture::MultipleSclerosis
+    } else {
+        Picture::Undetermined
+    };
+    let summary = format!(
+        "B12-deficiency features score {} ({}), MS features score {} ({}): the picture is {}.",
+        t.b12,
+        if t.b12_features.is_empty() { "none".to_string() } else { t.b12_features.join(", ") },
+        t.ms,
+        if t.ms_features.is_empty() { "none".to_string() } else { t.ms_features.join(", ") },
+        picture.as_str().replace('_', " ")
+    );
+    let suggestion = match picture {
+        Picture::Mixed => Some("Both conditions can coexist: treat the B12 deficiency and continue the MS work-up; reassess after treatment.".to_string()),
+        Picture::Undetermined => Some("More data would decide it: B12 results, MRI of the brain and spinal cord, and the side and distribution of symptoms.".to_string()),
+        _ => None,
+    };
+    ctx.fire("PIC-021", summary, suggestion);
+    if picture == Picture::Undetermined {
+        let mut inputs = Vec::new();
+        let mut by = Vec::new();
+        if lab.status == crate::assessment::B12Status::NotTested {
+            inputs.push("labs[].total_b12");
+            by.push("total_b12");
+        }
+        if case.mri.is_none() {
+            inputs.push("mri");
+            by.push("brain_mri");
+            by.push("spinal_mri");
+        }
+        ctx.missing("picture", inputs, by, "The features recorded do not favour either picture.");
+    }
+    picture
+}

@@ -1,0 +1,200 @@
+//! Who to test and which test next.
+
+use super::causes::Causes;
+use super::labs::LabFacts;
+use super::{Ctx, Facts};
+use crate::assessment::B12Status;
+use crate::case::Qualitative;
+
+pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) -> bool {
+    let mut risk: Vec<String> = causes.concepts.iter().map(|c| ctx.label(c)).collect();
+    let older = ctx.kb.rule("TEST-011").is_some() && facts.age.is_some_and(|a| a >= 75.0);
+    if older {
+        ctx.fire(
+            "TEST-011",
+            format!("Age {}: people over 75 are a group in whom B12 testing may be warranted.", facts.age.unwrap_or(0.0)),
+            None,
+        );
+        risk.push("age 75 or over".into());
+    }
+    let mut indicated = false;
+    if !facts.common_findings.is_empty() && !risk.is_empty() {
+        let symptoms: Vec<String> = facts.common_findings.iter().map(|c| ctx.label(c)).collect();
+        ctx.fire(
+            "TEST-001",
+            format!(
+                "At least one common symptom or sign ({}) and at least one risk factor ({}): an initial B12 test is indicated.",
+                symptoms.join(", "),
+                risk.join(", ")
+            ),
+            None,
+        );
+        indicated = true;
+    }
+    if facts.neuro() && facts.demyelination_considered {
+        let symptoms: Vec<String> = facts.neuro_findings.iter().map(|c| ctx.label(c)).collect();
+        ctx.fire(
+            "TEST-002",
+            format!(
+                "Neurological symptoms or signs ({}) are being worked up for MS or another demyelinating disease: B12 deficiency must be excluded first.",
+                symptoms.join(", ")
+            ),
+            None,
+        );
+        indicated = true;
+    }
+    if !indicated {
+        let inputs = if facts.common_findings.is_empty() && ctx.case.findings.is_empty() {
+            vec!["findings[]"]
+        } else {
+            vec![]
+        };
+        if !inputs.is_empty() {
+            ctx.missing(
+                "test_indicated",
+                inputs,
+                vec![],
+                "No symptoms or signs are recorded, so whether testing is indicated cannot be judged from symptoms.",
+            );
+        }
+    }
+    indicated
+}
+
+pub(crate) fn next_tests(
+    ctx: &mut Ctx<'_, '_>,
+    facts: &Facts,
+    lab: &LabFacts,
+    causes: &Causes,
+    indicated: bool,
+) -> Vec<&'static str> {
+    let mut tests: Vec<&'static str> = Vec::new();
+    let add = |t: &'static str, tests: &mut Vec<&'static str>| {
+        if !tests.contains(&t) && !lab.has(t) {
+            tests.push(t);
+        }
+    };
+    let status = lab.status;
+    let b12_measured = lab.total.is_some() || lab.active.is_some();
+    let suspected = indicated || !facts.common_findings.is_empty() || facts.neuro();
+
+    if facts.on_replacement() {
+        if !b12_measured && status == B12Status::NotTested && suspected {
+            ctx.fire(
+                "TEST-010",
+                "B12 replacement has already been started: a B12 level taken now reflects the supplement, not the body's stores.",
+                Some("Judge by the clinical response; do not re-test B12 on long-term replacement.".into()),
+            );
+        }
+    } else if status == B12Status::NotTested && (indicated || suspected) {
+        if facts.nitrous_oxide {
+            ctx.fire(
+                "TEST-005",
+                "Nitrous oxide exposure: nitrous oxide inactivates B12, so total B12 can be normal while the cells are deficient. Homocysteine (or MMA) is the first test.",
+                Some("Measure plasma homocysteine (or MMA), with total B12; if not available in primary care, refer to secondary care.".into()),
+            );
+            add("homocysteine", &mut tests);
+            add("mma", &mut tests);
+            add("total_b12", &mut tests);
+        } else if facts.pregnant {
+            ctx.fire(
+                "TEST-004",
+                "Pregnant: total B12 falls in pregnancy, so active B12 is the initial test.",
+                None,
+            );
+            add("active_b12", &mut tests);
+        } else {
+            ctx.fire(
+                "TEST-003",
+                "The initial test is total B12 (serum cobalamin) or active B12 (holotranscobalamin).",
+                None,
+            );
+            add("total_b12", &mut tests);
+            add("active_b12", &mut tests);
+        }
+    }
+
+    if status == B12Status::Indeterminate && lab.mma.is_none() && !facts.on_replacement() && suspected {
+        ctx.fire(
+            "TEST-007",
+            "B12 is indeterminate and there are symptoms or signs of deficiency: MMA can show whether the cells are deficient.",
+            Some("Consider treating while waiting if deficiency is strongly suspected.".into()),
+        );
+        add("mma", &mut tests);
+    }
+
+    let workup = !tests.is_empty() || status != B12Status::NotTested && status != B12Status::NotDeficient;
+    if workup && !facts.on_replacement() {
+        let fbc_missing = !lab.has("haemoglobin") && !lab.has("mcv") && !lab.has("full_blood_count");
+        let folate_missing = !lab.has("serum_folate") && !lab.has("red_cell_folate");
+        if fbc_missing || folate_missing {
+            let mut what = Vec::new();
+            if fbc_missing {
+                what.push("a full blood count");
+            }
+            if folate_missing {
+                what.push("serum folate");
+            }
+            ctx.fire(
+                "TEST-006",
+                format!("Order {} alongside: anaemia and macrocytosis support the diagnosis, and folate deficiency mimics and accompanies B12 deficiency.", what.join(" and ")),
+                None,
+            );
+            if fbc_missing {
+                add("full_blood_count", &mut tests);
+            }
+            if folate_missing {
+                add("serum_folate", &mut tests);
+            }
+        }
+    }
+
+    if status == B12Status::Deficient
+        && lab.ifab.is_none()
+        && !causes.has("autoimmune_gastritis")
+        && !facts.nitrous_oxide
+    {
+        ctx.fire(
+            "TEST-008",
+            "B12 is low: test for intrinsic factor antibodies to look for autoimmune gastritis (pernicious anaemia), the commonest cause of severe deficiency.",
+            Some("A negative result does not exclude autoimmune gastritis.".into()),
+        );
+        add("intrinsic_factor_antibody", &mut tests);
+    }
+    if status == B12Status::Deficient
+        && lab.ifab == Some(Qualitative::Negative)
+        && lab.pca.is_none()
+        && causes.concepts.is_empty()
+    {
+        ctx.fire(
+            "TEST-008",
+            "Intrinsic factor antibodies are negative and no other cause is evident: gastric parietal cell antibodies can support autoimmune gastritis.",
+            None,
+        );
+        add("parietal_cell_antibody", &mut tests);
+    }
+    if status.shown() && causes.concepts.is_empty() {
+        ctx.fire(
+            "CAUSE-026",
+            "No cause of B12 deficiency is evident from the diet, medicines, exposures, conditions or operations recorded.",
+            Some("Ask again about diet, supplements, medicines and recreational nitrous oxide; look for malabsorption.".into()),
+        );
+        if lab.coeliac.is_none() {
+            ctx.fire(
+                "TEST-009",
+                "No other cause is evident: test for coeliac disease.",
+                None,
+            );
+            add("coeliac_serology", &mut tests);
+        }
+    }
+    if lab.mma == Some(true) && lab.kidney_reduced.is_none() {
+        ctx.fire(
+            "TEST-012",
+            "MMA is raised and kidney function is not known: reduced kidney function raises MMA by itself.",
+            None,
+        );
+        add("egfr", &mut tests);
+    }
+    tests
+}
