@@ -27,6 +27,7 @@ pub mod assessment;
 pub mod case;
 pub mod eval;
 pub mod kb;
+pub mod thresholds;
 pub mod units;
 pub mod vocab;
 

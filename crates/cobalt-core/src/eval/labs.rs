@@ -5,16 +5,8 @@
 use super::{format_date, Ctx, Facts};
 use crate::assessment::{B12Status, NormalisedLab};
 use crate::case::{Comparator, LabResult, LabValue, Qualitative, Quantity, Sex};
-use crate::kb::Cutoffs;
+pub(crate) use crate::thresholds::{above, below, classify_b12, Class};
 use crate::units::{display_number, Unit};
-
-/// Where a B12 result falls in the profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Class {
-    Deficient,
-    Indeterminate,
-    NotDeficient,
-}
 
 /// What the laboratory step found.
 #[derive(Debug, Default)]
@@ -46,45 +38,6 @@ impl Default for B12Status {
 impl LabFacts {
     pub fn has(&self, test: &str) -> bool {
         self.tested.iter().any(|t| t == test)
-    }
-}
-
-/// Whether a (possibly censored) value is above `limit`: `Some(true)`, `Some(false)`, or `None`
-/// when the censoring leaves it open.
-pub(crate) fn above(v: f64, cmp: Option<Comparator>, limit: f64) -> Option<bool> {
-    match cmp {
-        None => Some(v > limit),
-        Some(Comparator::Lt) | Some(Comparator::Le) => (v <= limit).then_some(false),
-        Some(Comparator::Gt) => (v >= limit).then_some(true),
-        Some(Comparator::Ge) => (v > limit).then_some(true),
-    }
-}
-
-/// Whether a (possibly censored) value is below `limit`.
-pub(crate) fn below(v: f64, cmp: Option<Comparator>, limit: f64) -> Option<bool> {
-    match cmp {
-        None => Some(v < limit),
-        Some(Comparator::Lt) => (v <= limit).then_some(true),
-        Some(Comparator::Le) => (v < limit).then_some(true),
-        Some(Comparator::Gt) | Some(Comparator::Ge) => (v >= limit).then_some(false),
-    }
-}
-
-/// Classifies a B12 value, already in the cut-offs' unit. A censored value whose range spans
-/// two classes is indeterminate: it neither confirms nor excludes deficiency.
-pub(crate) fn classify_b12(v: f64, cmp: Option<Comparator>, c: &Cutoffs) -> Option<Class> {
-    let d = c.deficient_below?;
-    match below(v, cmp, d) {
-        Some(true) => return Some(Class::Deficient),
-        None => return Some(Class::Indeterminate),
-        Some(false) => {}
-    }
-    match c.indeterminate_up_to {
-        None => Some(Class::NotDeficient),
-        Some(i) => match above(v, cmp, i) {
-            Some(true) => Some(Class::NotDeficient),
-            _ => Some(Class::Indeterminate),
-        },
     }
 }
 

@@ -1,0 +1,54 @@
+//! Acceptance tests: every published case in `../shared/cases/dev/` and every constructed case
+//! in `tests/cases/` must meet its `expect` block.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn run_dir(dir: &Path) -> (usize, Vec<String>) {
+    let kb = cobalt_kb::load().expect("knowledge base loads");
+    let profile = &kb.profiles[&kb.meta.default_profile];
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    entries.sort();
+    let mut failures = Vec::new();
+    for path in &entries {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let case_doc = doc.get("case").cloned().expect("case");
+        let expect = doc.get("expect").cloned().expect("expect");
+        let case = match cobalt_core::parse_case_value(case_doc, &kb.vocab, &kb.analytes) {
+            Ok(c) => c,
+            Err(e) => {
+                failures.push(format!("{name}: invalid case: {e}"));
+                continue;
+            }
+        };
+        let as_of = case.as_of.unwrap_or_else(|| cobalt_core::case::parse_date("2026-01-01").unwrap());
+        let a = cobalt_core::evaluate(&kb, profile, &case, as_of);
+        for f in cobalt_kb::check::check_expect(&a, &expect) {
+            failures.push(format!("{name}: {f}"));
+        }
+    }
+    (entries.len(), failures)
+}
+
+#[test]
+fn published_dev_cases_meet_their_expectations() {
+    let (n, failures) = run_dir(&repo().join("../shared/cases/dev"));
+    assert!(n >= 12, "only {n} published cases found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn constructed_cases_meet_their_expectations() {
+    let (n, failures) = run_dir(&repo().join("tests/cases"));
+    assert!(n >= 10, "only {n} constructed cases found");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
