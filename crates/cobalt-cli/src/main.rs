@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "cobalt", version, about = "Decision support for vitamin B12 deficiency in people with, or suspected of, multiple sclerosis. Not a diagnosis.")]
+#[command(
+    name = "cobalt",
+    version,
+    about = "Decision support for vitamin B12 deficiency in people with, or suspected of, multiple sclerosis. Not a diagnosis."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -112,6 +116,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            // The reader went away (`cobalt rules | head`): not an error.
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             let invalid = e.downcast_ref::<InvalidInput>().is_some();
             eprintln!("cobalt: {e:#}");
@@ -127,7 +140,10 @@ fn main() -> ExitCode {
 fn load_kb() -> Result<KnowledgeBase> {
     cobalt_kb::load().map_err(|problems| {
         let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        anyhow::anyhow!("the built-in knowledge base is invalid:\n{}", text.join("\n"))
+        anyhow::anyhow!(
+            "the built-in knowledge base is invalid:\n{}",
+            text.join("\n")
+        )
     })
 }
 
@@ -166,12 +182,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Explain { rule } => {
             let kb = load_kb()?;
             let Some(r) = kb.rule(&rule.to_ascii_uppercase()) else {
-                return Err(InvalidInput(format!("no rule `{rule}`; `cobalt rules` lists them")).into());
+                return Err(
+                    InvalidInput(format!("no rule `{rule}`; `cobalt rules` lists them")).into(),
+                );
             };
-            print!("{}", cobalt_report::explain(&kb, r));
+            write!(
+                std::io::stdout().lock(),
+                "{}",
+                cobalt_report::explain(&kb, r)
+            )?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Kb { command: KbCommand::Test { rules } } => {
+        Command::Kb {
+            command: KbCommand::Test { rules },
+        } => {
             let (kb, problems) = cobalt_kb::load_with_problems();
             if !problems.is_empty() {
                 eprintln!("cobalt: note: the knowledge base has {} lint problem(s); `cobalt kb lint` lists them", problems.len());
@@ -179,14 +203,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let mut failures = 0;
             let mut run = 0;
             for r in &kb.rules {
-                if !rules.is_empty() && !rules.iter().any(|p| r.id.starts_with(&p.to_ascii_uppercase())) {
+                if !rules.is_empty()
+                    && !rules
+                        .iter()
+                        .any(|p| r.id.starts_with(&p.to_ascii_uppercase()))
+                {
                     continue;
                 }
                 run += r.tests.len();
                 let fails = cobalt_kb::check::run_rule_tests(&kb, r);
                 let mut failed_tests: Vec<&str> = Vec::new();
                 for f in &fails {
-                    println!("FAIL {f}");
+                    writeln!(std::io::stdout().lock(), "FAIL {f}")?;
                     if let Some(name) = f.split(" / ").nth(1).and_then(|x| x.split(':').next()) {
                         if !failed_tests.contains(&name) {
                             failed_tests.push(name);
@@ -195,10 +223,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
                 failures += failed_tests.len();
             }
-            println!("{} passed, {failures} failed", run.saturating_sub(failures));
-            Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            writeln!(
+                std::io::stdout().lock(),
+                "{} passed, {failures} failed",
+                run.saturating_sub(failures)
+            )?;
+            Ok(if failures == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
-        Command::Kb { command: KbCommand::Lint { dir } } => {
+        Command::Kb {
+            command: KbCommand::Lint { dir },
+        } => {
             let result = match dir {
                 None => cobalt_kb::load(),
                 Some(dir) => {
@@ -212,21 +250,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             match result {
                 Ok(kb) => {
-                    println!(
+                    writeln!(
+                        std::io::stdout().lock(),
                         "knowledge base {} is clean: {} rules, {} references, {} profiles, {} concepts",
                         kb.meta.version,
                         kb.rules.len(),
                         kb.references.len(),
                         kb.profiles.len(),
                         kb.vocab.concepts().len()
-                    );
+                    )?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(problems) => {
+                    let mut out = std::io::stdout().lock();
                     for p in &problems {
-                        println!("{p}");
+                        writeln!(out, "{p}")?;
                     }
-                    eprintln!("cobalt: {} problem(s) in the knowledge base", problems.len());
+                    eprintln!(
+                        "cobalt: {} problem(s) in the knowledge base",
+                        problems.len()
+                    );
                     Ok(ExitCode::from(1))
                 }
             }
@@ -238,7 +281,8 @@ fn read_kb_dir(dir: &Path) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for f in cobalt_kb::FILES {
         let path = dir.join(f.path);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         out.push((f.path.to_string(), text));
     }
     Ok(out)
@@ -247,7 +291,9 @@ fn read_kb_dir(dir: &Path) -> Result<Vec<(String, String)>> {
 fn read_input(path: &Path) -> Result<String> {
     if path == Path::new("-") {
         let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("reading standard input")?;
         Ok(s)
     } else {
         std::fs::read_to_string(path)
@@ -256,21 +302,31 @@ fn read_input(path: &Path) -> Result<String> {
 }
 
 fn choose_profile(kb: &KnowledgeBase, args: &AssessArgs) -> Result<Profile> {
-    let id = args.profile.clone().unwrap_or_else(|| kb.meta.default_profile.clone());
+    let id = args
+        .profile
+        .clone()
+        .unwrap_or_else(|| kb.meta.default_profile.clone());
     if !kb.profiles.contains_key(&id) {
         let known: Vec<&str> = kb.profiles.keys().map(String::as_str).collect();
-        return Err(InvalidInput(format!("unknown profile `{id}`; expected one of {}", known.join(", "))).into());
+        return Err(InvalidInput(format!(
+            "unknown profile `{id}`; expected one of {}",
+            known.join(", ")
+        ))
+        .into());
     }
     match &args.thresholds {
         None => Ok(kb.profiles[&id].clone()),
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| InvalidInput(format!("cannot read {}: {e}", path.display())))?;
-            let name = path.file_name().map_or("thresholds".into(), |n| n.to_string_lossy().into_owned());
-            kb.profile_with_override(&id, &text, &name).map_err(|problems| {
-                let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-                InvalidInput(format!("invalid thresholds file:\n{}", text.join("\n"))).into()
-            })
+            let name = path
+                .file_name()
+                .map_or("thresholds".into(), |n| n.to_string_lossy().into_owned());
+            kb.profile_with_override(&id, &text, &name)
+                .map_err(|problems| {
+                    let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                    InvalidInput(format!("invalid thresholds file:\n{}", text.join("\n"))).into()
+                })
         }
     }
 }
@@ -279,8 +335,8 @@ fn assess(args: AssessArgs) -> Result<ExitCode> {
     let kb = load_kb()?;
     let profile = choose_profile(&kb, &args)?;
     let text = read_input(&args.case)?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| InvalidInput(format!("$: malformed JSON: {e}")))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| InvalidInput(format!("$: malformed JSON: {e}")))?;
     if value.get("resourceType").is_some() {
         return Err(InvalidInput(
             "resourceType: FHIR input is not supported by this build; expected a cobalt.case/1 document".into(),
@@ -291,8 +347,9 @@ fn assess(args: AssessArgs) -> Result<ExitCode> {
         .map_err(|e| InvalidInput(e.to_string()))?;
     let as_of = match (case.as_of, &args.as_of) {
         (Some(d), _) => d,
-        (None, Some(s)) => cobalt_core::case::parse_date(s)
-            .ok_or_else(|| InvalidInput(format!("--as-of: `{s}` is not a date; expected YYYY-MM-DD")))?,
+        (None, Some(s)) => cobalt_core::case::parse_date(s).ok_or_else(|| {
+            InvalidInput(format!("--as-of: `{s}` is not a date; expected YYYY-MM-DD"))
+        })?,
         (None, None) => time::OffsetDateTime::now_utc().date(),
     };
     let assessment = cobalt_core::evaluate(&kb, &profile, &case, as_of);
@@ -303,7 +360,9 @@ fn assess(args: AssessArgs) -> Result<ExitCode> {
             let color = match args.color {
                 ColorChoice::Always => true,
                 ColorChoice::Never => false,
-                ColorChoice::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+                ColorChoice::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
             };
             cobalt_report::text(&assessment, color)
         }

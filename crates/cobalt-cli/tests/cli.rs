@@ -15,39 +15,86 @@ fn repo() -> PathBuf {
 }
 
 fn example(name: &str) -> String {
-    repo().join("examples").join(name).to_string_lossy().into_owned()
+    repo()
+        .join("examples")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn run_stdin(args: &[&str], input: &str) -> Output {
-    let mut child = cobalt().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let mut child = cobalt()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
 #[test]
 fn assess_json_writes_one_object_with_the_contract_fields() {
-    let out = cobalt().args(["assess", &example("metformin-neuropathy.json"), "--format", "json"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cobalt()
+        .args([
+            "assess",
+            &example("metformin-neuropathy.json"),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["id"], "example-metformin");
     for key in ["name", "version", "knowledge_version", "profile"] {
         assert!(v["engine"][key].is_string(), "engine.{key}");
     }
     let c = &v["conclusions"];
-    for key in ["test_indicated", "b12_status", "next_tests", "causes", "picture", "mcdonald_2017", "treatment", "referrals"] {
+    for key in [
+        "test_indicated",
+        "b12_status",
+        "next_tests",
+        "causes",
+        "picture",
+        "mcdonald_2017",
+        "treatment",
+        "referrals",
+    ] {
         assert!(!c[key].is_null(), "conclusions.{key} missing");
     }
     assert_eq!(c["b12_status"], "deficient");
-    assert!(c["causes"].as_array().unwrap().contains(&"metformin".into()));
+    assert!(c["causes"]
+        .as_array()
+        .unwrap()
+        .contains(&"metformin".into()));
     for f in v["findings"].as_array().unwrap() {
         assert!(f["rule"].is_string());
-        assert!(!f["sources"].as_array().unwrap().is_empty(), "finding {} has no sources", f["rule"]);
+        assert!(
+            !f["sources"].as_array().unwrap().is_empty(),
+            "finding {} has no sources",
+            f["rule"]
+        );
     }
 }
 
 #[test]
 fn assess_reads_standard_input() {
-    let out = run_stdin(&["assess", "-", "--format", "json", "--as-of", "2026-01-01"], r#"{"format":"cobalt.case/1","id":"x"}"#);
+    let out = run_stdin(
+        &["assess", "-", "--format", "json", "--as-of", "2026-01-01"],
+        r#"{"format":"cobalt.case/1","id":"x"}"#,
+    );
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["conclusions"]["b12_status"], "not_tested");
@@ -58,9 +105,18 @@ fn assess_reads_standard_input() {
 fn invalid_input_exits_2_with_the_path_and_nothing_on_stdout() {
     for (input, path) in [
         ("{not json", "$"),
-        (r#"{"format":"cobalt.case/1","labs":[{"test":"total_b12","value":-1,"unit":"pg/mL"}]}"#, "labs[0].value"),
-        (r#"{"format":"cobalt.case/1","labs":[{"test":"total_b12","value":200,"unit":"fL"}]}"#, "labs[0].unit"),
-        (r#"{"format":"cobalt.case/1","patient":{"age_years":150}}"#, "patient.age_years"),
+        (
+            r#"{"format":"cobalt.case/1","labs":[{"test":"total_b12","value":-1,"unit":"pg/mL"}]}"#,
+            "labs[0].value",
+        ),
+        (
+            r#"{"format":"cobalt.case/1","labs":[{"test":"total_b12","value":200,"unit":"fL"}]}"#,
+            "labs[0].unit",
+        ),
+        (
+            r#"{"format":"cobalt.case/1","patient":{"age_years":150}}"#,
+            "patient.age_years",
+        ),
         (r#"{"format":"cobalt.case/1","diet":"keto"}"#, "diet"),
         (r#"{"format":"nope"}"#, "format"),
     ] {
@@ -74,9 +130,20 @@ fn invalid_input_exits_2_with_the_path_and_nothing_on_stdout() {
 
 #[test]
 fn missing_file_and_unknown_profile_exit_2() {
-    let out = cobalt().args(["assess", "/no/such/case.json"]).output().unwrap();
+    let out = cobalt()
+        .args(["assess", "/no/such/case.json"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = cobalt().args(["assess", &example("ms-workup.json"), "--profile", "who-knows"]).output().unwrap();
+    let out = cobalt()
+        .args([
+            "assess",
+            &example("ms-workup.json"),
+            "--profile",
+            "who-knows",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nice-ng239"));
 }
@@ -86,27 +153,54 @@ fn profile_and_laboratory_thresholds_change_the_classification() {
     let case = r#"{"format":"cobalt.case/1","as_of":"2026-01-01","labs":[{"test":"total_b12","value":190,"unit":"ng/L"}]}"#;
     let status = |args: &[&str]| {
         let out = run_stdin(args, case);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        (v["conclusions"]["b12_status"].as_str().unwrap().to_string(), v["engine"]["profile"].as_str().unwrap().to_string())
+        (
+            v["conclusions"]["b12_status"].as_str().unwrap().to_string(),
+            v["engine"]["profile"].as_str().unwrap().to_string(),
+        )
     };
-    assert_eq!(status(&["assess", "-", "--format", "json"]).0, "indeterminate");
-    assert_eq!(status(&["assess", "-", "--format", "json", "--profile", "bsh-2014"]).0, "deficient");
+    assert_eq!(
+        status(&["assess", "-", "--format", "json"]).0,
+        "indeterminate"
+    );
+    assert_eq!(
+        status(&["assess", "-", "--format", "json", "--profile", "bsh-2014"]).0,
+        "deficient"
+    );
     let dir = std::env::temp_dir().join(format!("cobalt-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let lab = dir.join("lab.toml");
     std::fs::write(&lab, "id = \"local-lab\"\n[tests.total_b12]\ndeficient_below = 145.0\nindeterminate_up_to = 180.0\nsources = [{ ref = \"ruh-bath-b12\" }]\n").unwrap();
-    let (s, p) = status(&["assess", "-", "--format", "json", "--thresholds", lab.to_str().unwrap()]);
+    let (s, p) = status(&[
+        "assess",
+        "-",
+        "--format",
+        "json",
+        "--thresholds",
+        lab.to_str().unwrap(),
+    ]);
     assert_eq!((s.as_str(), p.as_str()), ("not_deficient", "local-lab"));
     std::fs::write(&lab, "[tests.total_b12]\ndeficient_below = 500.0\nindeterminate_up_to = 180.0\nsources = [{ ref = \"ruh-bath-b12\" }]\n").unwrap();
-    let out = run_stdin(&["assess", "-", "--thresholds", lab.to_str().unwrap()], case);
+    let out = run_stdin(
+        &["assess", "-", "--thresholds", lab.to_str().unwrap()],
+        case,
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("inverted range"));
 }
 
 #[test]
 fn text_report_has_no_colour_off_a_terminal_and_puts_conclusions_first() {
-    let out = cobalt().args(["assess", &example("nitrous-oxide.json")]).output().unwrap();
+    let out = cobalt()
+        .args(["assess", &example("nitrous-oxide.json")])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains('\x1b'), "ANSI escape off a terminal");
@@ -114,13 +208,24 @@ fn text_report_has_no_colour_off_a_terminal_and_puts_conclusions_first() {
     let f = text.find("FINDINGS").unwrap();
     assert!(c < f);
     assert!(text.contains("not a diagnosis"));
-    let coloured = cobalt().args(["assess", &example("nitrous-oxide.json"), "--color", "always"]).output().unwrap();
+    let coloured = cobalt()
+        .args([
+            "assess",
+            &example("nitrous-oxide.json"),
+            "--color",
+            "always",
+        ])
+        .output()
+        .unwrap();
     assert!(String::from_utf8(coloured.stdout).unwrap().contains('\x1b'));
 }
 
 #[test]
 fn markdown_report() {
-    let out = cobalt().args(["assess", &example("ms-workup.json"), "--format", "markdown"]).output().unwrap();
+    let out = cobalt()
+        .args(["assess", &example("ms-workup.json"), "--format", "markdown"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let md = String::from_utf8(out.stdout).unwrap();
     assert!(md.starts_with("# cobalt assessment: example-ms-workup"));
@@ -138,14 +243,25 @@ fn rules_explain_and_lint() {
     let out = cobalt().args(["explain", "lab-001"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let doc = String::from_utf8(out.stdout).unwrap();
-    for h in ["## What it checks", "## Why it matters", "## Inputs", "## Known limitations", "## References"] {
+    for h in [
+        "## What it checks",
+        "## Why it matters",
+        "## Inputs",
+        "## Known limitations",
+        "## References",
+    ] {
         assert!(doc.contains(h), "explain lacks {h}");
     }
     let out = cobalt().args(["explain", "NOPE-001"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 
     let out = cobalt().args(["kb", "lint"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -155,14 +271,46 @@ fn kb_lint_of_a_broken_directory_reports_problems_and_exits_1() {
         std::fs::create_dir_all(dir.join(f)).unwrap();
     }
     let src = repo().join("knowledge");
-    for entry in ["kb.toml", "concepts.tsv", "references.toml", "analytes.toml", "findings.toml", "diet.toml", "profiles/nice-ng239.toml", "profiles/bsh-2014.toml", "rules/testing.toml", "rules/interpretation.toml", "rules/causes.toml", "rules/picture.toml", "rules/mcdonald.toml", "rules/management.toml", "rules/diet.toml", "rules/evidence.toml"] {
+    for entry in [
+        "kb.toml",
+        "concepts.tsv",
+        "references.toml",
+        "analytes.toml",
+        "findings.toml",
+        "diet.toml",
+        "profiles/nice-ng239.toml",
+        "profiles/bsh-2014.toml",
+        "rules/testing.toml",
+        "rules/interpretation.toml",
+        "rules/causes.toml",
+        "rules/picture.toml",
+        "rules/mcdonald.toml",
+        "rules/management.toml",
+        "rules/diet.toml",
+        "rules/evidence.toml",
+    ] {
         std::fs::copy(src.join(entry), dir.join(entry)).unwrap();
     }
-    let clean = cobalt().args(["kb", "lint", "--dir", dir.to_str().unwrap()]).output().unwrap();
-    assert_eq!(clean.status.code(), Some(0), "{}", String::from_utf8_lossy(&clean.stdout));
+    let clean = cobalt()
+        .args(["kb", "lint", "--dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
     let profile = std::fs::read_to_string(dir.join("profiles/nice-ng239.toml")).unwrap();
-    std::fs::write(dir.join("profiles/nice-ng239.toml"), profile.replace("indeterminate_up_to = 350.0", "indeterminate_up_to = 150.0")).unwrap();
-    let broken = cobalt().args(["kb", "lint", "--dir", dir.to_str().unwrap()]).output().unwrap();
+    std::fs::write(
+        dir.join("profiles/nice-ng239.toml"),
+        profile.replace("indeterminate_up_to = 350.0", "indeterminate_up_to = 150.0"),
+    )
+    .unwrap();
+    let broken = cobalt()
+        .args(["kb", "lint", "--dir", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(broken.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&broken.stdout).contains("inverted range"));
 }

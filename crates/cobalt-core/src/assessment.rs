@@ -6,7 +6,7 @@ use crate::case::UnrecognisedCode;
 use serde::Serialize;
 
 /// B12 status the results support.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 #[allow(missing_docs)]
 pub enum B12Status {
@@ -14,6 +14,7 @@ pub enum B12Status {
     FunctionalDeficiency,
     Indeterminate,
     NotDeficient,
+    #[default]
     NotTested,
 }
 

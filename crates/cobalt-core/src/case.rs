@@ -434,7 +434,10 @@ pub struct InputError {
 impl InputError {
     /// A new error at `path`.
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        InputError { path: path.into(), message: message.into() }
+        InputError {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -666,7 +669,12 @@ pub fn parse_case_value(
     analytes: &Analytes,
 ) -> Result<Case, InputError> {
     match value.get("format") {
-        None => return Err(InputError::new("format", "missing; expected \"cobalt.case/1\"")),
+        None => {
+            return Err(InputError::new(
+                "format",
+                "missing; expected \"cobalt.case/1\"",
+            ))
+        }
         Some(serde_json::Value::String(s)) if s == CASE_FORMAT => {}
         Some(other) => {
             return Err(InputError::new(
@@ -680,7 +688,12 @@ pub fn parse_case_value(
         let path = if path == "." { "$".to_string() } else { path };
         InputError::new(path, e.inner().to_string())
     })?;
-    Validator { vocab, analytes, unrecognised: Vec::new() }.case(raw)
+    Validator {
+        vocab,
+        analytes,
+        unrecognised: Vec::new(),
+    }
+    .case(raw)
 }
 
 struct Validator<'a> {
@@ -692,9 +705,9 @@ struct Validator<'a> {
 fn date(path: &str, s: &Option<String>) -> Result<Option<Date>, InputError> {
     match s {
         None => Ok(None),
-        Some(s) => parse_date(s)
-            .map(Some)
-            .ok_or_else(|| InputError::new(path, format!("`{s}` is not a date; expected YYYY-MM-DD"))),
+        Some(s) => parse_date(s).map(Some).ok_or_else(|| {
+            InputError::new(path, format!("`{s}` is not a date; expected YYYY-MM-DD"))
+        }),
     }
 }
 
@@ -706,9 +719,10 @@ pub fn parse_date(s: &str) -> Option<Date> {
 
 fn non_negative(path: &str, v: Option<f64>) -> Result<Option<f64>, InputError> {
     match v {
-        Some(x) if !x.is_finite() || x < 0.0 => {
-            Err(InputError::new(path, format!("{x} is impossible; expected a number >= 0")))
-        }
+        Some(x) if !x.is_finite() || x < 0.0 => Err(InputError::new(
+            path,
+            format!("{x} is impossible; expected a number >= 0"),
+        )),
         other => Ok(other),
     }
 }
@@ -721,15 +735,25 @@ impl Validator<'_> {
         code: Option<&RawCode>,
         kinds: &[Kind],
     ) -> Result<Option<String>, InputError> {
-        let expected = kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(" or ");
+        let expected = kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ");
         if let Some(id) = concept {
             let c = self.vocab.get(id).ok_or_else(|| {
-                InputError::new(format!("{path}.concept"), format!("unknown concept `{id}`; expected a concept of kind {expected}"))
+                InputError::new(
+                    format!("{path}.concept"),
+                    format!("unknown concept `{id}`; expected a concept of kind {expected}"),
+                )
             })?;
             if !kinds.contains(&c.kind) {
                 return Err(InputError::new(
                     format!("{path}.concept"),
-                    format!("`{id}` is a {} concept; expected kind {expected}", c.kind.as_str()),
+                    format!(
+                        "`{id}` is a {} concept; expected kind {expected}",
+                        c.kind.as_str()
+                    ),
                 ));
             }
             return Ok(Some(c.id.clone()));
@@ -805,28 +829,44 @@ impl Validator<'_> {
         for (i, c) in raw.conditions.iter().enumerate() {
             let path = format!("conditions[{i}]");
             let since = date(&format!("{path}.since"), &c.since)?;
-            if let Some(concept) =
-                self.concept(&path, c.concept.as_deref(), c.code.as_ref(), &[Kind::Condition])?
-            {
-                case.conditions.push(Dated { concept, date: since, frequency: None });
+            if let Some(concept) = self.concept(
+                &path,
+                c.concept.as_deref(),
+                c.code.as_ref(),
+                &[Kind::Condition],
+            )? {
+                case.conditions.push(Dated {
+                    concept,
+                    date: since,
+                    frequency: None,
+                });
             }
         }
         for (i, p) in raw.procedures.iter().enumerate() {
             let path = format!("procedures[{i}]");
             let d = date(&format!("{path}.date"), &p.date)?;
-            if let Some(concept) =
-                self.concept(&path, p.concept.as_deref(), p.code.as_ref(), &[Kind::Procedure])?
-            {
-                case.procedures.push(Dated { concept, date: d, frequency: None });
+            if let Some(concept) = self.concept(
+                &path,
+                p.concept.as_deref(),
+                p.code.as_ref(),
+                &[Kind::Procedure],
+            )? {
+                case.procedures.push(Dated {
+                    concept,
+                    date: d,
+                    frequency: None,
+                });
             }
         }
         for (i, e) in raw.exposures.iter().enumerate() {
             let path = format!("exposures[{i}]");
             let last = date(&format!("{path}.last"), &e.last)?;
-            if let Some(concept) =
-                self.concept(&path, Some(&e.concept), None, &[Kind::Exposure])?
-            {
-                case.exposures.push(Dated { concept, date: last, frequency: e.frequency.clone() });
+            if let Some(concept) = self.concept(&path, Some(&e.concept), None, &[Kind::Exposure])? {
+                case.exposures.push(Dated {
+                    concept,
+                    date: last,
+                    frequency: e.frequency.clone(),
+                });
             }
         }
         for (i, f) in raw.findings.into_iter().enumerate() {
@@ -859,7 +899,11 @@ impl Validator<'_> {
                         ));
                     }
                 }
-                lesions.push(Lesion { site: l.site, count: l.count, enhancing: l.enhancing });
+                lesions.push(Lesion {
+                    site: l.site,
+                    count: l.count,
+                    enhancing: l.enhancing,
+                });
             }
             let pattern = match m.spinal_cord_pattern {
                 Some(p) => Some(CordPattern {
@@ -886,7 +930,8 @@ impl Validator<'_> {
             case.ms = Some(MsHistory {
                 status: ms.status,
                 attacks: ms.attacks,
-                lesions_with_objective_clinical_evidence: ms.lesions_with_objective_clinical_evidence,
+                lesions_with_objective_clinical_evidence: ms
+                    .lesions_with_objective_clinical_evidence,
                 progression_months: non_negative("ms.progression_months", ms.progression_months)?,
             });
         }
@@ -906,7 +951,10 @@ impl Validator<'_> {
         let test = match (&l.test, &l.code) {
             (Some(t), _) => {
                 let c = self.vocab.get(t).ok_or_else(|| {
-                    InputError::new(format!("{path}.test"), format!("unknown test `{t}`; expected a concept of kind lab"))
+                    InputError::new(
+                        format!("{path}.test"),
+                        format!("unknown test `{t}`; expected a concept of kind lab"),
+                    )
                 })?;
                 if c.kind != Kind::Lab {
                     return Err(InputError::new(
@@ -916,18 +964,19 @@ impl Validator<'_> {
                 }
                 c.id.clone()
             }
-            (None, Some(code)) => {
-                match self.concept(&path, None, Some(code), &[Kind::Lab])? {
-                    Some(id) => id,
-                    None => return Ok(None),
-                }
-            }
+            (None, Some(code)) => match self.concept(&path, None, Some(code), &[Kind::Lab])? {
+                Some(id) => id,
+                None => return Ok(None),
+            },
             (None, None) => return Err(InputError::new(path, "needs `test` or `code`")),
         };
         let analyte = self.analytes.get(&test);
         let value = match (l.value, &l.unit, l.result) {
             (Some(_), _, Some(_)) => {
-                return Err(InputError::new(path, "has both `value` and `result`; expected one"))
+                return Err(InputError::new(
+                    path,
+                    "has both `value` and `result`; expected one",
+                ))
             }
             (Some(v), unit, None) => {
                 let Some(analyte) = analyte.filter(|a| !a.units.is_empty()) else {
@@ -945,22 +994,34 @@ impl Validator<'_> {
                 let Some(unit_str) = unit else {
                     return Err(InputError::new(
                         format!("{path}.unit"),
-                        format!("missing; a numeric result needs its unit (for `{test}`: {})", analyte.unit_list()),
+                        format!(
+                            "missing; a numeric result needs its unit (for `{test}`: {})",
+                            analyte.unit_list()
+                        ),
                     ));
                 };
                 let Some(unit) = Unit::parse(unit_str) else {
                     return Err(InputError::new(
                         format!("{path}.unit"),
-                        format!("`{unit_str}` is not a unit cobalt knows; expected one of {}", analyte.unit_list()),
+                        format!(
+                            "`{unit_str}` is not a unit cobalt knows; expected one of {}",
+                            analyte.unit_list()
+                        ),
                     ));
                 };
                 if !analyte.units.contains(&unit) {
                     return Err(InputError::new(
                         format!("{path}.unit"),
-                        format!("`{test}` cannot be reported in {unit}; expected one of {}", analyte.unit_list()),
+                        format!(
+                            "`{test}` cannot be reported in {unit}; expected one of {}",
+                            analyte.unit_list()
+                        ),
                     ));
                 }
-                for (field, r) in [("reference_low", l.reference_low), ("reference_high", l.reference_high)] {
+                for (field, r) in [
+                    ("reference_low", l.reference_low),
+                    ("reference_high", l.reference_high),
+                ] {
                     non_negative(&format!("{path}.{field}"), r)?;
                 }
                 if let (Some(lo), Some(hi)) = (l.reference_low, l.reference_high) {
@@ -971,7 +1032,11 @@ impl Validator<'_> {
                         ));
                     }
                 }
-                LabValue::Numeric(Quantity { value: v, unit, comparator: l.comparator })
+                LabValue::Numeric(Quantity {
+                    value: v,
+                    unit,
+                    comparator: l.comparator,
+                })
             }
             (None, _, Some(q)) => {
                 if l.unit.is_some() || l.comparator.is_some() {
@@ -989,7 +1054,10 @@ impl Validator<'_> {
                 LabValue::Qualitative(q)
             }
             (None, _, None) => {
-                return Err(InputError::new(path, "needs `value` with `unit`, or `result`"))
+                return Err(InputError::new(
+                    path,
+                    "needs `value` with `unit`, or `result`",
+                ))
             }
         };
         Ok(Some(LabResult {

@@ -237,7 +237,11 @@ pub struct Analyte {
 impl Analyte {
     /// The accepted units, for messages.
     pub fn unit_list(&self) -> String {
-        self.units.iter().map(|u| u.ucum()).collect::<Vec<_>>().join(", ")
+        self.units
+            .iter()
+            .map(|u| u.ucum())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -428,6 +432,19 @@ pub struct Meta {
     pub default_profile: String,
     /// The decision-support statement every report carries.
     pub disclaimer: String,
+    /// The sources of the codes in the vocabulary, one entry per code system.
+    #[serde(default)]
+    pub code_system: Vec<CodeSystemSources>,
+}
+
+/// Where the codes of one code system in the vocabulary come from.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CodeSystemSources {
+    /// `loinc`, `snomed`, `icd10` or `atc`.
+    pub system: String,
+    /// Sources.
+    pub sources: Vec<Cite>,
 }
 
 /// The whole knowledge base, validated.
@@ -462,7 +479,9 @@ impl KnowledgeBase {
 
     /// A finding group's concepts (empty if unknown).
     pub fn group(&self, id: &str) -> &[String] {
-        self.finding_groups.get(id).map_or(&[], |g| g.concepts.as_slice())
+        self.finding_groups
+            .get(id)
+            .map_or(&[], |g| g.concepts.as_slice())
     }
 
     /// The cause rules.
@@ -476,7 +495,10 @@ impl KnowledgeBase {
     /// Loads and validates the knowledge base from its files' text. `builtins` is the list of
     /// rule ids the evaluator implements: every active rule must have one, and every builtin
     /// must have a rule. Returns every problem found.
-    pub fn load(files: &[SourceFile<'_>], builtins: &[&str]) -> Result<KnowledgeBase, Vec<Problem>> {
+    pub fn load(
+        files: &[SourceFile<'_>],
+        builtins: &[&str],
+    ) -> Result<KnowledgeBase, Vec<Problem>> {
         let mut lint = Linter::default();
         let kb = lint.load(files, builtins);
         if lint.problems.is_empty() {
@@ -491,7 +513,10 @@ impl KnowledgeBase {
     /// Loads the knowledge base as far as it can be read and returns it with every problem
     /// found. For tools that work on a knowledge base under edit (`cobalt kb test`); everything
     /// else uses [`KnowledgeBase::load`].
-    pub fn load_with_problems(files: &[SourceFile<'_>], builtins: &[&str]) -> (KnowledgeBase, Vec<Problem>) {
+    pub fn load_with_problems(
+        files: &[SourceFile<'_>],
+        builtins: &[&str],
+    ) -> (KnowledgeBase, Vec<Problem>) {
         let mut lint = Linter::default();
         let kb = lint.load(files, builtins);
         lint.problems.sort();
@@ -541,7 +566,13 @@ impl KnowledgeBase {
             }
         };
         let mut over = over;
-        lint.check_profile(override_name, &mut over, &self.references, &self.analytes, &self.vocab);
+        lint.check_profile(
+            override_name,
+            &mut over,
+            &self.references,
+            &self.analytes,
+            &self.vocab,
+        );
         if lint.problems.is_empty() {
             Ok(over)
         } else {
@@ -590,7 +621,10 @@ fn merge_cutoffs(c: &mut Cutoffs, p: CutoffsPatch) {
     if let Some(u) = p.unit {
         // A new unit invalidates the bounds given in the old one.
         if u != c.unit {
-            *c = Cutoffs { unit: u, ..Cutoffs::default() };
+            *c = Cutoffs {
+                unit: u,
+                ..Cutoffs::default()
+            };
         }
     }
     macro_rules! set {
@@ -617,7 +651,9 @@ struct Linter {
 }
 
 fn rule_id_ok(id: &str) -> bool {
-    let Some((prefix, num)) = id.split_once('-') else { return false };
+    let Some((prefix, num)) = id.split_once('-') else {
+        return false;
+    };
     !prefix.is_empty()
         && prefix.chars().all(|c| c.is_ascii_uppercase())
         && num.len() == 3
@@ -626,7 +662,11 @@ fn rule_id_ok(id: &str) -> bool {
 
 impl Linter {
     fn problem(&mut self, file: &str, item: &str, message: impl Into<String>) {
-        self.problems.push(Problem { file: file.into(), item: item.into(), message: message.into() });
+        self.problems.push(Problem {
+            file: file.into(),
+            item: item.into(),
+            message: message.into(),
+        });
     }
 
     fn parse<T: serde::de::DeserializeOwned>(&mut self, file: &str, text: &str) -> Option<T> {
@@ -701,7 +741,10 @@ impl Linter {
                         if !matches!(r.checked.as_str(), "primary" | "secondary") {
                             self.problem(f.path, &r.key, "`checked` must be primary or secondary");
                         }
-                        if r.url.as_deref().unwrap_or("").is_empty() && r.doi.is_none() && !r.key.starts_with("seed-") {
+                        if r.url.as_deref().unwrap_or("").is_empty()
+                            && r.doi.is_none()
+                            && !r.key.starts_with("seed-")
+                        {
                             self.problem(f.path, &r.key, "has neither url nor doi");
                         }
                         if kb.references.insert(r.key.clone(), r.clone()).is_some() {
@@ -743,11 +786,22 @@ impl Linter {
                             }
                         }
                         if a.qualitative != units.is_empty() {
-                            self.problem(f.path, &item, "a test is qualitative exactly when it has no units");
+                            self.problem(
+                                f.path,
+                                &item,
+                                "a test is qualitative exactly when it has no units",
+                            );
                         }
-                        let dims: BTreeSet<_> = units.iter().map(|u| format!("{:?}", u.dimension())).collect();
+                        let dims: BTreeSet<_> = units
+                            .iter()
+                            .map(|u| format!("{:?}", u.dimension()))
+                            .collect();
                         if dims.len() > 1 && a.molar_mass_g_per_mol.is_none() {
-                            self.problem(f.path, &item, "mass and molar units without molar_mass_g_per_mol");
+                            self.problem(
+                                f.path,
+                                &item,
+                                "mass and molar units without molar_mass_g_per_mol",
+                            );
                         }
                         if a.molar_mass_g_per_mol.is_some() || !units.is_empty() {
                             self.cites(f.path, &item, &a.sources, &kb.references, &mut used_refs);
@@ -769,8 +823,13 @@ impl Linter {
             None => self.problem("analytes.toml", "", "missing file"),
         }
         for c in kb.vocab.concepts() {
-            if c.kind == Kind::Lab && c.id != "full_blood_count" && kb.analytes.get(&c.id).is_none() {
-                self.problem("analytes.toml", &c.id, "lab concept without an analyte entry");
+            if c.kind == Kind::Lab && c.id != "full_blood_count" && kb.analytes.get(&c.id).is_none()
+            {
+                self.problem(
+                    "analytes.toml",
+                    &c.id,
+                    "lab concept without an analyte entry",
+                );
             }
         }
 
@@ -781,7 +840,11 @@ impl Linter {
                     for g in ff.group {
                         for c in &g.concepts {
                             if kb.vocab.get(c).map(|c| c.kind) != Some(Kind::Finding) {
-                                self.problem(f.path, &g.id, format!("`{c}` is not a finding concept"));
+                                self.problem(
+                                    f.path,
+                                    &g.id,
+                                    format!("`{c}` is not a finding concept"),
+                                );
                             }
                         }
                         self.cites(f.path, &g.id, &g.sources, &kb.references, &mut used_refs);
@@ -810,7 +873,13 @@ impl Linter {
                         .intake
                         .iter()
                         .filter(|i| i.condition.is_none())
-                        .map(|i| (i.min_age_years.unwrap_or(0.0), i.max_age_years.unwrap_or(f64::INFINITY), &i.stage))
+                        .map(|i| {
+                            (
+                                i.min_age_years.unwrap_or(0.0),
+                                i.max_age_years.unwrap_or(f64::INFINITY),
+                                &i.stage,
+                            )
+                        })
                         .collect();
                     for (a, x) in ages.iter().enumerate() {
                         for y in &ages[a + 1..] {
@@ -820,7 +889,13 @@ impl Linter {
                         }
                     }
                     for food in &df.food {
-                        self.cites(f.path, &food.name, &food.sources, &kb.references, &mut used_refs);
+                        self.cites(
+                            f.path,
+                            &food.name,
+                            &food.sources,
+                            &kb.references,
+                            &mut used_refs,
+                        );
                         if food.vegan && !food.vegetarian {
                             self.problem(f.path, &food.name, "vegan but not vegetarian");
                         }
@@ -836,7 +911,9 @@ impl Linter {
         let mut any_rules = false;
         for f in files.iter().filter(|f| f.path.starts_with("rules/")) {
             any_rules = true;
-            let Some(rf) = self.parse::<RuleFile>(f.path, f.text) else { continue };
+            let Some(rf) = self.parse::<RuleFile>(f.path, f.text) else {
+                continue;
+            };
             for r in rf.rule {
                 let id = r.id.clone();
                 if !rule_id_ok(&id) {
@@ -866,22 +943,41 @@ impl Linter {
                         self.problem(f.path, &id, "active rule without a test where it fires");
                     }
                     if !r.tests.iter().any(|t| !t.fires) {
-                        self.problem(f.path, &id, "active rule without a test where it does not fire");
+                        self.problem(
+                            f.path,
+                            &id,
+                            "active rule without a test where it does not fire",
+                        );
                     }
                     if !builtins.contains(&id.as_str()) {
-                        self.problem(f.path, &id, "active rule that the evaluator does not implement");
+                        self.problem(
+                            f.path,
+                            &id,
+                            "active rule that the evaluator does not implement",
+                        );
                     }
                 }
                 for t in &r.tests {
                     if let Err(e) = serde_json::from_str::<serde_json::Value>(&t.case) {
-                        self.problem(f.path, &id, format!("test `{}`: case is not JSON: {e}", t.name));
+                        self.problem(
+                            f.path,
+                            &id,
+                            format!("test `{}`: case is not JSON: {e}", t.name),
+                        );
                     }
                 }
                 if let Some(c) = &r.cause {
                     if kb.vocab.get(&c.concept).is_none() {
-                        self.problem(f.path, &id, format!("cause concept `{}` is not in the vocabulary", c.concept));
+                        self.problem(
+                            f.path,
+                            &id,
+                            format!("cause concept `{}` is not in the vocabulary", c.concept),
+                        );
                     }
-                    if !matches!(c.mechanism.as_str(), "diet" | "malabsorption" | "autoimmune" | "drug" | "exposure") {
+                    if !matches!(
+                        c.mechanism.as_str(),
+                        "diet" | "malabsorption" | "autoimmune" | "drug" | "exposure"
+                    ) {
                         self.problem(f.path, &id, format!("unknown mechanism `{}`", c.mechanism));
                     }
                 }
@@ -899,22 +995,73 @@ impl Linter {
         }
         for b in builtins {
             if !kb.rule_index.contains_key(*b) {
-                self.problem("rules/", b, "the evaluator implements a rule that no rule file documents");
+                self.problem(
+                    "rules/",
+                    b,
+                    "the evaluator implements a rule that no rule file documents",
+                );
             }
         }
 
         // Profiles.
         for f in files.iter().filter(|f| f.path.starts_with("profiles/")) {
-            let Some(mut p) = self.parse::<Profile>(f.path, f.text) else { continue };
-            let expected = f.path.trim_start_matches("profiles/").trim_end_matches(".toml");
+            let Some(mut p) = self.parse::<Profile>(f.path, f.text) else {
+                continue;
+            };
+            let expected = f
+                .path
+                .trim_start_matches("profiles/")
+                .trim_end_matches(".toml");
             if p.id != expected {
-                self.problem(f.path, &p.id, format!("profile id does not match the file name `{expected}`"));
+                self.problem(
+                    f.path,
+                    &p.id,
+                    format!("profile id does not match the file name `{expected}`"),
+                );
             }
-            self.check_profile_used(f.path, &mut p, &kb.references, &kb.analytes, &kb.vocab, &mut used_refs);
+            self.check_profile_used(
+                f.path,
+                &mut p,
+                &kb.references,
+                &kb.analytes,
+                &kb.vocab,
+                &mut used_refs,
+            );
             kb.profiles.insert(p.id.clone(), p);
         }
         if !kb.profiles.contains_key(&kb.meta.default_profile) {
-            self.problem("kb.toml", "default_profile", format!("no profile `{}`", kb.meta.default_profile));
+            self.problem(
+                "kb.toml",
+                "default_profile",
+                format!("no profile `{}`", kb.meta.default_profile),
+            );
+        }
+
+        // Every code system used by the vocabulary cites its sources.
+        for c in kb.vocab.concepts() {
+            for (sys, _) in &c.codes {
+                if !kb
+                    .meta
+                    .code_system
+                    .iter()
+                    .any(|cs| cs.system == sys.as_str())
+                {
+                    self.problem("kb.toml", sys.as_str(), "code system used by concepts.tsv without a [[code_system]] entry citing its sources");
+                }
+            }
+        }
+        let code_systems = kb.meta.code_system.clone();
+        for cs in &code_systems {
+            if crate::vocab::CodeSystem::parse(&cs.system).is_none() {
+                self.problem("kb.toml", &cs.system, "unknown code system");
+            }
+            self.cites(
+                "kb.toml",
+                &cs.system,
+                &cs.sources,
+                &kb.references,
+                &mut used_refs,
+            );
         }
 
         for key in kb.references.keys() {
@@ -956,7 +1103,11 @@ impl Linter {
                     c.parsed_unit = Some(u);
                     if let Some(a) = analytes.get(test) {
                         if !a.units.contains(&u) {
-                            self.problem(file, &item, format!("unit `{}` is not a unit of this test", c.unit));
+                            self.problem(
+                                file,
+                                &item,
+                                format!("unit `{}` is not a unit of this test", c.unit),
+                            );
                         }
                     }
                 }
@@ -982,10 +1133,18 @@ impl Linter {
             }
             if let (Some(d), Some(i)) = (c.deficient_below, c.indeterminate_up_to) {
                 if d > i {
-                    self.problem(file, &item, format!("inverted range: deficient_below {d} is above indeterminate_up_to {i}"));
+                    self.problem(
+                        file,
+                        &item,
+                        format!(
+                            "inverted range: deficient_below {d} is above indeterminate_up_to {i}"
+                        ),
+                    );
                 }
             }
-            if let (Some(h), Some(top)) = (c.high_above, c.indeterminate_up_to.or(c.deficient_below)) {
+            if let (Some(h), Some(top)) =
+                (c.high_above, c.indeterminate_up_to.or(c.deficient_below))
+            {
                 if h <= top {
                     self.problem(file, &item, format!("overlapping ranges: high_above {h} is not above the deficiency ranges ({top})"));
                 }
@@ -994,7 +1153,10 @@ impl Linter {
                 self.problem(file, &item, "indeterminate_up_to without deficient_below");
             }
             if (c.deficient_below.is_some() || c.raised_above.is_some())
-                && (c.deficient_below.is_some() as u8 + c.raised_above.is_some() as u8 + c.low_below.is_some() as u8) > 1
+                && (c.deficient_below.is_some() as u8
+                    + c.raised_above.is_some() as u8
+                    + c.low_below.is_some() as u8)
+                    > 1
             {
                 self.problem(file, &item, "overlapping ranges: a test is either deficient_below, raised_above or low_below");
             }

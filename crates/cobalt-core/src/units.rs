@@ -131,7 +131,10 @@ impl Unit {
             })
             .filter(|c| !c.is_whitespace())
             .collect();
-        let found = ALL.iter().copied().find(|u| u.ucum().to_ascii_lowercase() == norm);
+        let found = ALL
+            .iter()
+            .copied()
+            .find(|u| u.ucum().to_ascii_lowercase() == norm);
         found.or(match norm.as_str() {
             "ml/min/1.73m2" | "ml/min/1.73m^2" | "ml/min/{1.73m2}" => Some(Unit::MlPerMinPer173M2),
             _ => None,
@@ -247,9 +250,18 @@ mod tests {
 
     #[test]
     fn same_dimension_needs_no_molar_mass() {
-        assert_eq!(convert(3.3, Unit::UmolPerL, Unit::NmolPerL, None).unwrap(), 3300.0);
-        assert_eq!(convert(10.3, Unit::GPerDl, Unit::GPerL, None).unwrap(), 103.0);
-        assert_eq!(convert(180.0, Unit::PgPerMl, Unit::NgPerL, None).unwrap(), 180.0);
+        assert_eq!(
+            convert(3.3, Unit::UmolPerL, Unit::NmolPerL, None).unwrap(),
+            3300.0
+        );
+        assert_eq!(
+            convert(10.3, Unit::GPerDl, Unit::GPerL, None).unwrap(),
+            103.0
+        );
+        assert_eq!(
+            convert(180.0, Unit::PgPerMl, Unit::NgPerL, None).unwrap(),
+            180.0
+        );
     }
 
     #[test]
@@ -269,7 +281,10 @@ mod tests {
         assert_eq!(Unit::parse("pg/mL"), Some(Unit::PgPerMl));
         assert_eq!(Unit::parse("µmol/L"), Some(Unit::UmolPerL));
         assert_eq!(Unit::parse("umol/l"), Some(Unit::UmolPerL));
-        assert_eq!(Unit::parse("mL/min/{1.73_m2}"), Some(Unit::MlPerMinPer173M2));
+        assert_eq!(
+            Unit::parse("mL/min/{1.73_m2}"),
+            Some(Unit::MlPerMinPer173M2)
+        );
         assert_eq!(Unit::parse("mL/min/1.73m2"), Some(Unit::MlPerMinPer173M2));
         assert_eq!(Unit::parse("mg"), None);
         assert_eq!(Unit::parse("pg/dL"), None);

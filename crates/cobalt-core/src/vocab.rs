@@ -86,10 +86,13 @@ impl CodeSystem {
         Some(match s.to_ascii_lowercase().as_str() {
             "loinc" | "http://loinc.org" => CodeSystem::Loinc,
             "snomed" | "snomed-ct" | "sct" | "http://snomed.info/sct" => CodeSystem::Snomed,
-            "icd10" | "icd-10" | "icd10cm" | "icd-10-cm" | "http://hl7.org/fhir/sid/icd-10"
-            | "http://hl7.org/fhir/sid/icd-10-cm" | "http://id.who.int/icd/release/10" => {
-                CodeSystem::Icd10
-            }
+            "icd10"
+            | "icd-10"
+            | "icd10cm"
+            | "icd-10-cm"
+            | "http://hl7.org/fhir/sid/icd-10"
+            | "http://hl7.org/fhir/sid/icd-10-cm"
+            | "http://id.who.int/icd/release/10" => CodeSystem::Icd10,
             "atc" | "http://www.whocc.no/atc" => CodeSystem::Atc,
             _ => return None,
         })
@@ -157,7 +160,10 @@ impl Vocabulary {
             }
             let cols: Vec<&str> = line.split('\t').collect();
             if cols.len() < 3 {
-                problems.push(VocabProblem { line: lineno, message: "fewer than 3 columns".into() });
+                problems.push(VocabProblem {
+                    line: lineno,
+                    message: "fewer than 3 columns".into(),
+                });
                 continue;
             }
             let Some(kind) = Kind::parse(cols[1]) else {
@@ -168,7 +174,13 @@ impl Vocabulary {
                 continue;
             };
             let mut codes = Vec::new();
-            for item in cols.get(3).copied().unwrap_or("").split(';').filter(|s| !s.is_empty()) {
+            for item in cols
+                .get(3)
+                .copied()
+                .unwrap_or("")
+                .split(';')
+                .filter(|s| !s.is_empty())
+            {
                 match item.split_once('|') {
                     Some((sys, code)) => match CodeSystem::parse(sys) {
                         Some(sys) => codes.push((sys, code.to_string())),
@@ -185,7 +197,10 @@ impl Vocabulary {
             }
             let id = cols[0].to_string();
             if vocab.by_id.contains_key(&id) {
-                problems.push(VocabProblem { line: lineno, message: format!("duplicate id `{id}`") });
+                problems.push(VocabProblem {
+                    line: lineno,
+                    message: format!("duplicate id `{id}`"),
+                });
                 continue;
             }
             vocab.by_id.insert(id.clone(), vocab.concepts.len());
@@ -255,22 +270,36 @@ mod tests {
     fn icd10_matches_subcodes_and_not_siblings() {
         let (v, problems) = Vocabulary::parse_tsv(TSV);
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(v.lookup(CodeSystem::Icd10, "K50.9").unwrap().id, "crohns_disease");
-        assert_eq!(v.lookup(CodeSystem::Icd10, "k509").unwrap().id, "crohns_disease");
-        assert_eq!(v.lookup(CodeSystem::Icd10, "D51.0").unwrap().id, "autoimmune_gastritis");
-        assert_eq!(v.lookup(CodeSystem::Icd10, "D51.9").unwrap().id, "b12_deficiency");
+        assert_eq!(
+            v.lookup(CodeSystem::Icd10, "K50.9").unwrap().id,
+            "crohns_disease"
+        );
+        assert_eq!(
+            v.lookup(CodeSystem::Icd10, "k509").unwrap().id,
+            "crohns_disease"
+        );
+        assert_eq!(
+            v.lookup(CodeSystem::Icd10, "D51.0").unwrap().id,
+            "autoimmune_gastritis"
+        );
+        assert_eq!(
+            v.lookup(CodeSystem::Icd10, "D51.9").unwrap().id,
+            "b12_deficiency"
+        );
         assert!(v.lookup(CodeSystem::Icd10, "D51.3").is_none());
         assert!(v.lookup(CodeSystem::Icd10, "K5").is_none());
         // Prefix matching is for ICD-10 only.
         assert!(v.lookup(CodeSystem::Atc, "A10BA0").is_none());
-        assert_eq!(v.lookup(CodeSystem::Snomed, "34000006").unwrap().id, "crohns_disease");
+        assert_eq!(
+            v.lookup(CodeSystem::Snomed, "34000006").unwrap().id,
+            "crohns_disease"
+        );
     }
 
     #[test]
     fn reports_every_bad_line() {
-        let (_, problems) = Vocabulary::parse_tsv(
-            "h\nx\tnope\tX\t\t\ny\tlab\tY\tfoo|1;bar\t\ny\tlab\tY2\t\t\n",
-        );
+        let (_, problems) =
+            Vocabulary::parse_tsv("h\nx\tnope\tX\t\t\ny\tlab\tY\tfoo|1;bar\t\ny\tlab\tY2\t\t\n");
         assert_eq!(problems.len(), 4, "{problems:?}");
     }
 }

@@ -10,10 +10,21 @@ use proptest::prelude::*;
 const B12: f64 = 1355.37;
 
 fn mass_units() -> impl Strategy<Value = Unit> {
-    prop_oneof![Just(Unit::PgPerMl), Just(Unit::NgPerL), Just(Unit::NgPerMl), Just(Unit::UgPerL), Just(Unit::MgPerL)]
+    prop_oneof![
+        Just(Unit::PgPerMl),
+        Just(Unit::NgPerL),
+        Just(Unit::NgPerMl),
+        Just(Unit::UgPerL),
+        Just(Unit::MgPerL)
+    ]
 }
 fn molar_units() -> impl Strategy<Value = Unit> {
-    prop_oneof![Just(Unit::PmolPerL), Just(Unit::NmolPerL), Just(Unit::UmolPerL), Just(Unit::MmolPerL)]
+    prop_oneof![
+        Just(Unit::PmolPerL),
+        Just(Unit::NmolPerL),
+        Just(Unit::UmolPerL),
+        Just(Unit::MmolPerL)
+    ]
 }
 fn conc_units() -> impl Strategy<Value = Unit> {
     prop_oneof![mass_units(), molar_units()]

@@ -17,7 +17,13 @@ pub fn check_expect(a: &Assessment<'_>, expect: &Value) -> Vec<String> {
     };
     let c = &a.conclusions;
     let strs = |v: &Value| -> Vec<String> {
-        v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
     };
     for (key, want) in map {
         let ok = match key.as_str() {
@@ -26,20 +32,40 @@ pub fn check_expect(a: &Assessment<'_>, expect: &Value) -> Vec<String> {
             "causes_exclude" => strs(want).iter().all(|w| !c.causes.contains(w)),
             "picture" => want.as_str() == Some(c.picture.as_str()),
             "picture_not" => want.as_str() != Some(c.picture.as_str()),
-            "mcdonald_dis" => *want == serde_json::to_value(c.mcdonald_2017.dis).unwrap_or(Value::Null),
-            "mcdonald_dit" => *want == serde_json::to_value(c.mcdonald_2017.dit).unwrap_or(Value::Null),
-            "mcdonald_met" => *want == serde_json::to_value(c.mcdonald_2017.met).unwrap_or(Value::Null),
+            "mcdonald_dis" => {
+                *want == serde_json::to_value(c.mcdonald_2017.dis).unwrap_or(Value::Null)
+            }
+            "mcdonald_dit" => {
+                *want == serde_json::to_value(c.mcdonald_2017.dit).unwrap_or(Value::Null)
+            }
+            "mcdonald_met" => {
+                *want == serde_json::to_value(c.mcdonald_2017.met).unwrap_or(Value::Null)
+            }
             "mcdonald_met_not_true" => c.mcdonald_2017.met != Some(true),
             "route" => want.as_str() == Some(c.treatment.route.as_str()),
             "route_any_of" => strs(want).iter().any(|w| w == c.treatment.route.as_str()),
             "urgent" => want.as_bool() == Some(c.treatment.urgent),
             "test_indicated" => want.as_bool() == Some(c.test_indicated),
-            "next_tests_include_any" => strs(want).iter().any(|w| c.next_tests.contains(&w.as_str())),
-            "next_tests_include" => strs(want).iter().all(|w| c.next_tests.contains(&w.as_str())),
-            "next_tests_exclude" => strs(want).iter().all(|w| !c.next_tests.contains(&w.as_str())),
-            "next_tests" => strs(want) == c.next_tests.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            "next_tests_include_any" => strs(want)
+                .iter()
+                .any(|w| c.next_tests.contains(&w.as_str())),
+            "next_tests_include" => strs(want)
+                .iter()
+                .all(|w| c.next_tests.contains(&w.as_str())),
+            "next_tests_exclude" => strs(want)
+                .iter()
+                .all(|w| !c.next_tests.contains(&w.as_str())),
+            "next_tests" => {
+                strs(want)
+                    == c.next_tests
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+            }
             "referrals_include" => strs(want).iter().all(|w| c.referrals.contains(&w.as_str())),
-            "referrals_exclude" => strs(want).iter().all(|w| !c.referrals.contains(&w.as_str())),
+            "referrals_exclude" => strs(want)
+                .iter()
+                .all(|w| !c.referrals.contains(&w.as_str())),
             "fired" => strs(want).iter().all(|w| a.fired(w)),
             "not_fired" => strs(want).iter().all(|w| !a.fired(w)),
             other => {
@@ -58,7 +84,12 @@ pub fn check_expect(a: &Assessment<'_>, expect: &Value) -> Vec<String> {
                 "test_indicated" => c.test_indicated.to_string(),
                 k if k.starts_with("next_tests") => format!("{:?}", c.next_tests),
                 k if k.starts_with("referrals") => format!("{:?}", c.referrals),
-                _ => a.findings.iter().map(|f| f.rule).collect::<Vec<_>>().join(","),
+                _ => a
+                    .findings
+                    .iter()
+                    .map(|f| f.rule)
+                    .collect::<Vec<_>>()
+                    .join(","),
             };
             fails.push(format!("{key}: expected {want}, got {got}"));
         }
@@ -68,10 +99,13 @@ pub fn check_expect(a: &Assessment<'_>, expect: &Value) -> Vec<String> {
 
 /// Builds the full case document of a rule test from its fragment.
 pub fn test_case_json(fragment: &str) -> Result<Value, String> {
-    let mut v: Value = serde_json::from_str(fragment).map_err(|e| format!("case is not JSON: {e}"))?;
+    let mut v: Value =
+        serde_json::from_str(fragment).map_err(|e| format!("case is not JSON: {e}"))?;
     let obj = v.as_object_mut().ok_or("case is not a JSON object")?;
-    obj.entry("format").or_insert_with(|| Value::String("cobalt.case/1".into()));
-    obj.entry("as_of").or_insert_with(|| Value::String(TEST_AS_OF.into()));
+    obj.entry("format")
+        .or_insert_with(|| Value::String("cobalt.case/1".into()));
+    obj.entry("as_of")
+        .or_insert_with(|| Value::String(TEST_AS_OF.into()));
     Ok(v)
 }
 
@@ -97,7 +131,10 @@ pub fn run_rule_tests(kb: &KnowledgeBase, rule: &Rule) -> Vec<String> {
                 continue;
             }
         };
-        let as_of = case.as_of.or_else(|| cobalt_core::case::parse_date(TEST_AS_OF)).expect("valid test date");
+        let as_of = case
+            .as_of
+            .or_else(|| cobalt_core::case::parse_date(TEST_AS_OF))
+            .expect("valid test date");
         let a = cobalt_core::evaluate(kb, profile, &case, as_of);
         if a.fired(&rule.id) != t.fires {
             let fired: Vec<&str> = a.findings.iter().map(|f| f.rule).collect();

@@ -30,7 +30,9 @@ fn run_dir(dir: &Path) -> (usize, Vec<String>) {
                 continue;
             }
         };
-        let as_of = case.as_of.unwrap_or_else(|| cobalt_core::case::parse_date("2026-01-01").unwrap());
+        let as_of = case
+            .as_of
+            .unwrap_or_else(|| cobalt_core::case::parse_date("2026-01-01").unwrap());
         let a = cobalt_core::evaluate(&kb, profile, &case, as_of);
         for f in cobalt_kb::check::check_expect(&a, &expect) {
             failures.push(format!("{name}: {f}"));

@@ -25,8 +25,17 @@ fn every_rule_test_passes() {
         count += rule.tests.len();
         failures.extend(cobalt_kb::check::run_rule_tests(&kb, rule));
     }
-    assert!(count >= 2 * kb.rules.len(), "{count} tests for {} rules", kb.rules.len());
-    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        count >= 2 * kb.rules.len(),
+        "{count} tests for {} rules",
+        kb.rules.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -39,26 +48,50 @@ fn embedded_file_list_matches_the_directory() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("toml" | "tsv")) {
-                on_disk.insert(path.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/"));
+            } else if matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("toml" | "tsv")
+            ) {
+                on_disk.insert(
+                    path.strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                );
             }
         }
     }
-    let embedded: BTreeSet<String> = cobalt_kb::FILES.iter().map(|f| f.path.to_string()).collect();
+    let embedded: BTreeSet<String> = cobalt_kb::FILES
+        .iter()
+        .map(|f| f.path.to_string())
+        .collect();
     assert_eq!(on_disk, embedded, "knowledge/ and cobalt_kb::FILES differ");
 }
 
 #[test]
 fn vocabulary_keeps_every_contract_concept() {
     let contract = repo().join("../shared/contract/concepts.tsv");
-    let text = std::fs::read_to_string(&contract)
-        .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the repository)", contract.display()));
+    let text = std::fs::read_to_string(&contract).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (shared/ must sit beside the repository)",
+            contract.display()
+        )
+    });
     let kb = cobalt_kb::load().expect("knowledge base loads");
     for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let cols: Vec<&str> = line.split('\t').collect();
-        let c = kb.vocab.get(cols[0]).unwrap_or_else(|| panic!("concept `{}` dropped", cols[0]));
+        let c = kb
+            .vocab
+            .get(cols[0])
+            .unwrap_or_else(|| panic!("concept `{}` dropped", cols[0]));
         assert_eq!(c.kind.as_str(), cols[1], "kind of `{}` changed", cols[0]);
-        for code in cols.get(3).copied().unwrap_or("").split(';').filter(|s| !s.is_empty()) {
+        for code in cols
+            .get(3)
+            .copied()
+            .unwrap_or("")
+            .split(';')
+            .filter(|s| !s.is_empty())
+        {
             let (sys, value) = code.split_once('|').unwrap();
             let sys = cobalt_core::vocab::CodeSystem::parse(sys).unwrap();
             assert!(
@@ -75,11 +108,18 @@ fn every_rule_cites_a_source_and_every_reference_is_used() {
     // The linter enforces both; this test shows it catches a break.
     let mut files: Vec<cobalt_core::SourceFile<'_>> = cobalt_kb::FILES.to_vec();
     let broken = "[[rule]]\nid = \"TEST-999\"\ntitle = \"x\"\ncategory = \"testing\"\nstatus = \"active\"\nsince = \"0\"\nchecks = \"x\"\nwhy = \"x\"\ninputs = \"x\"\nlimitations = \"x\"\nsources = [{ ref = \"no-such-source\" }]\n";
-    files.push(cobalt_core::SourceFile { path: "rules/broken.toml", text: broken });
+    files.push(cobalt_core::SourceFile {
+        path: "rules/broken.toml",
+        text: broken,
+    });
     let problems = cobalt_kb::load_from(&files).expect_err("broken rule must be refused");
     let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
     let all = text.join("\n");
-    for needle in ["unresolved source `no-such-source`", "without a test where it fires", "does not implement"] {
+    for needle in [
+        "unresolved source `no-such-source`",
+        "without a test where it fires",
+        "does not implement",
+    ] {
         assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
     }
 }
@@ -88,11 +128,22 @@ fn every_rule_cites_a_source_and_every_reference_is_used() {
 fn linter_reports_every_problem_at_once() {
     let mut files: Vec<cobalt_core::SourceFile<'_>> = cobalt_kb::FILES.to_vec();
     let bad_profile = "id = \"lab-x\"\ntitle = \"x\"\n[tests.total_b12]\nunit = \"ng/L\"\ndeficient_below = 400.0\nindeterminate_up_to = 300.0\nsources = [{ ref = \"nice-ng239\" }]\n[tests.mcv]\nunit = \"furlongs\"\nraised_above = 1.0\nsources = [{ ref = \"nice-ng239\" }]\n";
-    files.push(cobalt_core::SourceFile { path: "profiles/lab-y.toml", text: bad_profile });
-    files.push(cobalt_core::SourceFile { path: "rules/typo.toml", text: "[[rule]]\nidd = 1\n" });
+    files.push(cobalt_core::SourceFile {
+        path: "profiles/lab-y.toml",
+        text: bad_profile,
+    });
+    files.push(cobalt_core::SourceFile {
+        path: "rules/typo.toml",
+        text: "[[rule]]\nidd = 1\n",
+    });
     let problems = cobalt_kb::load_from(&files).expect_err("must be refused");
     let all: String = problems.iter().map(|p| p.to_string() + "\n").collect();
-    for needle in ["inverted range", "unknown unit `furlongs`", "does not match the file name", "unknown field `idd`"] {
+    for needle in [
+        "inverted range",
+        "unknown unit `furlongs`",
+        "does not match the file name",
+        "unknown field `idd`",
+    ] {
         assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
     }
 }

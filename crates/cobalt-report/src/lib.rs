@@ -25,7 +25,11 @@ fn list_or(items: &[impl AsRef<str>], none: &str) -> String {
     if items.is_empty() {
         none.to_string()
     } else {
-        items.iter().map(|s| words(s.as_ref())).collect::<Vec<_>>().join(", ")
+        items
+            .iter()
+            .map(|s| words(s.as_ref()))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -38,7 +42,14 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
     };
     vec![
         ("B12 status", words(c.b12_status.as_str())),
-        ("Test indicated", if c.test_indicated { "yes".into() } else { "no".into() }),
+        (
+            "Test indicated",
+            if c.test_indicated {
+                "yes".into()
+            } else {
+                "no".into()
+            },
+        ),
         ("Next tests", list_or(&c.next_tests, "none")),
         ("Likely causes", list_or(&c.causes, "none recorded")),
         ("Picture", words(c.picture.as_str())),
@@ -51,7 +62,17 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
                 yn(c.mcdonald_2017.met)
             ),
         ),
-        ("Treatment", format!("{route}{}", if c.treatment.urgent { " — URGENT" } else { "" })),
+        (
+            "Treatment",
+            format!(
+                "{route}{}",
+                if c.treatment.urgent {
+                    " — URGENT"
+                } else {
+                    ""
+                }
+            ),
+        ),
         ("Referrals", list_or(&c.referrals, "none")),
     ]
 }
@@ -95,18 +116,30 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
     let st = Style { on: color };
     let mut o = String::new();
     let id = a.id.as_deref().unwrap_or("(no id)");
-    let _ = writeln!(o, "{}", st.bold(&format!("cobalt assessment — {id} — as of {}", a.as_of)));
+    let _ = writeln!(
+        o,
+        "{}",
+        st.bold(&format!("cobalt assessment — {id} — as of {}", a.as_of))
+    );
     let _ = writeln!(o, "{}", st.dim(a.disclaimer));
     let _ = writeln!(o);
     let _ = writeln!(o, "{}", st.bold("CONCLUSIONS"));
     for (label, value) in conclusion_rows(a) {
-        let value = if label == "Treatment" && a.conclusions.treatment.urgent { st.red(&value) } else { value };
+        let value = if label == "Treatment" && a.conclusions.treatment.urgent {
+            st.red(&value)
+        } else {
+            value
+        };
         let _ = writeln!(o, "  {label:<15} {value}");
     }
     if let Some(r) = &a.management.regimen {
         let _ = writeln!(o);
         let _ = writeln!(o, "{}", st.bold("TREATMENT"));
-        let _ = writeln!(o, "  {}: {}, then {} [{}]", r.product, r.initial, r.maintenance, r.rule);
+        let _ = writeln!(
+            o,
+            "  {}: {}, then {} [{}]",
+            r.product, r.initial, r.maintenance, r.rule
+        );
         if let Some(alt) = &r.alternative {
             let _ = writeln!(o, "  Alternative: {alt}");
         }
@@ -121,7 +154,11 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
         let _ = writeln!(o);
         let _ = writeln!(o, "{}", st.bold("NOT ENOUGH DATA"));
         for m in &a.missing {
-            let by = if m.supplied_by.is_empty() { String::new() } else { format!(" (would come from: {})", list_or(&m.supplied_by, "")) };
+            let by = if m.supplied_by.is_empty() {
+                String::new()
+            } else {
+                format!(" (would come from: {})", list_or(&m.supplied_by, ""))
+            };
             let _ = writeln!(o, "  - {}: {}{by}", words(m.conclusion), m.message);
         }
     }
@@ -137,14 +174,22 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
         if let Some(s) = &f.suggestion {
             let _ = writeln!(o, "      → {s}");
         }
-        let _ = writeln!(o, "      {}", st.dim(&format!("sources: {}", sources_line(f))));
+        let _ = writeln!(
+            o,
+            "      {}",
+            st.dim(&format!("sources: {}", sources_line(f)))
+        );
     }
     if !a.labs.is_empty() {
         let _ = writeln!(o);
         let _ = writeln!(o, "{}", st.bold("LABORATORY RESULTS (normalised)"));
         for l in &a.labs {
             let norm = match (l.value, l.unit) {
-                (Some(v), Some(u)) => format!("{}{} {u}", l.comparator.unwrap_or(""), cobalt_core::units::display_number(v, 2)),
+                (Some(v), Some(u)) => format!(
+                    "{}{} {u}",
+                    l.comparator.unwrap_or(""),
+                    cobalt_core::units::display_number(v, 2)
+                ),
                 _ => l.reported.clone(),
             };
             let _ = writeln!(
@@ -161,9 +206,17 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
     if let Some(d) = &a.management.diet_plan {
         let _ = writeln!(o);
         let _ = writeln!(o, "{}", st.bold("DIET"));
-        let _ = writeln!(o, "  {}: {} micrograms a day ({})", d.stage, d.intake_mcg_per_day, d.measure);
+        let _ = writeln!(
+            o,
+            "  {}: {} micrograms a day ({})",
+            d.stage, d.intake_mcg_per_day, d.measure
+        );
         for f in &d.foods {
-            let _ = writeln!(o, "  - {} ({}): {} mcg, {}% of the day's need", f.name, f.serving, f.mcg, f.percent_of_intake);
+            let _ = writeln!(
+                o,
+                "  - {} ({}): {} mcg, {}% of the day's need",
+                f.name, f.serving, f.mcg, f.percent_of_intake
+            );
         }
         for adv in &d.advice {
             let _ = writeln!(o, "  {adv}");
@@ -206,7 +259,11 @@ pub fn markdown(a: &Assessment<'_>) -> String {
     let _ = writeln!(o);
     if let Some(r) = &a.management.regimen {
         let _ = writeln!(o, "## Treatment\n");
-        let _ = writeln!(o, "- {}: {}, then {} (`{}`)", r.product, r.initial, r.maintenance, r.rule);
+        let _ = writeln!(
+            o,
+            "- {}: {}, then {} (`{}`)",
+            r.product, r.initial, r.maintenance, r.rule
+        );
         if let Some(alt) = &r.alternative {
             let _ = writeln!(o, "- Alternative: {alt}");
         }
@@ -217,13 +274,20 @@ pub fn markdown(a: &Assessment<'_>) -> String {
     for c in &a.management.cautions {
         let _ = writeln!(o, "- **Caution:** {c}");
     }
-    if a.management.regimen.is_some() || a.management.follow_up.is_some() || !a.management.cautions.is_empty() {
+    if a.management.regimen.is_some()
+        || a.management.follow_up.is_some()
+        || !a.management.cautions.is_empty()
+    {
         let _ = writeln!(o);
     }
     if !a.missing.is_empty() {
         let _ = writeln!(o, "## Not enough data\n");
         for m in &a.missing {
-            let by = if m.supplied_by.is_empty() { String::new() } else { format!(" Would come from: {}.", list_or(&m.supplied_by, "")) };
+            let by = if m.supplied_by.is_empty() {
+                String::new()
+            } else {
+                format!(" Would come from: {}.", list_or(&m.supplied_by, ""))
+            };
             let _ = writeln!(o, "- **{}**: {}{by}", words(m.conclusion), m.message);
         }
         let _ = writeln!(o);
@@ -258,10 +322,17 @@ pub fn markdown(a: &Assessment<'_>) -> String {
     let _ = writeln!(o);
     if !a.labs.is_empty() {
         let _ = writeln!(o, "## Laboratory results\n");
-        let _ = writeln!(o, "| Test | Date | Reported | Normalised | Interpretation |\n|---|---|---|---|---|");
+        let _ = writeln!(
+            o,
+            "| Test | Date | Reported | Normalised | Interpretation |\n|---|---|---|---|---|"
+        );
         for l in &a.labs {
             let norm = match (l.value, l.unit) {
-                (Some(v), Some(u)) => format!("{}{} {u}", l.comparator.unwrap_or(""), cobalt_core::units::display_number(v, 2)),
+                (Some(v), Some(u)) => format!(
+                    "{}{} {u}",
+                    l.comparator.unwrap_or(""),
+                    cobalt_core::units::display_number(v, 2)
+                ),
                 _ => String::new(),
             };
             let _ = writeln!(
@@ -279,11 +350,24 @@ pub fn markdown(a: &Assessment<'_>) -> String {
     }
     if let Some(d) = &a.management.diet_plan {
         let _ = writeln!(o, "## Diet\n");
-        let _ = writeln!(o, "{}: {} micrograms a day ({}).\n", capitalise(d.stage), d.intake_mcg_per_day, d.measure);
+        let _ = writeln!(
+            o,
+            "{}: {} micrograms a day ({}).\n",
+            capitalise(d.stage),
+            d.intake_mcg_per_day,
+            d.measure
+        );
         if !d.foods.is_empty() {
-            let _ = writeln!(o, "| Food | Serving | B12 (mcg) | Share of the day's need |\n|---|---|---|---|");
+            let _ = writeln!(
+                o,
+                "| Food | Serving | B12 (mcg) | Share of the day's need |\n|---|---|---|---|"
+            );
             for f in &d.foods {
-                let _ = writeln!(o, "| {} | {} | {} | {}% |", f.name, f.serving, f.mcg, f.percent_of_intake);
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {}% |",
+                    f.name, f.serving, f.mcg, f.percent_of_intake
+                );
             }
             let _ = writeln!(o);
         }
@@ -312,7 +396,11 @@ fn capitalise(s: &str) -> String {
 pub fn explain(kb: &KnowledgeBase, r: &Rule) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "{}: {}", r.id, r.title);
-    let _ = writeln!(o, "category: {} · status: {:?} · since: {}\n", r.category, r.status, r.since);
+    let _ = writeln!(
+        o,
+        "category: {} · status: {:?} · since: {}\n",
+        r.category, r.status, r.since
+    );
     let mut section = |h: &str, body: &str| {
         let _ = writeln!(o, "## {h}\n{}\n", body.trim());
     };
@@ -326,16 +414,34 @@ pub fn explain(kb: &KnowledgeBase, r: &Rule) -> String {
     let _ = writeln!(o, "## References");
     for c in &r.sources {
         if let Some(refr) = kb.references.get(&c.key) {
-            let at = c.at.as_deref().map(|a| format!(", {a}")).unwrap_or_default();
+            let at =
+                c.at.as_deref()
+                    .map(|a| format!(", {a}"))
+                    .unwrap_or_default();
             let link = refr.link().map(|l| format!(" <{l}>")).unwrap_or_default();
-            let checked = if refr.checked == "primary" { "" } else { " [secondary source]" };
-            let _ = writeln!(o, "- {}. {}{}{at}.{link}{checked}", refr.issuer, refr.title, refr.year.map(|y| format!(" ({y})")).unwrap_or_default());
+            let checked = if refr.checked == "primary" {
+                ""
+            } else {
+                " [secondary source]"
+            };
+            let _ = writeln!(
+                o,
+                "- {}. {}{}{at}.{link}{checked}",
+                refr.issuer,
+                refr.title,
+                refr.year.map(|y| format!(" ({y})")).unwrap_or_default()
+            );
         }
     }
     if !r.tests.is_empty() {
         let _ = writeln!(o, "\n## Tests");
         for t in &r.tests {
-            let _ = writeln!(o, "- {} {}", if t.fires { "fires:" } else { "does not fire:" }, t.name);
+            let _ = writeln!(
+                o,
+                "- {} {}",
+                if t.fires { "fires:" } else { "does not fire:" },
+                t.name
+            );
         }
     }
     o

@@ -31,13 +31,20 @@ pub(crate) fn find(ctx: &mut Ctx<'_, '_>, _facts: &Facts, lab: &LabFacts) -> Cau
     let diet = case.diet.and_then(|d| d.concept());
     let rules: Vec<_> = kb.cause_rules().map(|(r, c)| (r.id.as_str(), c)).collect();
     for (rule_id, spec) in rules {
-        let Some(rule) = super::BUILTINS.iter().copied().find(|b| *b == rule_id) else { continue };
+        let Some(rule) = super::BUILTINS.iter().copied().find(|b| *b == rule_id) else {
+            continue;
+        };
         let concept = spec.concept.as_str();
         let label = ctx.label(concept);
         let message: Option<String> = if diet == Some(concept) {
-            Some(format!("{label}: B12 comes almost only from animal foods and fortified foods."))
+            Some(format!(
+                "{label}: B12 comes almost only from animal foods and fortified foods."
+            ))
         } else if let Some(m) = case.medications.iter().find(|m| m.concept == concept) {
-            let mut s = format!("{label} {}", if m.current { "is taken" } else { "was taken" });
+            let mut s = format!(
+                "{label} {}",
+                if m.current { "is taken" } else { "was taken" }
+            );
             if let Some(months) = m.months {
                 s.push_str(&format!(" for {} months", display_number(months, 1)));
             }
@@ -52,12 +59,20 @@ pub(crate) fn find(ctx: &mut Ctx<'_, '_>, _facts: &Facts, lab: &LabFacts) -> Cau
             }
             Some(s)
         } else if let Some(e) = case.exposures.iter().find(|e| e.concept == concept) {
-            let freq = e.frequency.as_deref().map(|f| format!(" ({f})")).unwrap_or_default();
+            let freq = e
+                .frequency
+                .as_deref()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default();
             Some(format!("{label}{freq}: nitrous oxide inactivates B12, so deficiency can occur at the cell even when the B12 level is normal."))
         } else if case.conditions.iter().any(|c| c.concept == concept) {
-            Some(format!("{label} is recorded: it can impair the absorption of B12."))
+            Some(format!(
+                "{label} is recorded: it can impair the absorption of B12."
+            ))
         } else if case.procedures.iter().any(|p| p.concept == concept) {
-            Some(format!("{label} is recorded: it removes or bypasses the parts of the gut that absorb B12."))
+            Some(format!(
+                "{label} is recorded: it removes or bypasses the parts of the gut that absorb B12."
+            ))
         } else if concept == "autoimmune_gastritis" && lab.ifab == Some(Qualitative::Positive) {
             Some("Intrinsic factor antibodies are positive: autoimmune gastritis (pernicious anaemia) is the likely cause.".to_string())
         } else if concept == "coeliac_disease" && lab.coeliac == Some(Qualitative::Positive) {

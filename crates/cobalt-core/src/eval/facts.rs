@@ -64,9 +64,18 @@ impl Facts {
             .map(|r| r.status)
             .filter(|s| *s != ReplacementStatus::None);
         let b12_product_current = case.medications.iter().any(|m| {
-            m.current && kb.vocab.get(&m.concept).is_some_and(|c| c.kind == Kind::B12Product)
+            m.current
+                && kb
+                    .vocab
+                    .get(&m.concept)
+                    .is_some_and(|c| c.kind == Kind::B12Product)
         });
-        let ethnicity = case.patient.ethnicity.as_deref().unwrap_or("").to_ascii_lowercase();
+        let ethnicity = case
+            .patient
+            .ethnicity
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_lowercase();
         Facts {
             age: case.patient.age_years,
             sex: case.patient.sex,
@@ -75,7 +84,10 @@ impl Facts {
             black_family_background: ethnicity.contains("black") || ethnicity.contains("african"),
             common_findings: present("common_symptoms_signs"),
             neuro_findings: present("neurological"),
-            nitrous_oxide: case.exposures.iter().any(|e| e.concept.starts_with("nitrous_oxide")),
+            nitrous_oxide: case
+                .exposures
+                .iter()
+                .any(|e| e.concept.starts_with("nitrous_oxide")),
             nitrous_oxide_recreational: case
                 .exposures
                 .iter()
@@ -103,7 +115,13 @@ impl Facts {
 
 /// Whether a finding involves a limb region.
 pub(crate) fn limb_regions(f: &Finding) -> (bool, bool) {
-    let legs = f.regions.iter().any(|r| matches!(r, Region::Legs | Region::Feet));
-    let arms = f.regions.iter().any(|r| matches!(r, Region::Arms | Region::Hands));
+    let legs = f
+        .regions
+        .iter()
+        .any(|r| matches!(r, Region::Legs | Region::Feet));
+    let arms = f
+        .regions
+        .iter()
+        .any(|r| matches!(r, Region::Arms | Region::Hands));
     (legs, arms)
 }

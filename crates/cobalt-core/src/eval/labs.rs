@@ -29,12 +29,6 @@ pub(crate) struct LabFacts {
     pub normalised: Vec<NormalisedLab>,
 }
 
-impl Default for B12Status {
-    fn default() -> Self {
-        B12Status::NotTested
-    }
-}
-
 impl LabFacts {
     pub fn has(&self, test: &str) -> bool {
         self.tested.iter().any(|t| t == test)
@@ -101,12 +95,19 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     let case = ctx.case;
     let kb = ctx.kb;
     let profile = ctx.profile;
-    let lab = Lab { ctx_as_of: ctx.as_of, labs: &case.labs };
+    let lab = Lab {
+        ctx_as_of: ctx.as_of,
+        labs: &case.labs,
+    };
     let mut out = LabFacts::default();
 
     // Results after as_of do not count.
     let as_of = ctx.as_of;
-    for l in case.labs.iter().filter(|l| l.date.is_some_and(|d| d > as_of)) {
+    for l in case
+        .labs
+        .iter()
+        .filter(|l| l.date.is_some_and(|d| d > as_of))
+    {
         ctx.fire(
             "LAB-014",
             format!(
@@ -128,26 +129,41 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     let molar = |test: &str| kb.analytes.get(test).and_then(|a| a.molar_mass);
     let in_unit = |l: &LabResult, unit: Unit| -> Option<(f64, Option<Comparator>)> {
         let qty = numeric(l)?;
-        qty.to(unit, molar(&l.test)).ok().map(|v| (v, qty.comparator))
+        qty.to(unit, molar(&l.test))
+            .ok()
+            .map(|v| (v, qty.comparator))
     };
 
     // --- Total and active B12 -----------------------------------------------------------
     for (test, rule) in [("total_b12", "LAB-001"), ("active_b12", "LAB-002")] {
-        let Some(latest) = lab.latest(test) else { continue };
+        let Some(latest) = lab.latest(test) else {
+            continue;
+        };
         let Some(cut) = profile.cutoffs(test) else {
             ctx.missing(
                 "b12_status",
                 vec![],
                 vec![],
-                format!("The {} profile has no cut-offs for {}; the result cannot be classified.", profile.id, ctx.label(test)),
+                format!(
+                    "The {} profile has no cut-offs for {}; the result cannot be classified.",
+                    profile.id,
+                    ctx.label(test)
+                ),
             );
             continue;
         };
         let unit = cut.parsed_unit.unwrap_or(Unit::PmolPerL);
-        let Some((v, cmp)) = in_unit(latest, unit) else { continue };
-        let Some(class) = classify_b12(v, cmp, cut) else { continue };
+        let Some((v, cmp)) = in_unit(latest, unit) else {
+            continue;
+        };
+        let Some(class) = classify_b12(v, cmp, cut) else {
+            continue;
+        };
         let range = match (cut.deficient_below, cut.indeterminate_up_to) {
-            (Some(d), Some(i)) => format!("deficient below {d}, indeterminate {d}–{i}, deficiency unlikely above {i} {}", cut.unit),
+            (Some(d), Some(i)) => format!(
+                "deficient below {d}, indeterminate {d}–{i}, deficiency unlikely above {i} {}",
+                cut.unit
+            ),
             (Some(d), None) => format!("deficient below {d} {}", cut.unit),
             _ => String::new(),
         };
@@ -156,14 +172,28 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
             Class::Indeterminate => "indeterminate: possible deficiency",
             Class::NotDeficient => "deficiency unlikely",
         };
-        let shown = if latest.value != LabValue::Numeric(Quantity { value: v, unit, comparator: cmp }) {
-            format!("{} (= {}{})", reported(latest), cmp.map_or("", |c| c.symbol()), q(v, unit))
+        let shown = if latest.value
+            != LabValue::Numeric(Quantity {
+                value: v,
+                unit,
+                comparator: cmp,
+            }) {
+            format!(
+                "{} (= {}{})",
+                reported(latest),
+                cmp.map_or("", |c| c.symbol()),
+                q(v, unit)
+            )
         } else {
             reported(latest)
         };
         ctx.fire(
             rule,
-            format!("{} {shown}: {verdict} ({} profile: {range}).", ctx.label(test), profile.id),
+            format!(
+                "{} {shown}: {verdict} ({} profile: {range}).",
+                ctx.label(test),
+                profile.id
+            ),
             None,
         );
         if cmp.is_some() {
@@ -234,7 +264,9 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
                 if let Some(high) = cut.high_above {
                     let highs = history
                         .iter()
-                        .filter(|l| in_unit(l, unit).is_some_and(|(x, c)| above(x, c, high) == Some(true)))
+                        .filter(|l| {
+                            in_unit(l, unit).is_some_and(|(x, c)| above(x, c, high) == Some(true))
+                        })
                         .count();
                     if highs >= 2 && !facts.on_replacement() {
                         ctx.fire(
@@ -281,7 +313,10 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     }
 
     // --- Kidney function --------------------------------------------------------------
-    let ckd = case.conditions.iter().any(|c| c.concept == "chronic_kidney_disease");
+    let ckd = case
+        .conditions
+        .iter()
+        .any(|c| c.concept == "chronic_kidney_disease");
     let egfr_low = lab.latest("egfr").and_then(|l| {
         let cut = profile.cutoffs("egfr")?;
         let (v, c) = in_unit(l, cut.parsed_unit?)?;
@@ -294,7 +329,10 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     };
 
     // --- Folate -----------------------------------------------------------------------
-    let folate_def = case.conditions.iter().any(|c| c.concept == "folate_deficiency");
+    let folate_def = case
+        .conditions
+        .iter()
+        .any(|c| c.concept == "folate_deficiency");
     if let Some(l) = lab.latest("serum_folate") {
         if let Some(cut) = profile.cutoffs("serum_folate") {
             if let (Some(u), Some(low)) = (cut.parsed_unit, cut.low_below) {
@@ -319,18 +357,34 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     if let Some(l) = lab.latest("mma") {
         if let Some(qty) = numeric(l) {
             let (raised, basis) = match l.reference_high {
-                Some(hi) => (above(qty.value, qty.comparator, hi), format!("the laboratory's upper limit {}", q(hi, qty.unit))),
-                None => match profile.cutoffs("mma").and_then(|c| Some((c.parsed_unit?, c.raised_above?, c))) {
+                Some(hi) => (
+                    above(qty.value, qty.comparator, hi),
+                    format!("the laboratory's upper limit {}", q(hi, qty.unit)),
+                ),
+                None => match profile
+                    .cutoffs("mma")
+                    .and_then(|c| Some((c.parsed_unit?, c.raised_above?, c)))
+                {
                     Some((u, lim, c)) => (
                         in_unit(l, u).and_then(|(v, cmp)| above(v, cmp, lim)),
-                        format!("{lim} {} ({} profile; no laboratory range given)", c.unit, profile.id),
+                        format!(
+                            "{lim} {} ({} profile; no laboratory range given)",
+                            c.unit, profile.id
+                        ),
                     ),
                     None => (None, String::new()),
                 },
             };
             out.mma = raised;
             if raised == Some(true) {
-                ctx.fire("LAB-003", format!("MMA {} is above {basis}: raised, a sign of B12 deficiency at the cell.", reported(l)), None);
+                ctx.fire(
+                    "LAB-003",
+                    format!(
+                        "MMA {} is above {basis}: raised, a sign of B12 deficiency at the cell.",
+                        reported(l)
+                    ),
+                    None,
+                );
                 if out.kidney_reduced == Some(true) {
                     ctx.fire(
                         "LAB-004",
@@ -343,22 +397,38 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     }
 
     // --- Homocysteine -----------------------------------------------------------------
-    let hypothyroid = case.conditions.iter().any(|c| c.concept == "hypothyroidism");
+    let hypothyroid = case
+        .conditions
+        .iter()
+        .any(|c| c.concept == "hypothyroidism");
     if let Some(l) = lab.latest("homocysteine") {
         if let Some(qty) = numeric(l) {
             let (raised, basis) = match l.reference_high {
-                Some(hi) => (above(qty.value, qty.comparator, hi), format!("the laboratory's upper limit {}", q(hi, qty.unit))),
-                None => match profile.cutoffs("homocysteine").and_then(|c| Some((c.parsed_unit?, c.raised_above?, c))) {
+                Some(hi) => (
+                    above(qty.value, qty.comparator, hi),
+                    format!("the laboratory's upper limit {}", q(hi, qty.unit)),
+                ),
+                None => match profile
+                    .cutoffs("homocysteine")
+                    .and_then(|c| Some((c.parsed_unit?, c.raised_above?, c)))
+                {
                     Some((u, lim, c)) => (
                         in_unit(l, u).and_then(|(v, cmp)| above(v, cmp, lim)),
-                        format!("{lim} {} ({} profile; no laboratory range given)", c.unit, profile.id),
+                        format!(
+                            "{lim} {} ({} profile; no laboratory range given)",
+                            c.unit, profile.id
+                        ),
                     ),
                     None => (None, String::new()),
                 },
             };
             out.hcy = raised;
             if raised == Some(true) {
-                ctx.fire("LAB-005", format!("Homocysteine {} is above {basis}: raised.", reported(l)), None);
+                ctx.fire(
+                    "LAB-005",
+                    format!("Homocysteine {} is above {basis}: raised.", reported(l)),
+                    None,
+                );
                 let mut confounders = Vec::new();
                 if out.folate_low == Some(true) {
                     confounders.push("folate deficiency");
@@ -417,7 +487,15 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
                 if let Some((v, c)) = in_unit(l, u) {
                     out.macrocytosis = above(v, c, lim);
                     if out.macrocytosis == Some(true) {
-                        ctx.fire("LAB-012", format!("MCV {} is above {lim} {}: macrocytosis.", reported(l), cut.unit), None);
+                        ctx.fire(
+                            "LAB-012",
+                            format!(
+                                "MCV {} is above {lim} {}: macrocytosis.",
+                                reported(l),
+                                cut.unit
+                            ),
+                            None,
+                        );
                     }
                 }
             }
@@ -425,7 +503,9 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     }
 
     // --- Antibodies -------------------------------------------------------------------
-    out.ifab = lab.latest("intrinsic_factor_antibody").and_then(qualitative);
+    out.ifab = lab
+        .latest("intrinsic_factor_antibody")
+        .and_then(qualitative);
     out.pca = lab.latest("parietal_cell_antibody").and_then(qualitative);
     out.coeliac = lab.latest("coeliac_serology").and_then(qualitative);
     if let Some(r) = out.ifab {
@@ -461,11 +541,17 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
         let canonical = analyte.and_then(|a| a.canonical_unit);
         let (value, unit, comparator) = match (numeric(l), canonical) {
             (Some(qty), Some(u)) => (
-                qty.to(u, analyte.and_then(|a| a.molar_mass)).ok().map(|v| crate::units::round_sig(v, 4)),
+                qty.to(u, analyte.and_then(|a| a.molar_mass))
+                    .ok()
+                    .map(|v| crate::units::round_sig(v, 4)),
                 Some(u.ucum()),
                 qty.comparator.map(|c| c.symbol()),
             ),
-            (Some(qty), None) => (Some(qty.value), Some(qty.unit.ucum()), qty.comparator.map(|c| c.symbol())),
+            (Some(qty), None) => (
+                Some(qty.value),
+                Some(qty.unit.ucum()),
+                qty.comparator.map(|c| c.symbol()),
+            ),
             _ => (None, None, None),
         };
         let is_latest = lab.latest(&l.test).is_some_and(|x| x.index == l.index);
@@ -480,7 +566,9 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
                     v.map(|r| if r { "raised" } else { "normal" })
                 }
                 "haemoglobin" => out.anaemia.map(|a| if a { "anaemia" } else { "normal" }),
-                "mcv" => out.macrocytosis.map(|m| if m { "macrocytosis" } else { "normal" }),
+                "mcv" => out
+                    .macrocytosis
+                    .map(|m| if m { "macrocytosis" } else { "normal" }),
                 "serum_folate" => out.folate_low.map(|f| if f { "low" } else { "normal" }),
                 "egfr" => egfr_low.map(|r| if r { "reduced" } else { "normal" }),
                 _ => qualitative(l).map(|r| match r {
@@ -522,11 +610,21 @@ fn status(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts, hypothyroid: boo
     } else if lab.mma == Some(true) && !kidney {
         (FunctionalDeficiency, "MMA is raised while B12 is not in the deficiency range (or not measured): deficiency at the cell".into())
     } else if lab.hcy == Some(true) && facts.nitrous_oxide && !hcy_confounded {
-        (FunctionalDeficiency, "homocysteine is raised after nitrous oxide exposure, which inactivates B12".into())
+        (
+            FunctionalDeficiency,
+            "homocysteine is raised after nitrous oxide exposure, which inactivates B12".into(),
+        )
     } else if lab.mma == Some(true) {
-        (Indeterminate, "MMA is raised but kidney function is reduced, so it cannot show deficiency by itself".into())
+        (
+            Indeterminate,
+            "MMA is raised but kidney function is reduced, so it cannot show deficiency by itself"
+                .into(),
+        )
     } else if lab.hcy == Some(true) && facts.nitrous_oxide {
-        (Indeterminate, "homocysteine is raised after nitrous oxide, but a confounder is present".into())
+        (
+            Indeterminate,
+            "homocysteine is raised after nitrous oxide, but a confounder is present".into(),
+        )
     } else if any(Class::Indeterminate) {
         if lab.mma == Some(false) {
             ctx.fire(
@@ -534,11 +632,21 @@ fn status(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts, hypothyroid: boo
                 "B12 is in the indeterminate range and MMA is normal: deficiency is unlikely.",
                 None,
             );
-            (NotDeficient, "B12 is indeterminate and MMA is normal".into())
+            (
+                NotDeficient,
+                "B12 is indeterminate and MMA is normal".into(),
+            )
         } else if any(Class::NotDeficient) {
-            (NotDeficient, "one B12 measure is indeterminate and the other shows deficiency is unlikely".into())
+            (
+                NotDeficient,
+                "one B12 measure is indeterminate and the other shows deficiency is unlikely"
+                    .into(),
+            )
         } else {
-            (Indeterminate, "B12 is in the indeterminate range and no MMA result settles it".into())
+            (
+                Indeterminate,
+                "B12 is in the indeterminate range and no MMA result settles it".into(),
+            )
         }
     } else if any(Class::NotDeficient) {
         (NotDeficient, "B12 is above the indeterminate range".into())
@@ -560,7 +668,11 @@ fn status(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts, hypothyroid: boo
             },
         );
     } else {
-        ctx.fire("LAB-017", format!("B12 status: {} — {why}.", status.as_str().replace('_', " ")), None);
+        ctx.fire(
+            "LAB-017",
+            format!("B12 status: {} — {why}.", status.as_str().replace('_', " ")),
+            None,
+        );
     }
     status
 }

@@ -63,7 +63,11 @@ pub(crate) fn plan<'kb>(
             }
         }
     } else if facts.nitrous_oxide {
-        let r = if neuro || facts.replacement == Some(ReplacementStatus::Intramuscular) { Route::Intramuscular } else { Route::Oral };
+        let r = if neuro || facts.replacement == Some(ReplacementStatus::Intramuscular) {
+            Route::Intramuscular
+        } else {
+            Route::Oral
+        };
         ctx.fire(
             "TX-005",
             "Nitrous oxide has inactivated B12: stop nitrous oxide. Either intramuscular or oral replacement can be offered, by the person's preference; with neurological involvement the intramuscular regimen is used here.",
@@ -133,7 +137,8 @@ pub(crate) fn plan<'kb>(
         let text = match r {
             ReplacementStatus::Oral => format!(
                 "B12 replacement has been started by mouth{}.",
-                dose.map(|d| format!(" ({} micrograms a day)", display_number(d, 0))).unwrap_or_default()
+                dose.map(|d| format!(" ({} micrograms a day)", display_number(d, 0)))
+                    .unwrap_or_default()
             ),
             _ => "B12 replacement has been started by injection.".to_string(),
         };
@@ -144,7 +149,8 @@ pub(crate) fn plan<'kb>(
     }
 
     // Urgency.
-    let urgent = (treat || (status == B12Status::Indeterminate && facts.pregnant)) && (neuro || facts.pregnant);
+    let urgent = (treat || (status == B12Status::Indeterminate && facts.pregnant))
+        && (neuro || facts.pregnant);
     if urgent {
         let why = match (neuro, facts.pregnant) {
             (true, true) => "neurological involvement in pregnancy",
@@ -176,19 +182,31 @@ pub(crate) fn plan<'kb>(
         referrals.push("neurology");
     }
     if facts.pregnant && (treat || status == B12Status::Indeterminate) {
-        ctx.fire("TX-008", "Pregnant with possible or confirmed B12 deficiency: involve the obstetric team.", None);
+        ctx.fire(
+            "TX-008",
+            "Pregnant with possible or confirmed B12 deficiency: involve the obstetric team.",
+            None,
+        );
         referrals.push("obstetrics");
     }
     if status.shown() || status == B12Status::Indeterminate {
-        let gi: Vec<&str> = ["autoimmune_gastritis", "coeliac_disease", "crohns_disease", "atrophic_gastritis"]
-            .into_iter()
-            .filter(|c| causes.has(c))
-            .collect();
+        let gi: Vec<&str> = [
+            "autoimmune_gastritis",
+            "coeliac_disease",
+            "crohns_disease",
+            "atrophic_gastritis",
+        ]
+        .into_iter()
+        .filter(|c| causes.has(c))
+        .collect();
         if !gi.is_empty() {
             let labels: Vec<String> = gi.iter().map(|c| ctx.label(c)).collect();
             ctx.fire(
                 "TX-009",
-                format!("{}: gastroenterology to confirm and manage the cause of malabsorption.", labels.join(", ")),
+                format!(
+                    "{}: gastroenterology to confirm and manage the cause of malabsorption.",
+                    labels.join(", ")
+                ),
                 None,
             );
             referrals.push("gastroenterology");
@@ -212,14 +230,27 @@ pub(crate) fn plan<'kb>(
     }
 
     // Folate.
-    let b12_not_excluded = matches!(status, B12Status::Deficient | B12Status::FunctionalDeficiency | B12Status::Indeterminate | B12Status::NotTested);
-    if (facts.folic_acid_current || lab.folate_low == Some(true)) && b12_not_excluded && !facts.on_replacement() {
+    let b12_not_excluded = matches!(
+        status,
+        B12Status::Deficient
+            | B12Status::FunctionalDeficiency
+            | B12Status::Indeterminate
+            | B12Status::NotTested
+    );
+    if (facts.folic_acid_current || lab.folate_low == Some(true))
+        && b12_not_excluded
+        && !facts.on_replacement()
+    {
         let msg = if facts.folic_acid_current {
             "Folic acid is being taken while B12 deficiency is present or not excluded: folic acid alone can correct the anaemia while the nerve damage of B12 deficiency progresses."
         } else {
             "Folate is low while B12 deficiency is present or not excluded: give folic acid only after B12 replacement has started."
         };
-        ctx.fire("TX-012", msg, Some("Start B12 first (or exclude deficiency), then folic acid.".into()));
+        ctx.fire(
+            "TX-012",
+            msg,
+            Some("Start B12 first (or exclude deficiency), then folic acid.".into()),
+        );
         m.cautions.push("Do not give folic acid alone while B12 deficiency is present or not excluded; start B12 first.".into());
     }
     if route == Route::Intramuscular || route == Route::Oral {
@@ -280,13 +311,21 @@ fn oral_1mg(rule: &'static str) -> Regimen {
     }
 }
 
-fn diet_plan<'kb>(ctx: &mut Ctx<'kb, '_>, facts: &Facts, status: B12Status) -> Option<DietPlan<'kb>> {
+fn diet_plan<'kb>(
+    ctx: &mut Ctx<'kb, '_>,
+    facts: &Facts,
+    status: B12Status,
+) -> Option<DietPlan<'kb>> {
     let kb = ctx.kb;
     let age = facts.age?;
     let stage = if facts.breastfeeding {
-        kb.intake.iter().find(|i| i.condition.as_deref() == Some("lactation"))
+        kb.intake
+            .iter()
+            .find(|i| i.condition.as_deref() == Some("lactation"))
     } else if facts.pregnant {
-        kb.intake.iter().find(|i| i.condition.as_deref() == Some("pregnancy"))
+        kb.intake
+            .iter()
+            .find(|i| i.condition.as_deref() == Some("pregnancy"))
     } else {
         None
     }
@@ -304,7 +343,15 @@ fn diet_plan<'kb>(ctx: &mut Ctx<'kb, '_>, facts: &Facts, status: B12Status) -> O
         .foods
         .iter()
         .filter(|f| f.mcg > 0.0)
-        .filter(|f| if vegan { f.vegan } else if vegetarian { f.vegetarian } else { true })
+        .filter(|f| {
+            if vegan {
+                f.vegan
+            } else if vegetarian {
+                f.vegetarian
+            } else {
+                true
+            }
+        })
         .map(|f| FoodOut {
             name: f.name.as_str(),
             serving: f.serving.as_str(),
@@ -317,12 +364,32 @@ fn diet_plan<'kb>(ctx: &mut Ctx<'kb, '_>, facts: &Facts, status: B12Status) -> O
     foods.truncate(8);
     ctx.fire(
         "DIET-001",
-        format!("Recommended intake for {}: {} micrograms a day ({}).", stage.stage, display_number(stage.mcg_per_day, 1), stage.measure),
+        format!(
+            "Recommended intake for {}: {} micrograms a day ({}).",
+            stage.stage,
+            display_number(stage.mcg_per_day, 1),
+            stage.measure
+        ),
         None,
     );
     if !foods.is_empty() {
-        let top: Vec<String> = foods.iter().take(3).map(|f| format!("{} ({} mcg per {})", f.name, display_number(f.mcg, 1), f.serving)).collect();
-        ctx.fire("DIET-002", format!("Good sources that suit the diet: {}.", top.join("; ")), None);
+        let top: Vec<String> = foods
+            .iter()
+            .take(3)
+            .map(|f| {
+                format!(
+                    "{} ({} mcg per {})",
+                    f.name,
+                    display_number(f.mcg, 1),
+                    f.serving
+                )
+            })
+            .collect();
+        ctx.fire(
+            "DIET-002",
+            format!("Good sources that suit the diet: {}.", top.join("; ")),
+            None,
+        );
     }
     let mut advice = Vec::new();
     if vegan || vegetarian || diet == Some(Diet::LowAnimalFood) {

@@ -28,11 +28,15 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
     let mut regions: Vec<Site> = Vec::new();
     if let Some(m) = mri {
         for l in &m.lesions {
-            if l.count != Some(0) && l.site.is_mcdonald_2017_region() && !regions.contains(&l.site) {
+            if l.count != Some(0) && l.site.is_mcdonald_2017_region() && !regions.contains(&l.site)
+            {
                 regions.push(l.site);
             }
         }
-        if m.lesions.iter().any(|l| l.site == Site::OpticNerve && l.count != Some(0)) {
+        if m.lesions
+            .iter()
+            .any(|l| l.site == Site::OpticNerve && l.count != Some(0))
+        {
             ctx.fire(
                 "MCD-009",
                 "An optic nerve lesion is recorded; in the 2017 criteria the optic nerve is not one of the regions for dissemination in space.",
@@ -42,12 +46,18 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
     }
     regions.sort();
     let clinical_dis = ms.attacks.is_some_and(|a| a >= 2)
-        && ms.lesions_with_objective_clinical_evidence.is_some_and(|l| l >= 2);
+        && ms
+            .lesions_with_objective_clinical_evidence
+            .is_some_and(|l| l >= 2);
     let dis = if regions.len() >= 2 {
         let names: Vec<&str> = regions.iter().map(|s| s.as_str()).collect();
         ctx.fire(
             "MCD-001",
-            format!("T2 lesions in {} of the four regions ({}): dissemination in space shown by MRI.", regions.len(), names.join(", ").replace('_', " ")),
+            format!(
+                "T2 lesions in {} of the four regions ({}): dissemination in space shown by MRI.",
+                regions.len(),
+                names.join(", ").replace('_', " ")
+            ),
             None,
         );
         Some(true)
@@ -96,7 +106,11 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
         }
     }
     if dit.is_none() && ms.attacks.is_some_and(|a| a >= 2) {
-        ctx.fire("MCD-004", "A further clinical attack: dissemination in time shown clinically.", None);
+        ctx.fire(
+            "MCD-004",
+            "A further clinical attack: dissemination in time shown clinically.",
+            None,
+        );
         dit = Some(true);
     }
     if dit.is_none() && ocb == Some(OligoclonalBands::CsfSpecific) {
@@ -108,11 +122,20 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
         dit = Some(true);
     }
     if dit.is_none() {
-        let all_enh_known = mri.is_some_and(|m| !m.lesions.is_empty() && m.lesions.iter().all(|l| l.enhancing.is_some()));
+        let all_enh_known = mri.is_some_and(|m| {
+            !m.lesions.is_empty() && m.lesions.iter().all(|l| l.enhancing.is_some())
+        });
         let follow_up_negative = mri.is_some_and(|m| m.new_lesion_on_follow_up == Some(false));
-        let ocb_negative = matches!(ocb, Some(OligoclonalBands::Absent | OligoclonalBands::MatchedInSerum));
+        let ocb_negative = matches!(
+            ocb,
+            Some(OligoclonalBands::Absent | OligoclonalBands::MatchedInSerum)
+        );
         let one_attack = ms.attacks.is_some_and(|a| a <= 1);
-        if all_enh_known && ocb_negative && one_attack && (follow_up_negative || mri.is_some_and(|m| m.new_lesion_on_follow_up.is_none())) {
+        if all_enh_known
+            && ocb_negative
+            && one_attack
+            && (follow_up_negative || mri.is_some_and(|m| m.new_lesion_on_follow_up.is_none()))
+        {
             dit = Some(false);
         } else {
             ctx.missing(
@@ -130,17 +153,35 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
     let criteria: Option<bool> = if progressive {
         let year = ms.progression_months.map(|m| m >= 12.0);
         let brain = mri.map(|m| {
-            m.lesions.iter().any(|l| l.count != Some(0) && matches!(l.site, Site::Periventricular | Site::CorticalJuxtacortical | Site::Infratentorial))
+            m.lesions.iter().any(|l| {
+                l.count != Some(0)
+                    && matches!(
+                        l.site,
+                        Site::Periventricular | Site::CorticalJuxtacortical | Site::Infratentorial
+                    )
+            })
         });
         let cord = mri.and_then(|m| {
-            let n: Option<u32> = m.lesions.iter().filter(|l| l.site == Site::SpinalCord).map(|l| l.count).sum();
-            n.map(|n| n >= 2).or(m.spinal_cord_normal.filter(|x| *x).map(|_| false))
+            let n: Option<u32> = m
+                .lesions
+                .iter()
+                .filter(|l| l.site == Site::SpinalCord)
+                .map(|l| l.count)
+                .sum();
+            n.map(|n| n >= 2)
+                .or(m.spinal_cord_normal.filter(|x| *x).map(|_| false))
         });
         let csf = ocb.map(|o| o == OligoclonalBands::CsfSpecific);
         let items = [brain, cord, csf];
         let yes = items.iter().filter(|x| **x == Some(true)).count();
         let unknown = items.iter().filter(|x| x.is_none()).count();
-        let two_of_three = if yes >= 2 { Some(true) } else if yes + unknown < 2 { Some(false) } else { None };
+        let two_of_three = if yes >= 2 {
+            Some(true)
+        } else if yes + unknown < 2 {
+            Some(false)
+        } else {
+            None
+        };
         let r = match (year, two_of_three) {
             (Some(false), _) | (_, Some(false)) => Some(false),
             (Some(true), Some(true)) => Some(true),
@@ -198,7 +239,14 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
         (_, B12Status::NotDeficient) => criteria,
         (c, s) => {
             let (why, value) = if s.shown() {
-                ("B12 deficiency is shown, a better explanation that must be treated first", if c == Some(true) { Some(false) } else { c.and(Some(false)) })
+                (
+                    "B12 deficiency is shown, a better explanation that must be treated first",
+                    if c == Some(true) {
+                        Some(false)
+                    } else {
+                        c.and(Some(false))
+                    },
+                )
             } else {
                 ("B12 deficiency has not yet been excluded by a result", None)
             };

@@ -25,31 +25,125 @@ pub use facts::Facts;
 /// used in the evaluator's sources is listed here.
 pub const BUILTINS: &[&str] = &[
     // testing
-    "TEST-001", "TEST-002", "TEST-003", "TEST-004", "TEST-005", "TEST-006", "TEST-007",
-    "TEST-008", "TEST-009", "TEST-010", "TEST-011", "TEST-012",
+    "TEST-001",
+    "TEST-002",
+    "TEST-003",
+    "TEST-004",
+    "TEST-005",
+    "TEST-006",
+    "TEST-007",
+    "TEST-008",
+    "TEST-009",
+    "TEST-010",
+    "TEST-011",
+    "TEST-012",
     // interpretation
-    "LAB-001", "LAB-002", "LAB-003", "LAB-004", "LAB-005", "LAB-006", "LAB-007", "LAB-008",
-    "LAB-009", "LAB-010", "LAB-011", "LAB-012", "LAB-013", "LAB-014", "LAB-015", "LAB-016",
-    "LAB-017", "LAB-018", "LAB-019", "LAB-020", "LAB-021",
+    "LAB-001",
+    "LAB-002",
+    "LAB-003",
+    "LAB-004",
+    "LAB-005",
+    "LAB-006",
+    "LAB-007",
+    "LAB-008",
+    "LAB-009",
+    "LAB-010",
+    "LAB-011",
+    "LAB-012",
+    "LAB-013",
+    "LAB-014",
+    "LAB-015",
+    "LAB-016",
+    "LAB-017",
+    "LAB-018",
+    "LAB-019",
+    "LAB-020",
+    "LAB-021",
     // causes
-    "CAUSE-001", "CAUSE-002", "CAUSE-003", "CAUSE-004", "CAUSE-005", "CAUSE-006", "CAUSE-007",
-    "CAUSE-008", "CAUSE-009", "CAUSE-010", "CAUSE-011", "CAUSE-012", "CAUSE-013", "CAUSE-014",
-    "CAUSE-015", "CAUSE-016", "CAUSE-017", "CAUSE-018", "CAUSE-019", "CAUSE-020", "CAUSE-021",
-    "CAUSE-022", "CAUSE-023", "CAUSE-024", "CAUSE-025", "CAUSE-026",
+    "CAUSE-001",
+    "CAUSE-002",
+    "CAUSE-003",
+    "CAUSE-004",
+    "CAUSE-005",
+    "CAUSE-006",
+    "CAUSE-007",
+    "CAUSE-008",
+    "CAUSE-009",
+    "CAUSE-010",
+    "CAUSE-011",
+    "CAUSE-012",
+    "CAUSE-013",
+    "CAUSE-014",
+    "CAUSE-015",
+    "CAUSE-016",
+    "CAUSE-017",
+    "CAUSE-018",
+    "CAUSE-019",
+    "CAUSE-020",
+    "CAUSE-021",
+    "CAUSE-022",
+    "CAUSE-023",
+    "CAUSE-024",
+    "CAUSE-025",
+    "CAUSE-026",
     // picture
-    "PIC-001", "PIC-002", "PIC-003", "PIC-004", "PIC-005", "PIC-006", "PIC-007", "PIC-008",
-    "PIC-009", "PIC-010", "PIC-011", "PIC-012", "PIC-013", "PIC-014", "PIC-015", "PIC-016",
-    "PIC-017", "PIC-018", "PIC-019", "PIC-020", "PIC-021",
+    "PIC-001",
+    "PIC-002",
+    "PIC-003",
+    "PIC-004",
+    "PIC-005",
+    "PIC-006",
+    "PIC-007",
+    "PIC-008",
+    "PIC-009",
+    "PIC-010",
+    "PIC-011",
+    "PIC-012",
+    "PIC-013",
+    "PIC-014",
+    "PIC-015",
+    "PIC-016",
+    "PIC-017",
+    "PIC-018",
+    "PIC-019",
+    "PIC-020",
+    "PIC-021",
     // McDonald 2017
-    "MCD-001", "MCD-002", "MCD-003", "MCD-004", "MCD-005", "MCD-006", "MCD-007", "MCD-008",
+    "MCD-001",
+    "MCD-002",
+    "MCD-003",
+    "MCD-004",
+    "MCD-005",
+    "MCD-006",
+    "MCD-007",
+    "MCD-008",
     "MCD-009",
     // management
-    "TX-001", "TX-002", "TX-003", "TX-004", "TX-005", "TX-006", "TX-007", "TX-008", "TX-009",
-    "TX-010", "TX-011", "TX-012", "TX-013", "TX-014", "TX-015", "TX-016", "TX-017",
+    "TX-001",
+    "TX-002",
+    "TX-003",
+    "TX-004",
+    "TX-005",
+    "TX-006",
+    "TX-007",
+    "TX-008",
+    "TX-009",
+    "TX-010",
+    "TX-011",
+    "TX-012",
+    "TX-013",
+    "TX-014",
+    "TX-015",
+    "TX-016",
+    "TX-017",
     // diet
-    "DIET-001", "DIET-002", "DIET-003", "DIET-004",
+    "DIET-001",
+    "DIET-002",
+    "DIET-003",
+    "DIET-004",
     // evidence
-    "EVID-001", "EVID-002",
+    "EVID-001",
+    "EVID-002",
 ];
 
 /// Engine version.
@@ -73,9 +167,18 @@ pub(crate) struct Ctx<'kb, 'c> {
 
 impl<'kb, 'c> Ctx<'kb, 'c> {
     /// Records that a rule fired.
-    pub fn fire(&mut self, rule: &'static str, message: impl Into<String>, suggestion: Option<String>) {
+    pub fn fire(
+        &mut self,
+        rule: &'static str,
+        message: impl Into<String>,
+        suggestion: Option<String>,
+    ) {
         debug_assert!(BUILTINS.contains(&rule), "{rule} is not a builtin");
-        self.fired.push(Fired { rule, message: message.into(), suggestion });
+        self.fired.push(Fired {
+            rule,
+            message: message.into(),
+            suggestion,
+        });
     }
 
     /// Records missing data.
@@ -86,7 +189,12 @@ impl<'kb, 'c> Ctx<'kb, 'c> {
         supplied_by: Vec<&'static str>,
         message: impl Into<String>,
     ) {
-        self.missing.push(Missing { conclusion, inputs, supplied_by, message: message.into() });
+        self.missing.push(Missing {
+            conclusion,
+            inputs,
+            supplied_by,
+            message: message.into(),
+        });
     }
 
     /// The label of a concept.
@@ -107,7 +215,14 @@ pub fn evaluate<'kb>(
     case: &Case,
     as_of: Date,
 ) -> Assessment<'kb> {
-    let mut ctx = Ctx { kb, profile, case, as_of, fired: Vec::new(), missing: Vec::new() };
+    let mut ctx = Ctx {
+        kb,
+        profile,
+        case,
+        as_of,
+        fired: Vec::new(),
+        missing: Vec::new(),
+    };
     let facts = Facts::gather(&ctx);
     let lab = labs::interpret(&mut ctx, &facts);
     let causes = causes::find(&mut ctx, &facts, &lab);
@@ -157,7 +272,12 @@ pub fn evaluate<'kb>(
             })
         })
         .collect();
-    let order = |c: &str| crate::kb::CATEGORIES.iter().position(|x| *x == c).unwrap_or(99);
+    let order = |c: &str| {
+        crate::kb::CATEGORIES
+            .iter()
+            .position(|x| *x == c)
+            .unwrap_or(99)
+    };
     findings.sort_by_key(|f| order(f.category));
 
     Assessment {

@@ -23,7 +23,9 @@ struct Tally {
 }
 
 fn feature(ctx: &mut Ctx<'_, '_>, t: &mut Tally, rule: &'static str, message: String) {
-    let Some(spec) = ctx.kb.rule(rule).and_then(|r| r.picture) else { return };
+    let Some(spec) = ctx.kb.rule(rule).and_then(|r| r.picture) else {
+        return;
+    };
     let w = u32::from(spec.weight);
     match spec.side {
         PictureSide::B12Deficiency => {
@@ -41,7 +43,11 @@ fn feature(ctx: &mut Ctx<'_, '_>, t: &mut Tally, rule: &'static str, message: St
         PictureSide::B12Deficiency => "B12 deficiency",
         PictureSide::MultipleSclerosis => "MS",
     };
-    ctx.fire(rule, format!("{message} Favours {side} (weight {w})."), None);
+    ctx.fire(
+        rule,
+        format!("{message} Favours {side} (weight {w})."),
+        None,
+    );
 }
 
 const LIMB_FINDINGS: &str = "limb_sensorimotor";
@@ -49,9 +55,20 @@ const LIMB_FINDINGS: &str = "limb_sensorimotor";
 pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Picture {
     let case = ctx.case;
     let kb = ctx.kb;
-    let mut t = Tally { b12: 0, ms: 0, b12_strong: false, ms_strong: false, b12_features: vec![], ms_features: vec![] };
+    let mut t = Tally {
+        b12: 0,
+        ms: 0,
+        b12_strong: false,
+        ms_strong: false,
+        b12_features: vec![],
+        ms_features: vec![],
+    };
     let limb = kb.group(LIMB_FINDINGS);
-    let limb_findings: Vec<_> = case.findings.iter().filter(|f| limb.contains(&f.concept)).collect();
+    let limb_findings: Vec<_> = case
+        .findings
+        .iter()
+        .filter(|f| limb.contains(&f.concept))
+        .collect();
 
     // Laterality of limb sensory and motor findings.
     let symmetric: Vec<String> = limb_findings
@@ -70,10 +87,23 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
         .map(|f| ctx.label(&f.concept))
         .collect();
     if !symmetric.is_empty() {
-        feature(ctx, &mut t, "PIC-001", format!("Both sides of the body equally: {}.", symmetric.join(", ")));
+        feature(
+            ctx,
+            &mut t,
+            "PIC-001",
+            format!("Both sides of the body equally: {}.", symmetric.join(", ")),
+        );
     }
     if !one_sided.is_empty() {
-        feature(ctx, &mut t, "PIC-002", format!("One side, or both sides unequally: {}.", one_sided.join(", ")));
+        feature(
+            ctx,
+            &mut t,
+            "PIC-002",
+            format!(
+                "One side, or both sides unequally: {}.",
+                one_sided.join(", ")
+            ),
+        );
     }
 
     // Legs more than arms.
@@ -84,12 +114,27 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
         arms |= a;
     }
     if legs && !arms {
-        feature(ctx, &mut t, "PIC-003", "Limb symptoms and signs are in the legs and feet, not the arms.".into());
+        feature(
+            ctx,
+            &mut t,
+            "PIC-003",
+            "Limb symptoms and signs are in the legs and feet, not the arms.".into(),
+        );
     }
 
     // Peripheral nerves.
-    if case.findings.iter().any(|f| f.concept == "reduced_reflexes") {
-        feature(ctx, &mut t, "PIC-004", "Reduced or absent reflexes point to peripheral nerve involvement as well as central.".into());
+    if case
+        .findings
+        .iter()
+        .any(|f| f.concept == "reduced_reflexes")
+    {
+        feature(
+            ctx,
+            &mut t,
+            "PIC-004",
+            "Reduced or absent reflexes point to peripheral nerve involvement as well as central."
+                .into(),
+        );
     }
 
     // Dorsal column signs.
@@ -97,13 +142,23 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
         .findings
         .iter()
         .filter(|f| kb.group("dorsal_column_signs").contains(&f.concept))
-        .filter(|f| !matches!(f.laterality, Some(Laterality::Left | Laterality::Right | Laterality::BilateralAsymmetric)))
+        .filter(|f| {
+            !matches!(
+                f.laterality,
+                Some(Laterality::Left | Laterality::Right | Laterality::BilateralAsymmetric)
+            )
+        })
         .map(|f| ctx.label(&f.concept))
         .collect();
     if !dorsal.is_empty() {
         let mut d = dorsal;
         d.dedup();
-        feature(ctx, &mut t, "PIC-005", format!("Dorsal-column signs: {}.", d.join(", ")));
+        feature(
+            ctx,
+            &mut t,
+            "PIC-005",
+            format!("Dorsal-column signs: {}.", d.join(", ")),
+        );
     }
 
     // Age.
@@ -111,7 +166,12 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
         if age >= 40.0 {
             feature(ctx, &mut t, "PIC-006", format!("Age {age}: B12 deficiency is more common in middle and older age, and rare before 40."));
         } else if age >= 16.0 {
-            feature(ctx, &mut t, "PIC-007", format!("Age {age}: MS most often begins between 20 and 40."));
+            feature(
+                ctx,
+                &mut t,
+                "PIC-007",
+                format!("Age {age}: MS most often begins between 20 and 40."),
+            );
         }
     }
 
@@ -124,7 +184,12 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
         blood.push("macrocytosis");
     }
     if !blood.is_empty() {
-        feature(ctx, &mut t, "PIC-008", format!("Blood count: {}.", blood.join(" and ")));
+        feature(
+            ctx,
+            &mut t,
+            "PIC-008",
+            format!("Blood count: {}.", blood.join(" and ")),
+        );
     }
     let systemic: Vec<String> = case
         .findings
@@ -133,19 +198,39 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
         .map(|f| ctx.label(&f.concept))
         .collect();
     if !systemic.is_empty() {
-        feature(ctx, &mut t, "PIC-009", format!("Features outside the nervous system: {}.", systemic.join(", ")));
+        feature(
+            ctx,
+            &mut t,
+            "PIC-009",
+            format!(
+                "Features outside the nervous system: {}.",
+                systemic.join(", ")
+            ),
+        );
     }
 
     // Laboratory deficiency.
     if lab.status.shown() {
-        feature(ctx, &mut t, "PIC-010", format!("B12 deficiency is shown by results ({}).", lab.status.as_str().replace('_', " ")));
+        feature(
+            ctx,
+            &mut t,
+            "PIC-010",
+            format!(
+                "B12 deficiency is shown by results ({}).",
+                lab.status.as_str().replace('_', " ")
+            ),
+        );
     }
 
     // Imaging.
     if let Some(mri) = &case.mri {
         let pattern = mri.spinal_cord_pattern.unwrap_or_default();
         if pattern.dorsal_columns_symmetric == Some(true) {
-            let lateral = if pattern.lateral_columns == Some(true) { " with the lateral columns" } else { "" };
+            let lateral = if pattern.lateral_columns == Some(true) {
+                " with the lateral columns"
+            } else {
+                ""
+            };
             feature(ctx, &mut t, "PIC-011", format!("Symmetric T2 signal in the dorsal columns of the cord{lateral} (the \"inverted V\") is the pattern of subacute combined degeneration."));
         }
         if let Some(seg) = pattern.longest_lesion_segments {
@@ -159,22 +244,54 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
             .lesions
             .iter()
             .filter(|l| l.count != Some(0))
-            .filter(|l| matches!(l.site, crate::case::Site::Periventricular | crate::case::Site::CorticalJuxtacortical | crate::case::Site::Infratentorial))
+            .filter(|l| {
+                matches!(
+                    l.site,
+                    crate::case::Site::Periventricular
+                        | crate::case::Site::CorticalJuxtacortical
+                        | crate::case::Site::Infratentorial
+                )
+            })
             .map(|l| l.site.as_str())
             .collect();
         if !typical.is_empty() {
-            feature(ctx, &mut t, "PIC-014", format!("Brain lesions in regions typical of MS: {}.", typical.join(", ").replace('_', " ")));
+            feature(
+                ctx,
+                &mut t,
+                "PIC-014",
+                format!(
+                    "Brain lesions in regions typical of MS: {}.",
+                    typical.join(", ").replace('_', " ")
+                ),
+            );
         }
         if mri.brain_normal == Some(true) && typical.is_empty() {
-            feature(ctx, &mut t, "PIC-015", "The brain MRI is normal; most people with MS have brain lesions.".into());
+            feature(
+                ctx,
+                &mut t,
+                "PIC-015",
+                "The brain MRI is normal; most people with MS have brain lesions.".into(),
+            );
         }
         let enhancing: u32 = mri.lesions.iter().filter_map(|l| l.enhancing).sum();
         if enhancing > 0 {
-            feature(ctx, &mut t, "PIC-019", format!("{enhancing} lesion(s) enhance with gadolinium: active inflammation, as in MS."));
+            feature(
+                ctx,
+                &mut t,
+                "PIC-019",
+                format!(
+                    "{enhancing} lesion(s) enhance with gadolinium: active inflammation, as in MS."
+                ),
+            );
         }
     }
     if case.csf_oligoclonal_bands == Some(OligoclonalBands::CsfSpecific) {
-        feature(ctx, &mut t, "PIC-016", "CSF-specific oligoclonal bands: intrathecal antibody production, as in MS.".into());
+        feature(
+            ctx,
+            &mut t,
+            "PIC-016",
+            "CSF-specific oligoclonal bands: intrathecal antibody production, as in MS.".into(),
+        );
     }
 
     // MS-typical syndromes and course.
@@ -182,29 +299,63 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
         .findings
         .iter()
         .filter(|f| kb.group("ms_typical_syndromes").contains(&f.concept))
-        .filter(|f| !(f.concept == "optic_neuritis" && f.laterality == Some(Laterality::BilateralSymmetric)))
+        .filter(|f| {
+            !(f.concept == "optic_neuritis" && f.laterality == Some(Laterality::BilateralSymmetric))
+        })
         .map(|f| ctx.label(&f.concept))
         .collect();
     if !syndromes.is_empty() {
-        feature(ctx, &mut t, "PIC-017", format!("Syndromes typical of MS: {}.", syndromes.join(", ")));
+        feature(
+            ctx,
+            &mut t,
+            "PIC-017",
+            format!("Syndromes typical of MS: {}.", syndromes.join(", ")),
+        );
     }
-    let relapsing = case.findings.iter().any(|f| f.course == Some(Course::RelapsingRemitting))
+    let relapsing = case
+        .findings
+        .iter()
+        .any(|f| f.course == Some(Course::RelapsingRemitting))
         || case.ms.and_then(|m| m.attacks).is_some_and(|a| a >= 2)
-        || case.findings.iter().any(|f| f.onset == Some(Onset::Sudden) && kb.group("neurological").contains(&f.concept));
+        || case.findings.iter().any(|f| {
+            f.onset == Some(Onset::Sudden) && kb.group("neurological").contains(&f.concept)
+        });
     if relapsing {
-        feature(ctx, &mut t, "PIC-018", "Attacks with sudden onset, or a relapsing-remitting course.".into());
+        feature(
+            ctx,
+            &mut t,
+            "PIC-018",
+            "Attacks with sudden onset, or a relapsing-remitting course.".into(),
+        );
     }
-    if case.findings.iter().any(|f| f.concept == "heat_sensitivity") {
-        feature(ctx, &mut t, "PIC-020", "Symptoms worse with heat (Uhthoff phenomenon).".into());
+    if case
+        .findings
+        .iter()
+        .any(|f| f.concept == "heat_sensitivity")
+    {
+        feature(
+            ctx,
+            &mut t,
+            "PIC-020",
+            "Symptoms worse with heat (Uhthoff phenomenon).".into(),
+        );
     }
 
     // Weighing.
     let picture = if t.b12_strong && t.ms_strong {
         Picture::Mixed
     } else if t.b12_strong {
-        if t.ms >= 4 { Picture::Mixed } else { Picture::B12Deficiency }
+        if t.ms >= 4 {
+            Picture::Mixed
+        } else {
+            Picture::B12Deficiency
+        }
     } else if t.ms_strong {
-        if t.b12 >= 4 { Picture::Mixed } else { Picture::MultipleSclerosis }
+        if t.b12 >= 4 {
+            Picture::Mixed
+        } else {
+            Picture::MultipleSclerosis
+        }
     } else if t.b12 >= 2 && t.b12 >= t.ms + 2 {
         Picture::B12Deficiency
     } else if t.ms >= 2 && t.ms >= t.b12 + 2 {
@@ -215,9 +366,17 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
     let summary = format!(
         "B12-deficiency features score {} ({}), MS features score {} ({}): the picture is {}.",
         t.b12,
-        if t.b12_features.is_empty() { "none".to_string() } else { t.b12_features.join(", ") },
+        if t.b12_features.is_empty() {
+            "none".to_string()
+        } else {
+            t.b12_features.join(", ")
+        },
         t.ms,
-        if t.ms_features.is_empty() { "none".to_string() } else { t.ms_features.join(", ") },
+        if t.ms_features.is_empty() {
+            "none".to_string()
+        } else {
+            t.ms_features.join(", ")
+        },
         picture.as_str().replace('_', " ")
     );
     let suggestion = match picture {
@@ -238,7 +397,12 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
             by.push("brain_mri");
             by.push("spinal_mri");
         }
-        ctx.missing("picture", inputs, by, "The features recorded do not favour either picture.");
+        ctx.missing(
+            "picture",
+            inputs,
+            by,
+            "The features recorded do not favour either picture.",
+        );
     }
     picture
 }

@@ -12,7 +12,10 @@ pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) 
     if older {
         ctx.fire(
             "TEST-011",
-            format!("Age {}: people over 75 are a group in whom B12 testing may be warranted.", facts.age.unwrap_or(0.0)),
+            format!(
+                "Age {}: people over 75 are a group in whom B12 testing may be warranted.",
+                facts.age.unwrap_or(0.0)
+            ),
             None,
         );
         risk.push("age 75 or over".into());
@@ -114,7 +117,11 @@ pub(crate) fn next_tests(
         }
     }
 
-    if status == B12Status::Indeterminate && lab.mma.is_none() && !facts.on_replacement() && suspected {
+    if status == B12Status::Indeterminate
+        && lab.mma.is_none()
+        && !facts.on_replacement()
+        && suspected
+    {
         ctx.fire(
             "TEST-007",
             "B12 is indeterminate and there are symptoms or signs of deficiency: MMA can show whether the cells are deficient.",
@@ -123,9 +130,11 @@ pub(crate) fn next_tests(
         add("mma", &mut tests);
     }
 
-    let workup = !tests.is_empty() || status != B12Status::NotTested && status != B12Status::NotDeficient;
+    let workup =
+        !tests.is_empty() || status != B12Status::NotTested && status != B12Status::NotDeficient;
     if workup && !facts.on_replacement() {
-        let fbc_missing = !lab.has("haemoglobin") && !lab.has("mcv") && !lab.has("full_blood_count");
+        let fbc_missing =
+            !lab.has("haemoglobin") && !lab.has("mcv") && !lab.has("full_blood_count");
         let folate_missing = !lab.has("serum_folate") && !lab.has("red_cell_folate");
         if fbc_missing || folate_missing {
             let mut what = Vec::new();
