@@ -206,7 +206,7 @@ pub struct Regimen {
     /// The rule that chose it.
     pub rule: &'static str,
     /// Product and route.
-    pub product: &'static str,
+    pub product: String,
     /// Loading or initial phase.
     pub initial: String,
     /// Maintenance.

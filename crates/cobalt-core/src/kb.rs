@@ -118,6 +118,21 @@ pub struct CauseSpec {
     pub screen_after_months: Option<f64>,
 }
 
+/// A dose regimen, kept with the treatment rule that recommends it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegimenSpec {
+    /// Product and route.
+    pub product: String,
+    /// Initial or loading phase.
+    pub initial: String,
+    /// Maintenance.
+    pub maintenance: String,
+    /// An alternative regimen, if any.
+    #[serde(default)]
+    pub alternative: Option<String>,
+}
+
 /// Which picture a feature rule supports, and how strongly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -186,6 +201,12 @@ pub struct Rule {
     /// Picture data, for picture feature rules.
     #[serde(default)]
     pub picture: Option<PictureSpec>,
+    /// Numeric parameters the rule's logic reads (ages, durations, lengths), by name.
+    #[serde(default)]
+    pub params: BTreeMap<String, f64>,
+    /// The dose regimen, for treatment rules.
+    #[serde(default)]
+    pub regimen: Option<RegimenSpec>,
     /// Test cases.
     #[serde(default)]
     pub tests: Vec<RuleTest>,
@@ -490,6 +511,12 @@ impl KnowledgeBase {
             .iter()
             .filter(|r| r.status == RuleStatus::Active)
             .filter_map(|r| r.cause.as_ref().map(|c| (r, c)))
+    }
+
+    /// A numeric parameter of a rule. The linter guarantees that every parameter in
+    /// [`crate::eval::BUILTIN_PARAMS`] exists, so a validated knowledge base always has it.
+    pub fn param(&self, rule: &str, name: &str) -> f64 {
+        self.rule(rule).and_then(|r| r.params.get(name)).copied().unwrap_or(f64::NAN)
     }
 
     /// Loads and validates the knowledge base from its files' text. `builtins` is the list of
@@ -992,6 +1019,28 @@ impl Linter {
         }
         if !any_rules {
             self.problem("rules/", "", "no rule files");
+        }
+        for (rule, name) in crate::eval::BUILTIN_PARAMS {
+            match kb.rule(rule) {
+                Some(r) if r.params.get(*name).is_some_and(|v| v.is_finite()) => {}
+                Some(_) => self.problem("rules/", rule, format!("missing parameter `params.{name}` that the evaluator reads")),
+                None => {}
+            }
+        }
+        for rule in crate::eval::BUILTIN_REGIMENS {
+            if kb.rule(rule).is_some_and(|r| r.regimen.is_none()) {
+                self.problem("rules/", rule, "missing the `regimen` table that the evaluator reads");
+            }
+        }
+        for r in &kb.rules {
+            if r.regimen.is_some() && !crate::eval::BUILTIN_REGIMENS.contains(&r.id.as_str()) {
+                self.problem("rules/", &r.id, "`regimen` is read by nothing");
+            }
+            for name in r.params.keys() {
+                if !crate::eval::BUILTIN_PARAMS.contains(&(r.id.as_str(), name.as_str())) {
+                    self.problem("rules/", &r.id, format!("parameter `params.{name}` is read by nothing"));
+                }
+            }
         }
         for b in builtins {
             if !kb.rule_index.contains_key(*b) {

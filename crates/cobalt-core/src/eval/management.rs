@@ -5,7 +5,7 @@ use super::causes::Causes;
 use super::labs::LabFacts;
 use super::{Ctx, Facts};
 use crate::assessment::{
-    B12Status, DietPlan, FoodOut, Management, Picture, Regimen, Route, Treatment,
+    B12Status, DietPlan, FoodOut, Management, Picture, Route, Treatment,
 };
 use crate::case::{Diet, ReplacementStatus};
 use crate::units::display_number;
@@ -42,12 +42,25 @@ pub(crate) fn plan<'kb>(
         _ => false,
     };
 
+    // After nitrous oxide a normal B12 level does not exclude deficiency at the cell: only a
+    // normal homocysteine or MMA does.
+    let n2o_unresolved = facts.nitrous_oxide && lab.mma.is_none() && lab.hcy.is_none();
     let route = if !treat {
         match status {
-            B12Status::NotDeficient => {
+            _ if facts.on_replacement() => match facts.replacement {
+                Some(ReplacementStatus::Intramuscular) => Route::Intramuscular,
+                Some(ReplacementStatus::Oral) => Route::Oral,
+                _ => Route::Undetermined,
+            },
+            B12Status::NotDeficient if !n2o_unresolved => {
+                let ms = if facts.demyelination_considered {
+                    ", and there is no evidence that extra B12 changes MS in people with normal levels"
+                } else {
+                    ""
+                };
                 ctx.fire(
                     "TX-016",
-                    "B12 deficiency is unlikely on the results: B12 replacement is not indicated, and there is no evidence that extra B12 changes MS in people with normal levels.",
+                    format!("B12 deficiency is unlikely on the results: B12 replacement is not indicated{ms}."),
                     None,
                 );
                 Route::None
@@ -68,25 +81,33 @@ pub(crate) fn plan<'kb>(
         } else {
             Route::Oral
         };
+        let (what, support) = if facts.nitrous_oxide_recreational {
+            (
+                "stop using nitrous oxide. ",
+                Some(
+                    "Stopping nitrous oxide is part of the treatment; offer support to stop."
+                        .to_string(),
+                ),
+            )
+        } else {
+            ("avoid further nitrous oxide anaesthesia. ", None)
+        };
         ctx.fire(
             "TX-005",
-            "Nitrous oxide has inactivated B12: stop nitrous oxide. Either intramuscular or oral replacement can be offered, by the person's preference; with neurological involvement the intramuscular regimen is used here.",
-            Some("Stopping nitrous oxide is part of the treatment; offer support to stop.".into()),
+            format!("Nitrous oxide has inactivated B12: {what}Either intramuscular or oral replacement can be offered, by the person's preference; with neurological involvement the intramuscular regimen is used here."),
+            support,
         );
         if r == Route::Intramuscular {
-            m.regimen = Some(im_neuro());
-            ctx.fire("TX-001", "Neurological involvement: hydroxocobalamin 1 mg intramuscularly on alternate days until there is no further improvement, then 1 mg every 2 months.", None);
+            m.regimen = ctx.regimen("TX-001");
+            fire_regimen(ctx, "TX-001", "Neurological involvement");
         } else {
-            m.regimen = Some(oral_1mg("TX-005"));
+            m.regimen = ctx.regimen("TX-003");
+            fire_regimen(ctx, "TX-003", "Oral treatment chosen after nitrous oxide");
         }
         r
     } else if neuro {
-        ctx.fire(
-            "TX-001",
-            "Neurological involvement: hydroxocobalamin 1 mg intramuscularly on alternate days until there is no further improvement, then 1 mg every 2 months.",
-            None,
-        );
-        m.regimen = Some(im_neuro());
+        fire_regimen(ctx, "TX-001", "Neurological involvement");
+        m.regimen = ctx.regimen("TX-001");
         Route::Intramuscular
     } else if malabsorption || (!diet_cause && !drug_cause) {
         let why = if malabsorption {
@@ -94,40 +115,16 @@ pub(crate) fn plan<'kb>(
         } else {
             "No dietary or medicine cause is evident, so malabsorption (most often autoimmune gastritis) is assumed until shown otherwise"
         };
-        ctx.fire(
-            "TX-002",
-            format!("{why}: hydroxocobalamin 1 mg intramuscularly three times a week for 2 weeks, then 1 mg every 2 to 3 months, for life while the cause persists."),
-            Some("If oral treatment is chosen instead, give at least 1 mg a day.".into()),
-        );
-        m.regimen = Some(Regimen {
-            rule: "TX-002",
-            product: "hydroxocobalamin, intramuscular",
-            initial: "1 mg three times a week for 2 weeks".into(),
-            maintenance: "1 mg every 2 to 3 months".into(),
-            alternative: Some("oral cyanocobalamin at least 1 mg a day (TX-003)".into()),
-        });
+        fire_regimen(ctx, "TX-002", why);
+        m.regimen = ctx.regimen("TX-002");
         Route::Intramuscular
     } else if drug_cause {
-        ctx.fire(
-            "TX-003",
-            "Medicine-related deficiency without neurological involvement: oral cyanocobalamin at least 1 mg a day, as for malabsorption; review whether the medicine is still needed, but do not stop it without weighing its benefit.",
-            None,
-        );
-        m.regimen = Some(oral_1mg("TX-003"));
+        fire_regimen(ctx, "TX-003", "Medicine-related deficiency without neurological involvement; review whether the medicine is still needed, but do not stop it without weighing its benefit");
+        m.regimen = ctx.regimen("TX-003");
         Route::Oral
     } else {
-        ctx.fire(
-            "TX-004",
-            "Diet-related deficiency without neurological involvement: oral cyanocobalamin 50 to 150 micrograms a day, with advice on B12-rich and fortified foods.",
-            Some("Once levels are restored, a supplement or fortified foods for as long as the diet continues.".into()),
-        );
-        m.regimen = Some(Regimen {
-            rule: "TX-004",
-            product: "cyanocobalamin, oral",
-            initial: "50 to 150 micrograms a day".into(),
-            maintenance: "a supplement or fortified foods for as long as the diet continues".into(),
-            alternative: None,
-        });
+        fire_regimen(ctx, "TX-004", "Diet-related deficiency without neurological involvement; add B12-rich and fortified foods");
+        m.regimen = ctx.regimen("TX-004");
         Route::Oral
     };
 
@@ -244,7 +241,7 @@ pub(crate) fn plan<'kb>(
         let msg = if facts.folic_acid_current {
             "Folic acid is being taken while B12 deficiency is present or not excluded: folic acid alone can correct the anaemia while the nerve damage of B12 deficiency progresses."
         } else {
-            "Folate is low while B12 deficiency is present or not excluded: give folic acid only after B12 replacement has started."
+            "Folate is low while B12 deficiency is present or not excluded: give folic acid only once B12 deficiency has been excluded or B12 replacement has started."
         };
         ctx.fire(
             "TX-012",
@@ -254,11 +251,12 @@ pub(crate) fn plan<'kb>(
         m.cautions.push("Do not give folic acid alone while B12 deficiency is present or not excluded; start B12 first.".into());
     }
     if route == Route::Intramuscular || route == Route::Oral {
-        let (when, why) = if facts.pregnant || facts.breastfeeding {
-            ("after 1 month", "pregnant or breastfeeding")
+        let (months, why) = if facts.pregnant || facts.breastfeeding {
+            (ctx.param("TX-013", "review_months_pregnant_or_breastfeeding"), "pregnant or breastfeeding")
         } else {
-            ("after 3 months", "standard review")
+            (ctx.param("TX-013", "review_months"), "standard review")
         };
+        let when = format!("after {} month{}", display_number(months, 0), if months == 1.0 { "" } else { "s" });
         ctx.fire(
             "TX-013",
             format!("Review symptoms and the blood count {when} of treatment ({why}); symptoms can take weeks to months to settle. Do not re-test B12 on long-term replacement."),
@@ -276,7 +274,7 @@ pub(crate) fn plan<'kb>(
     if ms_relevant {
         ctx.fire(
             "EVID-001",
-            "B12 treats B12 deficiency, including in people with MS. There is no evidence that B12 prevents, slows or treats MS in people whose B12 is normal: meta-analyses found no difference in B12 levels between people with MS and controls (homocysteine was higher), and a small trial of B12 with folic acid improved quality of life but not MS itself.",
+            "B12 treats B12 deficiency, including in people with MS. There is no evidence that B12 prevents, slows or treats MS in people whose B12 is normal: meta-analyses found no difference in B12 levels between people with MS and controls (homocysteine was higher), and a small trial of B12 with folic acid improved quality of life but did not measure MS activity.",
             None,
         );
         if status.shown() || picture == Picture::Mixed {
@@ -291,24 +289,16 @@ pub(crate) fn plan<'kb>(
     (Treatment { route, urgent }, referrals, m)
 }
 
-fn im_neuro() -> Regimen {
-    Regimen {
-        rule: "TX-001",
-        product: "hydroxocobalamin, intramuscular",
-        initial: "1 mg on alternate days until no further improvement".into(),
-        maintenance: "1 mg every 2 months".into(),
-        alternative: None,
-    }
-}
-
-fn oral_1mg(rule: &'static str) -> Regimen {
-    Regimen {
-        rule,
-        product: "cyanocobalamin, oral",
-        initial: "at least 1 mg a day".into(),
-        maintenance: "at least 1 mg a day while the cause persists".into(),
-        alternative: Some("hydroxocobalamin 1 mg intramuscularly (TX-002)".into()),
-    }
+/// Fires a treatment rule with its regimen from the knowledge base.
+fn fire_regimen(ctx: &mut Ctx<'_, '_>, rule: &'static str, why: &str) {
+    let text = match ctx.regimen(rule) {
+        Some(r) => {
+            let alt = r.alternative.map(|a| format!(" Alternative: {a}.")).unwrap_or_default();
+            format!("{why}: {}, {}, then {}.{alt}", r.product, r.initial, r.maintenance)
+        }
+        None => format!("{why}."),
+    };
+    ctx.fire(rule, text, None);
 }
 
 fn diet_plan<'kb>(
@@ -317,7 +307,24 @@ fn diet_plan<'kb>(
     status: B12Status,
 ) -> Option<DietPlan<'kb>> {
     let kb = ctx.kb;
-    let age = facts.age?;
+    let diet = ctx.case.diet;
+    let vegan = diet == Some(Diet::Vegan);
+    let vegetarian = matches!(diet, Some(Diet::Vegetarian));
+    let mut advice = Vec::new();
+    if vegan || vegetarian || diet == Some(Diet::LowAnimalFood) {
+        let msg = "B12 is found naturally only in animal foods: a vegan, vegetarian or low-animal-food diet needs fortified foods (plant milks, breakfast cereals, nutritional yeast) or a B12 supplement.";
+        ctx.fire("DIET-003", msg, None);
+        advice.push(msg.to_string());
+    }
+    let older = ctx.param("DIET-004", "older_than_years");
+    if facts.age.is_some_and(|a| a > older) {
+        let msg = format!("Older than {}: absorption of the B12 bound in food falls with age, so most of the intake should come from fortified foods or a supplement.", display_number(older, 0));
+        ctx.fire("DIET-004", msg.clone(), None);
+        advice.push(msg);
+    }
+    if status.shown() {
+        advice.push("Food alone does not correct a confirmed deficiency; it keeps levels up once treatment has restored them.".to_string());
+    }
     let stage = if facts.breastfeeding {
         kb.intake
             .iter()
@@ -330,15 +337,22 @@ fn diet_plan<'kb>(
         None
     }
     .or_else(|| {
+        let age = facts.age?;
         kb.intake.iter().find(|i| {
             i.condition.is_none()
                 && i.min_age_years.is_none_or(|lo| lo <= age)
                 && i.max_age_years.is_none_or(|hi| age < hi)
         })
-    })?;
-    let diet = ctx.case.diet;
-    let vegan = diet == Some(Diet::Vegan);
-    let vegetarian = matches!(diet, Some(Diet::Vegetarian));
+    });
+    let Some(stage) = stage else {
+        ctx.missing(
+            "management.diet_plan",
+            vec!["patient.age_years"],
+            vec![],
+            "The recommended intake depends on age (or pregnancy or breastfeeding), which is not recorded.",
+        );
+        return None;
+    };
     let mut foods: Vec<FoodOut<'kb>> = kb
         .foods
         .iter()
@@ -378,32 +392,22 @@ fn diet_plan<'kb>(
             .take(3)
             .map(|f| {
                 format!(
-                    "{} ({} mcg per {})",
+                    "{} ({} mcg per {}, {}% of the day's need)",
                     f.name,
                     display_number(f.mcg, 1),
-                    f.serving
+                    f.serving,
+                    f.percent_of_intake
                 )
             })
             .collect();
         ctx.fire(
             "DIET-002",
-            format!("Good sources that suit the diet: {}.", top.join("; ")),
+            format!(
+                "Foods that suit the diet, most B12 per serving first: {}.",
+                top.join("; ")
+            ),
             None,
         );
-    }
-    let mut advice = Vec::new();
-    if vegan || vegetarian || diet == Some(Diet::LowAnimalFood) {
-        let msg = "B12 is found naturally only in animal foods: a vegan, vegetarian or low-animal-food diet needs fortified foods (plant milks, breakfast cereals, nutritional yeast) or a B12 supplement.";
-        ctx.fire("DIET-003", msg, None);
-        advice.push(msg.to_string());
-    }
-    if age >= 50.0 {
-        let msg = "Over 50: absorption of the B12 bound in food falls with age, so most of the intake should come from fortified foods or a supplement.";
-        ctx.fire("DIET-004", msg, None);
-        advice.push(msg.to_string());
-    }
-    if status.shown() {
-        advice.push("Food alone does not correct a confirmed deficiency; it keeps levels up once treatment has restored them.".to_string());
     }
     Some(DietPlan {
         stage: stage.stage.as_str(),

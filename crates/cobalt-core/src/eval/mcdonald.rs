@@ -148,28 +148,43 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
     }
 
     // --- The criteria for the presentation ---------------------------------------------
+    let year_months = ctx.param("MCD-007", "min_progression_months");
     let progressive = ms.status == Some(MsStatus::PrimaryProgressive)
-        || (ms.progression_months.is_some_and(|m| m >= 12.0) && ms.attacks.unwrap_or(0) == 0);
+        || (ms.progression_months.is_some_and(|m| m >= year_months) && ms.attacks.unwrap_or(0) == 0);
     let criteria: Option<bool> = if progressive {
-        let year = ms.progression_months.map(|m| m >= 12.0);
-        let brain = mri.map(|m| {
-            m.lesions.iter().any(|l| {
+        let year = ms.progression_months.map(|m| m >= year_months);
+        let brain = mri.and_then(|m| {
+            let listed = m.lesions.iter().any(|l| {
                 l.count != Some(0)
                     && matches!(
                         l.site,
                         Site::Periventricular | Site::CorticalJuxtacortical | Site::Infratentorial
                     )
-            })
+            });
+            if listed {
+                Some(true)
+            } else if m.brain_normal == Some(true) {
+                Some(false)
+            } else {
+                None
+            }
         });
         let cord = mri.and_then(|m| {
-            let n: Option<u32> = m
+            let cord: Vec<_> = m
                 .lesions
                 .iter()
                 .filter(|l| l.site == Site::SpinalCord)
-                .map(|l| l.count)
-                .sum();
-            n.map(|n| n >= 2)
-                .or(m.spinal_cord_normal.filter(|x| *x).map(|_| false))
+                .collect();
+            let known: u32 = cord.iter().filter_map(|l| l.count).sum();
+            if known >= 2 {
+                Some(true)
+            } else if m.spinal_cord_normal == Some(true)
+                || (!cord.is_empty() && cord.iter().all(|l| l.count.is_some()))
+            {
+                Some(false)
+            } else {
+                None
+            }
         });
         let csf = ocb.map(|o| o == OligoclonalBands::CsfSpecific);
         let items = [brain, cord, csf];
@@ -198,7 +213,7 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
         r
     } else {
         match (ms.attacks, ms.lesions_with_objective_clinical_evidence) {
-            (Some(0), _) => Some(false),
+            (Some(0), _) | (Some(_), Some(0)) => Some(false),
             (Some(a), Some(l)) if a >= 2 && l >= 2 => Some(true),
             (Some(a), Some(1)) if a >= 2 => dis,
             (Some(1), Some(l)) if l >= 2 => dit,
@@ -238,24 +253,22 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
         (Some(false), _) => Some(false),
         (_, B12Status::NotDeficient) => criteria,
         (c, s) => {
-            let (why, value) = if s.shown() {
-                (
-                    "B12 deficiency is shown, a better explanation that must be treated first",
-                    if c == Some(true) {
-                        Some(false)
-                    } else {
-                        c.and(Some(false))
-                    },
-                )
+            let why = if s.shown() {
+                "B12 deficiency is shown, a competing explanation that must be treated first"
             } else {
-                ("B12 deficiency has not yet been excluded by a result", None)
+                "B12 deficiency has not yet been excluded by a result"
+            };
+            let fulfilled = if c == Some(true) {
+                " the other criteria are fulfilled, but"
+            } else {
+                ""
             };
             ctx.fire(
                 "MCD-008",
-                format!("The criteria require that no other diagnosis explains the picture better: {why}. MS cannot be diagnosed now."),
+                format!("The criteria require that no other diagnosis explains the picture better:{fulfilled} {why}. Whether the criteria are met cannot be decided now."),
                 Some("Measure B12 (and treat a deficiency), then reassess against the criteria.".into()),
             );
-            value
+            None
         }
     };
     McDonald { dis, dit, met }

@@ -146,6 +146,27 @@ pub const BUILTINS: &[&str] = &[
     "EVID-002",
 ];
 
+/// The numeric parameters the evaluator reads from rules' `params` tables, as (rule, name).
+/// The linter checks that each exists, and that no rule carries a parameter nothing reads.
+pub const BUILTIN_PARAMS: &[(&str, &str)] = &[
+    ("TEST-011", "min_age_years"),
+    ("PIC-006", "min_age_years"),
+    ("PIC-007", "min_age_years"),
+    ("PIC-007", "max_age_years"),
+    ("PIC-012", "min_segments"),
+    ("PIC-013", "max_segments"),
+    ("PIC-021", "mixed_if_other_side_scores"),
+    ("PIC-021", "min_score"),
+    ("PIC-021", "min_lead"),
+    ("MCD-007", "min_progression_months"),
+    ("TX-013", "review_months"),
+    ("TX-013", "review_months_pregnant_or_breastfeeding"),
+    ("DIET-004", "older_than_years"),
+];
+
+/// The treatment rules whose `regimen` table the evaluator reads.
+pub const BUILTIN_REGIMENS: &[&str] = &["TX-001", "TX-002", "TX-003", "TX-004"];
+
 /// Engine version.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -195,6 +216,23 @@ impl<'kb, 'c> Ctx<'kb, 'c> {
             supplied_by,
             message: message.into(),
         });
+    }
+
+    /// A numeric parameter of a rule (validated to exist by the linter).
+    pub fn param(&self, rule: &str, name: &str) -> f64 {
+        self.kb.param(rule, name)
+    }
+
+    /// The regimen of a treatment rule.
+    pub fn regimen(&self, rule: &'static str) -> Option<Regimen> {
+        let spec = self.kb.rule(rule)?.regimen.as_ref()?;
+        Some(Regimen {
+            rule,
+            product: spec.product.clone(),
+            initial: spec.initial.clone(),
+            maintenance: spec.maintenance.clone(),
+            alternative: spec.alternative.clone(),
+        })
     }
 
     /// The label of a concept.

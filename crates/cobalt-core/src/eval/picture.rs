@@ -12,6 +12,7 @@ use super::{Ctx, Facts};
 use crate::assessment::Picture;
 use crate::case::{Course, Laterality, OligoclonalBands, Onset};
 use crate::kb::PictureSide;
+use crate::units::display_number;
 
 struct Tally {
     b12: u32,
@@ -163,15 +164,12 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
 
     // Age.
     if let Some(age) = facts.age {
-        if age >= 40.0 {
-            feature(ctx, &mut t, "PIC-006", format!("Age {age}: B12 deficiency is more common in middle and older age, and rare before 40."));
-        } else if age >= 16.0 {
-            feature(
-                ctx,
-                &mut t,
-                "PIC-007",
-                format!("Age {age}: MS most often begins between 20 and 40."),
-            );
+        let b12_from = ctx.param("PIC-006", "min_age_years");
+        let (ms_from, ms_below) = (ctx.param("PIC-007", "min_age_years"), ctx.param("PIC-007", "max_age_years"));
+        if age >= b12_from {
+            feature(ctx, &mut t, "PIC-006", format!("Age {}: B12 deficiency is more common in middle and older age, and rare before {}.", display_number(age, 1), display_number(b12_from, 0)));
+        } else if ms_from <= age && age < ms_below {
+            feature(ctx, &mut t, "PIC-007", format!("Age {}: MS most often begins in the 20s and 30s.", display_number(age, 1)));
         }
     }
 
@@ -234,9 +232,10 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
             feature(ctx, &mut t, "PIC-011", format!("Symmetric T2 signal in the dorsal columns of the cord{lateral} (the \"inverted V\") is the pattern of subacute combined degeneration."));
         }
         if let Some(seg) = pattern.longest_lesion_segments {
-            if seg >= 3.0 {
+            let (long, short) = (ctx.param("PIC-012", "min_segments"), ctx.param("PIC-013", "max_segments"));
+            if seg >= long {
                 feature(ctx, &mut t, "PIC-012", format!("The longest cord lesion spans {seg} vertebral segments: longitudinally extensive lesions are not seen in MS myelitis."));
-            } else if seg < 2.0 && pattern.dorsal_columns_symmetric != Some(true) {
+            } else if seg < short && pattern.dorsal_columns_symmetric != Some(true) {
                 feature(ctx, &mut t, "PIC-013", format!("The cord lesion spans {seg} vertebral segment(s): MS cord plaques are short, under two segments."));
             }
         }

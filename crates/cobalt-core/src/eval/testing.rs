@@ -5,20 +5,22 @@ use super::labs::LabFacts;
 use super::{Ctx, Facts};
 use crate::assessment::B12Status;
 use crate::case::Qualitative;
+use crate::units::display_number;
 
 pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) -> bool {
     let mut risk: Vec<String> = causes.concepts.iter().map(|c| ctx.label(c)).collect();
-    let older = ctx.kb.rule("TEST-011").is_some() && facts.age.is_some_and(|a| a >= 75.0);
-    if older {
+    let min_age = ctx.param("TEST-011", "min_age_years");
+    if facts.age.is_some_and(|a| a >= min_age) {
         ctx.fire(
             "TEST-011",
             format!(
-                "Age {}: people over 75 are a group in whom B12 testing may be warranted.",
-                facts.age.unwrap_or(0.0)
+                "Age {}: people aged {} or over are a group in whom B12 testing may be warranted.",
+                display_number(facts.age.unwrap_or(0.0), 1),
+                display_number(min_age, 0)
             ),
             None,
         );
-        risk.push("age 75 or over".into());
+        risk.push(format!("age {} or over", display_number(min_age, 0)));
     }
     let mut indicated = false;
     if !facts.common_findings.is_empty() && !risk.is_empty() {
@@ -89,7 +91,7 @@ pub(crate) fn next_tests(
                 Some("Judge by the clinical response; do not re-test B12 on long-term replacement.".into()),
             );
         }
-    } else if status == B12Status::NotTested && (indicated || suspected) {
+    } else if status == B12Status::NotTested && indicated {
         if facts.nitrous_oxide {
             ctx.fire(
                 "TEST-005",
@@ -115,6 +117,21 @@ pub(crate) fn next_tests(
             add("total_b12", &mut tests);
             add("active_b12", &mut tests);
         }
+    }
+
+    if facts.nitrous_oxide
+        && !facts.on_replacement()
+        && status == B12Status::NotDeficient
+        && lab.mma.is_none()
+        && lab.hcy.is_none()
+    {
+        ctx.fire(
+            "TEST-005",
+            "Nitrous oxide exposure: B12 is not low, but nitrous oxide inactivates B12, so a normal level does not exclude deficiency at the cell. Homocysteine (or MMA) decides.",
+            Some("Measure plasma homocysteine (or MMA).".into()),
+        );
+        add("homocysteine", &mut tests);
+        add("mma", &mut tests);
     }
 
     if status == B12Status::Indeterminate
