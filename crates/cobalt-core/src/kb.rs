@@ -111,11 +111,14 @@ pub struct RuleTest {
 pub struct CauseSpec {
     /// The concept that is the cause.
     pub concept: String,
-    /// How it lowers B12: `diet`, `malabsorption`, `autoimmune`, `drug`, `exposure`.
+    /// How it lowers B12: `diet`, `malabsorption`, `autoimmune`, `associated` (an autoimmune
+    /// condition that goes with autoimmune gastritis), `drug`, `exposure`.
     pub mechanism: String,
     /// For screening: months of use after which testing is advised.
     #[serde(default)]
     pub screen_after_months: Option<f64>,
+    /// How it lowers B12, in plain words, for the finding's message.
+    pub effect: String,
 }
 
 /// A dose regimen, kept with the treatment rule that recommends it.
@@ -516,7 +519,10 @@ impl KnowledgeBase {
     /// A numeric parameter of a rule. The linter guarantees that every parameter in
     /// [`crate::eval::BUILTIN_PARAMS`] exists, so a validated knowledge base always has it.
     pub fn param(&self, rule: &str, name: &str) -> f64 {
-        self.rule(rule).and_then(|r| r.params.get(name)).copied().unwrap_or(f64::NAN)
+        self.rule(rule)
+            .and_then(|r| r.params.get(name))
+            .copied()
+            .unwrap_or(f64::NAN)
     }
 
     /// Loads and validates the knowledge base from its files' text. `builtins` is the list of
@@ -1003,7 +1009,12 @@ impl Linter {
                     }
                     if !matches!(
                         c.mechanism.as_str(),
-                        "diet" | "malabsorption" | "autoimmune" | "drug" | "exposure"
+                        "diet"
+                            | "malabsorption"
+                            | "autoimmune"
+                            | "associated"
+                            | "drug"
+                            | "exposure"
                     ) {
                         self.problem(f.path, &id, format!("unknown mechanism `{}`", c.mechanism));
                     }
@@ -1023,13 +1034,21 @@ impl Linter {
         for (rule, name) in crate::eval::BUILTIN_PARAMS {
             match kb.rule(rule) {
                 Some(r) if r.params.get(*name).is_some_and(|v| v.is_finite()) => {}
-                Some(_) => self.problem("rules/", rule, format!("missing parameter `params.{name}` that the evaluator reads")),
+                Some(_) => self.problem(
+                    "rules/",
+                    rule,
+                    format!("missing parameter `params.{name}` that the evaluator reads"),
+                ),
                 None => {}
             }
         }
         for rule in crate::eval::BUILTIN_REGIMENS {
             if kb.rule(rule).is_some_and(|r| r.regimen.is_none()) {
-                self.problem("rules/", rule, "missing the `regimen` table that the evaluator reads");
+                self.problem(
+                    "rules/",
+                    rule,
+                    "missing the `regimen` table that the evaluator reads",
+                );
             }
         }
         for r in &kb.rules {
@@ -1038,7 +1057,11 @@ impl Linter {
             }
             for name in r.params.keys() {
                 if !crate::eval::BUILTIN_PARAMS.contains(&(r.id.as_str(), name.as_str())) {
-                    self.problem("rules/", &r.id, format!("parameter `params.{name}` is read by nothing"));
+                    self.problem(
+                        "rules/",
+                        &r.id,
+                        format!("parameter `params.{name}` is read by nothing"),
+                    );
                 }
             }
         }

@@ -36,25 +36,36 @@ pub(crate) fn find(ctx: &mut Ctx<'_, '_>, _facts: &Facts, lab: &LabFacts) -> Cau
         };
         let concept = spec.concept.as_str();
         let label = ctx.label(concept);
+        let effect = spec.effect.as_str();
         let message: Option<String> = if diet == Some(concept) {
-            Some(format!(
-                "{label}: B12 comes almost only from animal foods and fortified foods."
-            ))
+            Some(format!("{label}: {effect}."))
         } else if let Some(m) = case.medications.iter().find(|m| m.concept == concept) {
             let mut s = format!(
                 "{label} {}",
-                if m.current { "is taken" } else { "was taken" }
+                if m.current {
+                    "is taken"
+                } else {
+                    "was taken in the past"
+                }
             );
             if let Some(months) = m.months {
-                s.push_str(&format!(" for {} months", display_number(months, 1)));
+                s.push_str(&format!(" ({} months", display_number(months, 1)));
+                if let Some(dose) = m.daily_dose_mg {
+                    s.push_str(&format!(", {} mg a day", display_number(dose, 1)));
+                }
+                s.push(')');
+            } else if let Some(dose) = m.daily_dose_mg {
+                s.push_str(&format!(" ({} mg a day)", display_number(dose, 1)));
             }
-            if let Some(dose) = m.daily_dose_mg {
-                s.push_str(&format!(", {} mg a day", display_number(dose, 1)));
-            }
-            s.push_str(": it can lower B12 absorption.");
-            if let (Some(after), Some(months)) = (spec.screen_after_months, m.months) {
+            s.push_str(&format!(": {effect}."));
+            if let (Some(after), Some(months), true) =
+                (spec.screen_after_months, m.months, m.current)
+            {
                 if months <= after {
-                    s.push_str(&format!(" The duration so far is within the {} months after which testing is advised for long-term users.", display_number(after, 0)));
+                    s.push_str(&format!(
+                        " Long-term users are tested after {} months; this is within that time.",
+                        display_number(after, 0)
+                    ));
                 }
             }
             Some(s)
@@ -64,19 +75,25 @@ pub(crate) fn find(ctx: &mut Ctx<'_, '_>, _facts: &Facts, lab: &LabFacts) -> Cau
                 .as_deref()
                 .map(|f| format!(" ({f})"))
                 .unwrap_or_default();
-            Some(format!("{label}{freq}: nitrous oxide inactivates B12, so deficiency can occur at the cell even when the B12 level is normal."))
+            let last = e
+                .date
+                .map(|d| format!(", last {}", super::format_date(d)))
+                .unwrap_or_default();
+            Some(format!("{label}{freq}{last}: {effect}."))
         } else if case.conditions.iter().any(|c| c.concept == concept) {
-            Some(format!(
-                "{label} is recorded: it can impair the absorption of B12."
-            ))
-        } else if case.procedures.iter().any(|p| p.concept == concept) {
-            Some(format!(
-                "{label} is recorded: it removes or bypasses the parts of the gut that absorb B12."
-            ))
+            Some(format!("{label} is recorded: {effect}."))
+        } else if let Some(p) = case.procedures.iter().find(|p| p.concept == concept) {
+            let when = p
+                .date
+                .map(|d| format!(" ({})", super::format_date(d)))
+                .unwrap_or_default();
+            Some(format!("{label}{when} is recorded: {effect}."))
         } else if concept == "autoimmune_gastritis" && lab.ifab == Some(Qualitative::Positive) {
-            Some("Intrinsic factor antibodies are positive: autoimmune gastritis (pernicious anaemia) is the likely cause.".to_string())
+            Some(format!("Intrinsic factor antibodies are positive: autoimmune gastritis (pernicious anaemia) is the likely cause; {effect}."))
         } else if concept == "coeliac_disease" && lab.coeliac == Some(Qualitative::Positive) {
-            Some("Coeliac serology is positive: coeliac disease is a likely cause.".to_string())
+            Some(format!(
+                "Coeliac serology is positive: coeliac disease is a likely cause; {effect}."
+            ))
         } else {
             None
         };

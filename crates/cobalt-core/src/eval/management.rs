@@ -4,9 +4,7 @@
 use super::causes::Causes;
 use super::labs::LabFacts;
 use super::{Ctx, Facts};
-use crate::assessment::{
-    B12Status, DietPlan, FoodOut, Management, Picture, Route, Treatment,
-};
+use crate::assessment::{B12Status, DietPlan, FoodOut, Management, Picture, Route, Treatment};
 use crate::case::{Diet, ReplacementStatus};
 use crate::units::display_number;
 
@@ -252,11 +250,18 @@ pub(crate) fn plan<'kb>(
     }
     if route == Route::Intramuscular || route == Route::Oral {
         let (months, why) = if facts.pregnant || facts.breastfeeding {
-            (ctx.param("TX-013", "review_months_pregnant_or_breastfeeding"), "pregnant or breastfeeding")
+            (
+                ctx.param("TX-013", "review_months_pregnant_or_breastfeeding"),
+                "pregnant or breastfeeding",
+            )
         } else {
             (ctx.param("TX-013", "review_months"), "standard review")
         };
-        let when = format!("after {} month{}", display_number(months, 0), if months == 1.0 { "" } else { "s" });
+        let when = format!(
+            "after {} month{}",
+            display_number(months, 0),
+            if months == 1.0 { "" } else { "s" }
+        );
         ctx.fire(
             "TX-013",
             format!("Review symptoms and the blood count {when} of treatment ({why}); symptoms can take weeks to months to settle. Do not re-test B12 on long-term replacement."),
@@ -293,8 +298,14 @@ pub(crate) fn plan<'kb>(
 fn fire_regimen(ctx: &mut Ctx<'_, '_>, rule: &'static str, why: &str) {
     let text = match ctx.regimen(rule) {
         Some(r) => {
-            let alt = r.alternative.map(|a| format!(" Alternative: {a}.")).unwrap_or_default();
-            format!("{why}: {}, {}, then {}.{alt}", r.product, r.initial, r.maintenance)
+            let alt = r
+                .alternative
+                .map(|a| format!(" Alternative: {a}."))
+                .unwrap_or_default();
+            format!(
+                "{why}: {}, {}, then {}.{alt}",
+                r.product, r.initial, r.maintenance
+            )
         }
         None => format!("{why}."),
     };

@@ -150,7 +150,8 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
     // --- The criteria for the presentation ---------------------------------------------
     let year_months = ctx.param("MCD-007", "min_progression_months");
     let progressive = ms.status == Some(MsStatus::PrimaryProgressive)
-        || (ms.progression_months.is_some_and(|m| m >= year_months) && ms.attacks.unwrap_or(0) == 0);
+        || (ms.progression_months.is_some_and(|m| m >= year_months)
+            && ms.attacks.unwrap_or(0) == 0);
     let criteria: Option<bool> = if progressive {
         let year = ms.progression_months.map(|m| m >= year_months);
         let brain = mri.and_then(|m| {

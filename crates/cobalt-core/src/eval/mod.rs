@@ -108,6 +108,7 @@ pub const BUILTINS: &[&str] = &[
     "PIC-019",
     "PIC-020",
     "PIC-021",
+    "PIC-022",
     // McDonald 2017
     "MCD-001",
     "MCD-002",
@@ -265,7 +266,7 @@ pub fn evaluate<'kb>(
     let lab = labs::interpret(&mut ctx, &facts);
     let causes = causes::find(&mut ctx, &facts, &lab);
     let test_indicated = testing::indication(&mut ctx, &facts, &causes);
-    let picture = picture::decide(&mut ctx, &facts, &lab);
+    let picture = picture::decide(&mut ctx, &facts, &lab, &causes);
     let mcdonald = mcdonald::assess(&mut ctx, &facts, lab.status);
     let next_tests = testing::next_tests(&mut ctx, &facts, &lab, &causes, test_indicated);
     let (treatment, referrals, management) =

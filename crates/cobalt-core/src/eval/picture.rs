@@ -6,11 +6,12 @@
 //! CSF-specific oligoclonal bands for MS. Strong features on both sides give `mixed`: the two
 //! conditions can coexist.
 
+use super::causes::Causes;
 use super::facts::limb_regions;
 use super::labs::LabFacts;
 use super::{Ctx, Facts};
 use crate::assessment::Picture;
-use crate::case::{Course, Laterality, OligoclonalBands, Onset};
+use crate::case::{Course, Laterality, MsStatus, OligoclonalBands};
 use crate::kb::PictureSide;
 use crate::units::display_number;
 
@@ -24,6 +25,16 @@ struct Tally {
 }
 
 fn feature(ctx: &mut Ctx<'_, '_>, t: &mut Tally, rule: &'static str, message: String) {
+    feature_with(ctx, t, rule, message, None);
+}
+
+fn feature_with(
+    ctx: &mut Ctx<'_, '_>,
+    t: &mut Tally,
+    rule: &'static str,
+    message: String,
+    suggestion: Option<String>,
+) {
     let Some(spec) = ctx.kb.rule(rule).and_then(|r| r.picture) else {
         return;
     };
@@ -47,13 +58,18 @@ fn feature(ctx: &mut Ctx<'_, '_>, t: &mut Tally, rule: &'static str, message: St
     ctx.fire(
         rule,
         format!("{message} Favours {side} (weight {w})."),
-        None,
+        suggestion,
     );
 }
 
 const LIMB_FINDINGS: &str = "limb_sensorimotor";
 
-pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Picture {
+pub(crate) fn decide(
+    ctx: &mut Ctx<'_, '_>,
+    facts: &Facts,
+    lab: &LabFacts,
+    causes: &Causes,
+) -> Picture {
     let case = ctx.case;
     let kb = ctx.kb;
     let mut t = Tally {
@@ -165,11 +181,22 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
     // Age.
     if let Some(age) = facts.age {
         let b12_from = ctx.param("PIC-006", "min_age_years");
-        let (ms_from, ms_below) = (ctx.param("PIC-007", "min_age_years"), ctx.param("PIC-007", "max_age_years"));
+        let (ms_from, ms_below) = (
+            ctx.param("PIC-007", "min_age_years"),
+            ctx.param("PIC-007", "max_age_years"),
+        );
         if age >= b12_from {
             feature(ctx, &mut t, "PIC-006", format!("Age {}: B12 deficiency is more common in middle and older age, and rare before {}.", display_number(age, 1), display_number(b12_from, 0)));
         } else if ms_from <= age && age < ms_below {
-            feature(ctx, &mut t, "PIC-007", format!("Age {}: MS most often begins in the 20s and 30s.", display_number(age, 1)));
+            feature(
+                ctx,
+                &mut t,
+                "PIC-007",
+                format!(
+                    "Age {}: MS most often begins in the 20s and 30s.",
+                    display_number(age, 1)
+                ),
+            );
         }
     }
 
@@ -232,9 +259,18 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
             feature(ctx, &mut t, "PIC-011", format!("Symmetric T2 signal in the dorsal columns of the cord{lateral} (the \"inverted V\") is the pattern of subacute combined degeneration."));
         }
         if let Some(seg) = pattern.longest_lesion_segments {
-            let (long, short) = (ctx.param("PIC-012", "min_segments"), ctx.param("PIC-013", "max_segments"));
+            let (long, short) = (
+                ctx.param("PIC-012", "min_segments"),
+                ctx.param("PIC-013", "max_segments"),
+            );
             if seg >= long {
-                feature(ctx, &mut t, "PIC-012", format!("The longest cord lesion spans {seg} vertebral segments: longitudinally extensive lesions are not seen in MS myelitis."));
+                feature_with(
+                    ctx,
+                    &mut t,
+                    "PIC-012",
+                    format!("The longest cord lesion spans {seg} vertebral segments: longitudinally extensive lesions are not seen in MS myelitis."),
+                    Some("Besides subacute combined degeneration, a long cord lesion calls for AQP4 and MOG antibodies (NMOSD, MOG antibody disease) and tests for infection.".into()),
+                );
             } else if seg < short && pattern.dorsal_columns_symmetric != Some(true) {
                 feature(ctx, &mut t, "PIC-013", format!("The cord lesion spans {seg} vertebral segment(s): MS cord plaques are short, under two segments."));
             }
@@ -253,14 +289,24 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
             })
             .map(|l| l.site.as_str())
             .collect();
-        if !typical.is_empty() {
+        let mut regions: Vec<crate::case::Site> = mri
+            .lesions
+            .iter()
+            .filter(|l| l.count != Some(0) && l.site.is_mcdonald_2017_region())
+            .map(|l| l.site)
+            .collect();
+        regions.sort();
+        regions.dedup();
+        if !typical.is_empty() && regions.len() >= 2 {
+            let names: Vec<&str> = regions.iter().map(|r| r.as_str()).collect();
             feature(
                 ctx,
                 &mut t,
                 "PIC-014",
                 format!(
-                    "Brain lesions in regions typical of MS: {}.",
-                    typical.join(", ").replace('_', " ")
+                    "Lesions in {} of the four regions typical of MS, including the brain: {}.",
+                    regions.len(),
+                    names.join(", ").replace('_', " ")
                 ),
             );
         }
@@ -316,15 +362,16 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
         .iter()
         .any(|f| f.course == Some(Course::RelapsingRemitting))
         || case.ms.and_then(|m| m.attacks).is_some_and(|a| a >= 2)
-        || case.findings.iter().any(|f| {
-            f.onset == Some(Onset::Sudden) && kb.group("neurological").contains(&f.concept)
-        });
+        || matches!(
+            case.ms.and_then(|m| m.status),
+            Some(MsStatus::RelapsingRemitting | MsStatus::SecondaryProgressive)
+        );
     if relapsing {
         feature(
             ctx,
             &mut t,
             "PIC-018",
-            "Attacks with sudden onset, or a relapsing-remitting course.".into(),
+            "A relapsing-remitting course: separate attacks with recovery between them.".into(),
         );
     }
     if case
@@ -340,30 +387,74 @@ pub(crate) fn decide(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts) -> Pi
         );
     }
 
+    // A cause of deficiency makes the B12 picture more likely.
+    if !causes.concepts.is_empty() {
+        let labels: Vec<String> = causes.concepts.iter().map(|c| ctx.label(c)).collect();
+        feature(
+            ctx,
+            &mut t,
+            "PIC-022",
+            format!(
+                "A cause of B12 deficiency is present: {}.",
+                labels.join(", ")
+            ),
+        );
+    }
+
+    if t.b12_features.is_empty() && t.ms_features.is_empty() {
+        ctx.missing(
+            "picture",
+            vec!["findings[].laterality", "findings[].regions", "labs[].total_b12", "mri"],
+            vec!["total_b12", "brain_mri", "spinal_mri"],
+            "No feature that distinguishes the B12-deficiency picture from the MS picture is recorded.",
+        );
+        return Picture::Undetermined;
+    }
+
     // Weighing.
-    let picture = if t.b12_strong && t.ms_strong {
+    let other = ctx.param("PIC-021", "mixed_if_other_side_scores") as u32;
+    let (min_score, min_lead) = (
+        ctx.param("PIC-021", "min_score") as u32,
+        ctx.param("PIC-021", "min_lead") as u32,
+    );
+    // Results that exclude deficiency rule the B12 picture out (after nitrous oxide only a
+    // functional marker can).
+    let excluded = lab.status == crate::assessment::B12Status::NotDeficient
+        && !(facts.nitrous_oxide && lab.mma.is_none() && lab.hcy.is_none());
+    let picture = if excluded {
+        if t.ms_strong || (t.ms >= min_score && t.ms >= min_lead) {
+            Picture::MultipleSclerosis
+        } else {
+            Picture::Undetermined
+        }
+    } else if t.b12_strong && t.ms_strong {
         Picture::Mixed
     } else if t.b12_strong {
-        if t.ms >= 4 {
+        if t.ms >= other {
             Picture::Mixed
         } else {
             Picture::B12Deficiency
         }
     } else if t.ms_strong {
-        if t.b12 >= 4 {
+        if t.b12 >= other {
             Picture::Mixed
         } else {
             Picture::MultipleSclerosis
         }
-    } else if t.b12 >= 2 && t.b12 >= t.ms + 2 {
+    } else if t.b12 >= min_score && t.b12 >= t.ms + min_lead {
         Picture::B12Deficiency
-    } else if t.ms >= 2 && t.ms >= t.b12 + 2 {
+    } else if t.ms >= min_score && t.ms >= t.b12 + min_lead {
         Picture::MultipleSclerosis
     } else {
         Picture::Undetermined
     };
+    let excluded_note = if excluded {
+        " B12 deficiency is excluded by the results."
+    } else {
+        ""
+    };
     let summary = format!(
-        "B12-deficiency features score {} ({}), MS features score {} ({}): the picture is {}.",
+        "B12-deficiency features score {} ({}), MS features score {} ({}):{excluded_note} the picture is {}.",
         t.b12,
         if t.b12_features.is_empty() {
             "none".to_string()
