@@ -16,7 +16,7 @@ pub struct Facts {
     pub pregnant: bool,
     /// Breastfeeding.
     pub breastfeeding: bool,
-    /// Ethnicity given as Black (any wording containing "black" or "african").
+    /// Ethnicity given as a Black family background.
     pub black_family_background: bool,
     /// Finding concepts present that are common symptoms or signs of B12 deficiency.
     pub common_findings: Vec<String>,
@@ -81,7 +81,7 @@ impl Facts {
             sex: case.patient.sex,
             pregnant: case.patient.pregnant == Some(true),
             breastfeeding: case.patient.breastfeeding == Some(true),
-            black_family_background: ethnicity.contains("black") || ethnicity.contains("african"),
+            black_family_background: black_family_background(&ethnicity),
             common_findings: present("common_symptoms_signs"),
             neuro_findings: present("neurological"),
             nitrous_oxide: case
@@ -111,6 +111,18 @@ impl Facts {
     pub fn on_replacement(&self) -> bool {
         self.replacement.is_some() || self.b12_product_current
     }
+}
+
+/// Whether free-text ethnicity names a Black family background ("Black British", "African-American",
+/// "African", "Afro-Caribbean"), and not merely a place ("White South African", "North African").
+fn black_family_background(ethnicity: &str) -> bool {
+    let e = ethnicity.to_ascii_lowercase();
+    e.contains("black")
+        || e.contains("african american")
+        || e.contains("african-american")
+        || e.contains("afro")
+        || e.trim() == "african"
+        || e.contains("sub-saharan")
 }
 
 /// Whether a finding involves a limb region.

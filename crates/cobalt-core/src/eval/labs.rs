@@ -24,6 +24,8 @@ pub(crate) struct LabFacts {
     pub ifab: Option<Qualitative>,
     pub pca: Option<Qualitative>,
     pub coeliac: Option<Qualitative>,
+    /// A B12 result was set aside because it was taken on replacement.
+    pub supplemented: bool,
     /// Tests with a result on or before `as_of`.
     pub tested: Vec<String>,
     pub normalised: Vec<NormalisedLab>,
@@ -135,6 +137,7 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     };
 
     // --- Total and active B12 -----------------------------------------------------------
+    let mut supplemented: Vec<&str> = Vec::new();
     for (test, rule) in [("total_b12", "LAB-001"), ("active_b12", "LAB-002")] {
         let Some(latest) = lab.latest(test) else {
             continue;
@@ -272,17 +275,51 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
                         ctx.fire(
                             "LAB-020",
                             format!("Total B12 is above {high} {} on {highs} measurements without replacement.", cut.unit),
-                            Some("A persistently high B12 without supplements is associated with solid tumours, blood cancers and liver disease; consider why.".into()),
+                            Some("A persistently high B12 without supplements is associated with solid tumours, blood cancers and cardiovascular death; consider why.".into()),
                         );
                     }
                 }
             }
+        }
+        // A level taken after replacement started reflects the supplement: only a result in the
+        // deficiency range (deficient despite the supplement) still counts.
+        let since = case.b12_replacement.and_then(|r| r.since);
+        let on_supplement = facts.on_replacement()
+            && match (since, latest.date) {
+                (Some(s), Some(d)) => d >= s,
+                _ => true,
+            };
+        if on_supplement && class != Class::Deficient {
+            ctx.fire(
+                "TEST-010",
+                format!(
+                    "{} {} was taken on B12 replacement, so it reflects the supplement, not the body's stores; it does not count towards the B12 status.",
+                    ctx.label(test),
+                    reported(latest)
+                ),
+                Some("Do not re-test B12 on long-term replacement; judge by symptoms and the blood count.".into()),
+            );
+            supplemented.push(test);
+            continue;
         }
         if test == "total_b12" {
             out.total = Some(class);
         } else {
             out.active = Some(class);
         }
+    }
+    // In pregnancy total B12 falls without a real lack: active B12, when measured, decides.
+    if facts.pregnant && out.active.is_some() && out.total.is_some() && out.total != out.active {
+        ctx.fire(
+            "TEST-004",
+            format!(
+                "Pregnant: total B12 falls in pregnancy without a real lack, so active B12 ({}) decides over total B12 ({}).",
+                class_name(out.active.unwrap_or(Class::Indeterminate)),
+                class_name(out.total.unwrap_or(Class::Indeterminate))
+            ),
+            None,
+        );
+        out.total = None;
     }
     if let (Some(t), Some(a)) = (out.total, out.active) {
         if t != a {
@@ -304,13 +341,7 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
             Some("Interpret the result with the symptoms, signs and risk factors rather than the cut-off alone; consider MMA when the result is near a cut-off.".into()),
         );
     }
-    if facts.on_replacement() && (out.total.is_some() || out.active.is_some()) {
-        ctx.fire(
-            "TEST-010",
-            "B12 replacement has been started, so a B12 level now reflects the supplement, not the body's stores.",
-            Some("Do not re-test B12 on long-term replacement; judge by symptoms and the blood count.".into()),
-        );
-    }
+    out.supplemented = !supplemented.is_empty();
 
     // --- Kidney function --------------------------------------------------------------
     let ckd = case
@@ -609,7 +640,7 @@ fn status(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts, hypothyroid: boo
         (Deficient, "a B12 result is in the deficiency range".into())
     } else if lab.mma == Some(true) && !kidney {
         (FunctionalDeficiency, "MMA is raised while B12 is not in the deficiency range (or not measured): deficiency at the cell".into())
-    } else if lab.hcy == Some(true) && facts.nitrous_oxide && !hcy_confounded {
+    } else if lab.hcy == Some(true) && facts.nitrous_oxide && !hcy_confounded && lab.mma != Some(false) {
         (
             FunctionalDeficiency,
             "homocysteine is raised after nitrous oxide exposure, which inactivates B12".into(),
@@ -623,7 +654,11 @@ fn status(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts, hypothyroid: boo
     } else if lab.hcy == Some(true) && facts.nitrous_oxide {
         (
             Indeterminate,
-            "homocysteine is raised after nitrous oxide, but a confounder is present".into(),
+            if lab.mma == Some(false) {
+                "homocysteine is raised after nitrous oxide, but MMA is normal".into()
+            } else {
+                "homocysteine is raised after nitrous oxide, but a confounder is present".into()
+            },
         )
     } else if any(Class::Indeterminate) {
         if lab.mma == Some(false) {

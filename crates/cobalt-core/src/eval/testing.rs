@@ -175,14 +175,14 @@ pub(crate) fn next_tests(
         }
     }
 
-    if status == B12Status::Deficient
+    if status.shown()
         && lab.ifab.is_none()
         && !causes.has("autoimmune_gastritis")
         && !facts.nitrous_oxide
     {
         ctx.fire(
             "TEST-008",
-            "B12 is low: test for intrinsic factor antibodies to look for autoimmune gastritis (pernicious anaemia), the commonest cause of severe deficiency.",
+            "B12 deficiency is shown: test for intrinsic factor antibodies to look for autoimmune gastritis (pernicious anaemia), the commonest cause of severe deficiency.",
             Some("A negative result does not exclude autoimmune gastritis.".into()),
         );
         add("intrinsic_factor_antibody", &mut tests);
