@@ -640,7 +640,11 @@ fn status(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts, hypothyroid: boo
         (Deficient, "a B12 result is in the deficiency range".into())
     } else if lab.mma == Some(true) && !kidney {
         (FunctionalDeficiency, "MMA is raised while B12 is not in the deficiency range (or not measured): deficiency at the cell".into())
-    } else if lab.hcy == Some(true) && facts.nitrous_oxide && !hcy_confounded && lab.mma != Some(false) {
+    } else if lab.hcy == Some(true)
+        && facts.nitrous_oxide
+        && !hcy_confounded
+        && lab.mma != Some(false)
+    {
         (
             FunctionalDeficiency,
             "homocysteine is raised after nitrous oxide exposure, which inactivates B12".into(),

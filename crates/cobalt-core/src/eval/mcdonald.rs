@@ -68,23 +68,53 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
             None,
         );
         Some(true)
-    } else if mri.is_some_and(|m| m.brain_normal == Some(true)) {
+    } else if let Some(possible) = mri
+        .map(|m| {
+            // An MRI report lists every lesion it found: in an imaged part of the CNS, a region
+            // without a listed lesion has none. Regions that were not imaged could still have one.
+            let brain_imaged =
+                m.brain_normal.is_some() || m.lesions.iter().any(|l| l.site.is_brain());
+            let cord_imaged = m.spinal_cord_normal.is_some()
+                || m.spinal_cord_pattern.is_some()
+                || m.lesions.iter().any(|l| l.site == Site::SpinalCord);
+            let unknown = [
+                Site::Periventricular,
+                Site::CorticalJuxtacortical,
+                Site::Infratentorial,
+                Site::SpinalCord,
+            ]
+            .into_iter()
+            .filter(|s| !regions.contains(s))
+            .filter(|s| {
+                if *s == Site::SpinalCord {
+                    !cord_imaged
+                } else {
+                    !brain_imaged
+                }
+            })
+            .count();
+            regions.len() + unknown
+        })
+        .filter(|p| *p < 2)
+    {
         ctx.fire(
             "MCD-001",
             format!(
-                "The brain MRI is normal, so at most the spinal cord can hold a lesion: {} region(s) of the 2 needed; dissemination in space is not shown.",
+                "Lesions are in {} of the four regions and at most {possible} could be (the rest were imaged and showed none): dissemination in space is not shown.",
                 regions.len()
             ),
             None,
         );
         Some(false)
     } else {
-        ctx.missing(
+        if facts.demyelination_considered {
+            ctx.missing(
             "mcdonald_2017.dis",
             vec!["mri.lesions", "mri.brain_normal", "mri.spinal_cord_normal"],
             vec!["brain_mri", "spinal_mri"],
             format!("Lesions are known in {} of the four regions; MRI of the brain and spinal cord would show whether there are two.", regions.len()),
         );
+        }
         None
     };
 
@@ -138,12 +168,14 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
         {
             dit = Some(false);
         } else {
-            ctx.missing(
+            if facts.demyelination_considered {
+                ctx.missing(
                 "mcdonald_2017.dit",
                 vec!["mri.lesions[].enhancing", "mri.new_lesion_on_follow_up", "csf.oligoclonal_bands", "ms.attacks"],
                 vec!["brain_mri", "csf_oligoclonal_bands"],
                 "Dissemination in time needs gadolinium enhancement data, a follow-up scan, a further attack or CSF oligoclonal bands.",
             );
+            }
         }
     }
 
@@ -224,12 +256,14 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
                 _ => None,
             },
             _ => {
+                if facts.demyelination_considered {
                 ctx.missing(
                     "mcdonald_2017.met",
                     vec!["ms.attacks", "ms.lesions_with_objective_clinical_evidence"],
                     vec![],
                     "The number of clinical attacks and of lesions with objective clinical evidence decide which dissemination is still needed.",
                 );
+                }
                 None
             }
         }
