@@ -685,7 +685,12 @@ pub fn parse_case_value(
     }
     let raw: RawCase = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let path = if path == "." { "$".to_string() } else { path };
+        let path = match path.as_str() {
+            "." => "$".to_string(),
+            // An empty key: name it rather than give an empty path.
+            "" => "$[\"\"]".to_string(),
+            _ => path,
+        };
         InputError::new(path, e.inner().to_string())
     })?;
     Validator {

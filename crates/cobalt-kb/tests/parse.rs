@@ -32,6 +32,12 @@ fn malformed_json() {
 }
 
 #[test]
+fn an_empty_key_still_has_a_path() {
+    // Found by the fuzzer: serde reports an empty path for an empty key.
+    rejects(&format!("{{{F},\"\":1}}"), "$[\"\"]", "unknown field");
+}
+
+#[test]
 fn format_missing_or_unknown() {
     rejects("{}", "format", "missing");
     rejects(r#"{"format":"cobalt.case/2"}"#, "format", "unknown format");
