@@ -125,25 +125,16 @@ pub struct Conclusions {
     pub referrals: Vec<&'static str>,
 }
 
-/// A cited source as it appears in a finding.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SourceRef<'kb> {
-    /// Reference key.
-    #[serde(rename = "ref")]
-    pub key: &'kb str,
-    /// Where in it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub at: Option<&'kb str>,
-    /// Title.
-    pub title: &'kb str,
-    /// Link.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-}
+/// A cited source as it appears in a finding: the reference key (`ref`), where in it (`at`),
+/// its title and link (`url`).
+pub use crate::kb::ResolvedCite as SourceRef;
 
 /// One conclusion a rule reached, with its sources.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FindingOut<'kb> {
+    /// Position of the category in report order.
+    #[serde(skip)]
+    pub order: usize,
     /// The rule id.
     pub rule: &'kb str,
     /// The rule's title.
@@ -156,7 +147,7 @@ pub struct FindingOut<'kb> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestion: Option<String>,
     /// The rule's sources.
-    pub sources: Vec<SourceRef<'kb>>,
+    pub sources: &'kb [SourceRef],
 }
 
 /// Not enough data for a conclusion: what is missing and what would supply it.

@@ -657,9 +657,26 @@ struct RawReplacement {
 
 /// Parses a `cobalt.case/1` document. Every error names the JSON path of the problem.
 pub fn parse_case(json: &str, vocab: &Vocabulary, analytes: &Analytes) -> Result<Case, InputError> {
-    let value: serde_json::Value = serde_json::from_str(json)
-        .map_err(|e| InputError::new("$", format!("malformed JSON: {e}")))?;
-    parse_case_value(value, vocab, analytes)
+    // Fast path: straight from the text into the typed shape. Any error is re-diagnosed through
+    // a JSON value, so that a wrong `format` is reported as such rather than as whatever field
+    // the other format happens to have.
+    let mut de = serde_json::Deserializer::from_str(json);
+    let fast = serde_path_to_error::deserialize::<_, RawCase>(&mut de)
+        .ok()
+        .filter(|_| de.end().is_ok());
+    match fast {
+        Some(raw) if raw.format == CASE_FORMAT => Validator {
+            vocab,
+            analytes,
+            unrecognised: Vec::new(),
+        }
+        .case(raw),
+        _ => {
+            let value: serde_json::Value = serde_json::from_str(json)
+                .map_err(|e| InputError::new("$", format!("malformed JSON: {e}")))?;
+            parse_case_value(value, vocab, analytes)
+        }
+    }
 }
 
 /// Parses a `cobalt.case/1` document already read as a JSON value.

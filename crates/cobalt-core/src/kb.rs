@@ -78,11 +78,13 @@ pub struct Reference {
     /// What cobalt takes from it.
     #[serde(default)]
     pub note: Option<String>,
+    /// A link: the URL, or the DOI as a URL (filled at load).
+    #[serde(skip)]
+    pub link: Option<String>,
 }
 
 impl Reference {
-    /// A link: the URL, or the DOI as a URL.
-    pub fn link(&self) -> Option<String> {
+    fn make_link(&self) -> Option<String> {
         self.url
             .clone()
             .filter(|u| !u.is_empty())
@@ -213,6 +215,29 @@ pub struct Rule {
     /// Test cases.
     #[serde(default)]
     pub tests: Vec<RuleTest>,
+    /// Position of the category in [`CATEGORIES`] (filled at load), for ordering findings.
+    #[serde(skip)]
+    pub category_order: usize,
+    /// The sources resolved against the references (filled at load), so that evaluation only
+    /// copies references to them.
+    #[serde(skip)]
+    pub resolved: Vec<ResolvedCite>,
+}
+
+/// A citation resolved against its reference, as findings carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct ResolvedCite {
+    /// Reference key.
+    #[serde(rename = "ref")]
+    pub key: String,
+    /// Where in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The reference's title.
+    pub title: String,
+    /// The reference's link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// The categories a rule can have, in report order.
@@ -446,6 +471,23 @@ impl Profile {
     }
 }
 
+/// A rule id packed into an integer, so that looking a rule up compares integers, not strings.
+/// Ids are short (`PREFIX-NNN`); a longer id keeps its first 15 bytes and its length, which the
+/// linter's id shape makes unique.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+struct RuleKey(u128);
+
+impl RuleKey {
+    fn of(id: &str) -> RuleKey {
+        let mut bytes = [0u8; 16];
+        let b = id.as_bytes();
+        let n = b.len().min(15);
+        bytes[..n].copy_from_slice(&b[..n]);
+        bytes[15] = b.len().min(255) as u8;
+        RuleKey(u128::from_be_bytes(bytes))
+    }
+}
+
 /// The knowledge base's own metadata (`knowledge/kb.toml`).
 #[derive(Debug, Clone, PartialEq, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -484,7 +526,7 @@ pub struct KnowledgeBase {
     pub references: BTreeMap<String, Reference>,
     /// Rules in file order.
     pub rules: Vec<Rule>,
-    rule_index: BTreeMap<String, usize>,
+    rule_index: BTreeMap<RuleKey, usize>,
     /// Profiles by id.
     pub profiles: BTreeMap<String, Profile>,
     /// Finding groups by id.
@@ -498,7 +540,9 @@ pub struct KnowledgeBase {
 impl KnowledgeBase {
     /// The rule with this id.
     pub fn rule(&self, id: &str) -> Option<&Rule> {
-        self.rule_index.get(id).map(|&i| &self.rules[i])
+        self.rule_index
+            .get(&RuleKey::of(id))
+            .map(|&i| &self.rules[i])
     }
 
     /// A finding group's concepts (empty if unknown).
@@ -770,7 +814,8 @@ impl Linter {
         match find("references.toml") {
             Some(f) => {
                 if let Some(rf) = self.parse::<ReferenceFile>(f.path, f.text) {
-                    for r in rf.reference {
+                    for mut r in rf.reference {
+                        r.link = r.make_link();
                         if !matches!(r.checked.as_str(), "primary" | "secondary") {
                             self.problem(f.path, &r.key, "`checked` must be primary or secondary");
                         }
@@ -952,7 +997,7 @@ impl Linter {
                 if !rule_id_ok(&id) {
                     self.problem(f.path, &id, "id is not PREFIX-NNN");
                 }
-                if kb.rule_index.contains_key(&id) {
+                if kb.rule_index.contains_key(&RuleKey::of(&id)) {
                     self.problem(f.path, &id, "duplicate rule id");
                     continue;
                 }
@@ -1024,7 +1069,25 @@ impl Linter {
                         self.problem(f.path, &id, "picture weight must be 1, 2 or 3");
                     }
                 }
-                kb.rule_index.insert(id, kb.rules.len());
+                let mut r = r;
+                r.category_order = CATEGORIES
+                    .iter()
+                    .position(|c| *c == r.category)
+                    .unwrap_or(CATEGORIES.len());
+                r.resolved = r
+                    .sources
+                    .iter()
+                    .filter_map(|c| {
+                        let refr = kb.references.get(&c.key)?;
+                        Some(ResolvedCite {
+                            key: refr.key.clone(),
+                            at: c.at.clone(),
+                            title: refr.title.clone(),
+                            url: refr.link.clone(),
+                        })
+                    })
+                    .collect();
+                kb.rule_index.insert(RuleKey::of(&id), kb.rules.len());
                 kb.rules.push(r);
             }
         }
@@ -1066,7 +1129,7 @@ impl Linter {
             }
         }
         for b in builtins {
-            if !kb.rule_index.contains_key(*b) {
+            if !kb.rule_index.contains_key(&RuleKey::of(b)) {
                 self.problem(
                     "rules/",
                     b,

@@ -225,12 +225,39 @@ pub fn round_sig(x: f64, digits: i32) -> f64 {
 
 /// Rounds for display: at most `decimals` decimal places, trailing zeros removed.
 pub fn display_number(x: f64, decimals: usize) -> String {
-    let s = format!("{x:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
+    let decimals = decimals.min(9);
+    let scale = 10i64.pow(decimals as u32);
+    let scaled = (x * scale as f64).round();
+    if !scaled.is_finite() || scaled.abs() >= 1e15 {
+        let s = format!("{x:.decimals$}");
+        return if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        };
     }
+    let n = scaled as i64;
+    let mut out = String::with_capacity(12);
+    if n < 0 {
+        out.push('-');
+    }
+    let n = n.unsigned_abs();
+    let (int, mut frac) = (n / scale as u64, n % scale as u64);
+    out.push_str(&int.to_string());
+    if frac > 0 {
+        let mut width = decimals;
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+        let digits = frac.to_string();
+        out.push('.');
+        for _ in digits.len()..width {
+            out.push('0');
+        }
+        out.push_str(&digits);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -274,6 +301,18 @@ mod tests {
             convert(1.0, Unit::PgPerMl, Unit::PmolPerL, None),
             Err(ConversionError::NoMolarMass { .. })
         ));
+    }
+
+    #[test]
+    fn display_number_rounds_and_trims() {
+        assert_eq!(display_number(180.0, 2), "180");
+        assert_eq!(display_number(132.8, 2), "132.8");
+        assert_eq!(display_number(0.05, 2), "0.05");
+        assert_eq!(display_number(0.005, 2), "0.01");
+        assert_eq!(display_number(-1.23456, 3), "-1.235");
+        assert_eq!(display_number(2.4, 1), "2.4");
+        assert_eq!(display_number(99.999, 1), "100");
+        assert_eq!(display_number(1e20, 2), "100000000000000000000");
     }
 
     #[test]

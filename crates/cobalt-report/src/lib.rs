@@ -80,7 +80,7 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
 fn sources_line(f: &FindingOut<'_>) -> String {
     f.sources
         .iter()
-        .map(|s| match s.at {
+        .map(|s| match &s.at {
             Some(at) => format!("{} ({at})", s.key),
             None => s.key.to_string(),
         })
@@ -307,7 +307,7 @@ pub fn markdown(a: &Assessment<'_>) -> String {
             .sources
             .iter()
             .map(|s| {
-                let label = match s.at {
+                let label = match &s.at {
                     Some(at) => format!("{} ({at})", s.title),
                     None => s.title.to_string(),
                 };
@@ -418,7 +418,11 @@ pub fn explain(kb: &KnowledgeBase, r: &Rule) -> String {
                 c.at.as_deref()
                     .map(|a| format!(", {a}"))
                     .unwrap_or_default();
-            let link = refr.link().map(|l| format!(" <{l}>")).unwrap_or_default();
+            let link = refr
+                .link
+                .as_deref()
+                .map(|l| format!(" <{l}>"))
+                .unwrap_or_default();
             let checked = if refr.checked == "primary" {
                 ""
             } else {

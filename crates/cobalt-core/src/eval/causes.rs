@@ -24,17 +24,24 @@ impl Causes {
     }
 }
 
-pub(crate) fn find(ctx: &mut Ctx<'_, '_>, _facts: &Facts, lab: &LabFacts) -> Causes {
+pub(crate) fn find<'kb>(ctx: &mut Ctx<'kb, '_>, _facts: &Facts, lab: &LabFacts) -> Causes {
     let case = ctx.case;
     let kb = ctx.kb;
     let mut out = Causes::default();
     let diet = case.diet.and_then(|d| d.concept());
-    let rules: Vec<_> = kb.cause_rules().map(|(r, c)| (r.id.as_str(), c)).collect();
-    for (rule_id, spec) in rules {
-        let Some(rule) = super::BUILTINS.iter().copied().find(|b| *b == rule_id) else {
-            continue;
-        };
+    for (rule, spec) in kb.cause_rules() {
+        let rule_id = rule.id.as_str();
         let concept = spec.concept.as_str();
+        let present = diet == Some(concept)
+            || case.medications.iter().any(|m| m.concept == concept)
+            || case.exposures.iter().any(|e| e.concept == concept)
+            || case.conditions.iter().any(|c| c.concept == concept)
+            || case.procedures.iter().any(|p| p.concept == concept)
+            || (concept == "autoimmune_gastritis" && lab.ifab == Some(Qualitative::Positive))
+            || (concept == "coeliac_disease" && lab.coeliac == Some(Qualitative::Positive));
+        if !present {
+            continue;
+        }
         let label = ctx.label(concept);
         let effect = spec.effect.as_str();
         let message: Option<String> = if diet == Some(concept) {
@@ -98,7 +105,7 @@ pub(crate) fn find(ctx: &mut Ctx<'_, '_>, _facts: &Facts, lab: &LabFacts) -> Cau
             None
         };
         if let Some(message) = message {
-            ctx.fire(rule, message, None);
+            ctx.fire(rule_id, message, None);
             if !out.has(concept) {
                 out.concepts.push(concept.to_string());
             }

@@ -195,7 +195,7 @@ pub(crate) fn plan<'kb>(
         .filter(|c| causes.has(c))
         .collect();
         if !gi.is_empty() {
-            let labels: Vec<String> = gi.iter().map(|c| ctx.label(c)).collect();
+            let labels: Vec<&str> = gi.iter().map(|c| ctx.label(c)).collect();
             ctx.fire(
                 "TX-009",
                 format!(

@@ -171,8 +171,8 @@ pub const BUILTIN_REGIMENS: &[&str] = &["TX-001", "TX-002", "TX-003", "TX-004"];
 /// Engine version.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub(crate) struct Fired {
-    rule: &'static str,
+pub(crate) struct Fired<'kb> {
+    rule: &'kb str,
     message: String,
     suggestion: Option<String>,
 }
@@ -183,18 +183,13 @@ pub(crate) struct Ctx<'kb, 'c> {
     pub profile: &'kb Profile,
     pub case: &'c Case,
     pub as_of: Date,
-    fired: Vec<Fired>,
+    fired: Vec<Fired<'kb>>,
     missing: Vec<Missing>,
 }
 
 impl<'kb, 'c> Ctx<'kb, 'c> {
     /// Records that a rule fired.
-    pub fn fire(
-        &mut self,
-        rule: &'static str,
-        message: impl Into<String>,
-        suggestion: Option<String>,
-    ) {
+    pub fn fire(&mut self, rule: &'kb str, message: impl Into<String>, suggestion: Option<String>) {
         debug_assert!(BUILTINS.contains(&rule), "{rule} is not a builtin");
         self.fired.push(Fired {
             rule,
@@ -237,8 +232,12 @@ impl<'kb, 'c> Ctx<'kb, 'c> {
     }
 
     /// The label of a concept.
-    pub fn label(&self, id: &str) -> String {
-        self.kb.vocab.label(id).to_string()
+    pub fn label(&self, id: &str) -> &'kb str {
+        // Every concept id in a parsed case is in the vocabulary.
+        self.kb
+            .vocab
+            .get(id)
+            .map_or("(unknown concept)", |c| c.label.as_str())
     }
 }
 
@@ -259,7 +258,7 @@ pub fn evaluate<'kb>(
         profile,
         case,
         as_of,
-        fired: Vec::new(),
+        fired: Vec::with_capacity(48),
         missing: Vec::new(),
     };
     let facts = Facts::gather(&ctx);
@@ -288,20 +287,9 @@ pub fn evaluate<'kb>(
         .into_iter()
         .filter_map(|f| {
             let rule = kb.rule(f.rule)?;
-            let sources = rule
-                .sources
-                .iter()
-                .filter_map(|c| {
-                    let r = kb.references.get(&c.key)?;
-                    Some(SourceRef {
-                        key: r.key.as_str(),
-                        at: c.at.as_deref(),
-                        title: r.title.as_str(),
-                        url: r.link(),
-                    })
-                })
-                .collect();
+            let sources = rule.resolved.as_slice();
             Some(FindingOut {
+                order: rule.category_order,
                 rule: rule.id.as_str(),
                 title: rule.title.as_str(),
                 category: rule.category.as_str(),

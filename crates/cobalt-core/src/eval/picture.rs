@@ -57,7 +57,17 @@ fn feature_with(
     };
     ctx.fire(
         rule,
-        format!("{message} Favours {side} (weight {w})."),
+        {
+            let mut m = message;
+            m.push_str(" Favours ");
+            m.push_str(side);
+            m.push_str(match w {
+                1 => " (weight 1).",
+                2 => " (weight 2).",
+                _ => " (weight 3).",
+            });
+            m
+        },
         suggestion,
     );
 }
@@ -88,12 +98,12 @@ pub(crate) fn decide(
         .collect();
 
     // Laterality of limb sensory and motor findings.
-    let symmetric: Vec<String> = limb_findings
+    let symmetric: Vec<&str> = limb_findings
         .iter()
         .filter(|f| f.laterality == Some(Laterality::BilateralSymmetric))
         .map(|f| ctx.label(&f.concept))
         .collect();
-    let one_sided: Vec<String> = limb_findings
+    let one_sided: Vec<&str> = limb_findings
         .iter()
         .filter(|f| {
             matches!(
@@ -155,7 +165,7 @@ pub(crate) fn decide(
     }
 
     // Dorsal column signs.
-    let dorsal: Vec<String> = case
+    let dorsal: Vec<&str> = case
         .findings
         .iter()
         .filter(|f| kb.group("dorsal_column_signs").contains(&f.concept))
@@ -216,7 +226,7 @@ pub(crate) fn decide(
             format!("Blood count: {}.", blood.join(" and ")),
         );
     }
-    let systemic: Vec<String> = case
+    let systemic: Vec<&str> = case
         .findings
         .iter()
         .filter(|f| matches!(f.concept.as_str(), "glossitis" | "skin_hyperpigmentation"))
@@ -340,7 +350,7 @@ pub(crate) fn decide(
     }
 
     // MS-typical syndromes and course.
-    let syndromes: Vec<String> = case
+    let syndromes: Vec<&str> = case
         .findings
         .iter()
         .filter(|f| kb.group("ms_typical_syndromes").contains(&f.concept))
@@ -389,7 +399,7 @@ pub(crate) fn decide(
 
     // A cause of deficiency makes the B12 picture more likely.
     if !causes.concepts.is_empty() {
-        let labels: Vec<String> = causes.concepts.iter().map(|c| ctx.label(c)).collect();
+        let labels: Vec<&str> = causes.concepts.iter().map(|c| ctx.label(c)).collect();
         feature(
             ctx,
             &mut t,

@@ -8,7 +8,11 @@ use crate::case::Qualitative;
 use crate::units::display_number;
 
 pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) -> bool {
-    let mut risk: Vec<String> = causes.concepts.iter().map(|c| ctx.label(c)).collect();
+    let mut risk: Vec<String> = causes
+        .concepts
+        .iter()
+        .map(|c| ctx.label(c).to_string())
+        .collect();
     let min_age = ctx.param("TEST-011", "min_age_years");
     if facts.age.is_some_and(|a| a >= min_age) {
         ctx.fire(
@@ -24,7 +28,7 @@ pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) 
     }
     let mut indicated = false;
     if !facts.common_findings.is_empty() && !risk.is_empty() {
-        let symptoms: Vec<String> = facts.common_findings.iter().map(|c| ctx.label(c)).collect();
+        let symptoms: Vec<&str> = facts.common_findings.iter().map(|c| ctx.label(c)).collect();
         ctx.fire(
             "TEST-001",
             format!(
@@ -37,7 +41,7 @@ pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) 
         indicated = true;
     }
     if facts.neuro() && facts.demyelination_considered {
-        let symptoms: Vec<String> = facts.neuro_findings.iter().map(|c| ctx.label(c)).collect();
+        let symptoms: Vec<&str> = facts.neuro_findings.iter().map(|c| ctx.label(c)).collect();
         ctx.fire(
             "TEST-002",
             format!(
