@@ -55,12 +55,18 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
         ("Picture", words(c.picture.as_str())),
         (
             "McDonald 2017",
-            format!(
-                "DIS {}, DIT {}, criteria met {}",
-                yn(c.mcdonald_2017.dis),
-                yn(c.mcdonald_2017.dit),
-                yn(c.mcdonald_2017.met)
-            ),
+            if c.mcdonald_2017 == Default::default()
+                && !a.findings.iter().any(|f| f.category == "mcdonald")
+            {
+                "not assessed (no MS work-up or MRI in the case)".to_string()
+            } else {
+                format!(
+                    "DIS {}, DIT {}, criteria met {}",
+                    yn(c.mcdonald_2017.dis),
+                    yn(c.mcdonald_2017.dit),
+                    yn(c.mcdonald_2017.met)
+                )
+            },
         ),
         (
             "Treatment",

@@ -67,7 +67,15 @@ pub(crate) fn plan<'kb>(
                 ctx.missing(
                     "treatment.route",
                     vec!["labs[].total_b12", "labs[].active_b12", "labs[].mma"],
-                    vec!["total_b12"],
+                    if facts.nitrous_oxide {
+                        vec!["homocysteine", "mma"]
+                    } else if facts.pregnant {
+                        vec!["active_b12"]
+                    } else if status == B12Status::Indeterminate {
+                        vec!["mma"]
+                    } else {
+                        vec!["total_b12", "active_b12"]
+                    },
                     "The route depends on whether deficiency is confirmed and on its cause.",
                 );
                 Route::Undetermined
