@@ -9,6 +9,8 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod serve;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "cobalt",
@@ -22,8 +24,16 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Assess one case (cobalt.case/1 JSON; "-" reads standard input).
+    /// Assess one case (cobalt.case/1 JSON, or FHIR R4: a Bundle, a resource or an array of resources; "-" reads standard input).
     Assess(AssessArgs),
+    /// Print the cobalt.case/1 document that FHIR R4 input (a Bundle, a resource or an array of resources) maps to.
+    FhirToCase {
+        /// The FHIR JSON file, or "-" for standard input.
+        bundle: PathBuf,
+        /// The date ages and durations are counted to (YYYY-MM-DD); default today.
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<String>,
+    },
     /// List the rules of the knowledge base.
     Rules {
         /// Only this category (testing, interpretation, cause, picture, mcdonald, management, diet, evidence).
@@ -42,6 +52,23 @@ enum Command {
     Kb {
         #[command(subcommand)]
         command: KbCommand,
+    },
+    /// Run the HTTP service: CDS Hooks 2.0 over FHIR R4, the JSON API, an audit log.
+    Serve(serve::ServeArgs),
+    /// Audit-log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Write the audit log as NDJSON to standard output.
+    Export {
+        /// The audit database.
+        #[arg(long, default_value = "cobalt.sqlite3")]
+        db: PathBuf,
     },
 }
 
@@ -149,7 +176,23 @@ fn load_kb() -> Result<KnowledgeBase> {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
+        Command::Serve(args) => serve::serve(args),
+        Command::Audit {
+            command: AuditCommand::Export { db },
+        } => serve::export(&db),
         Command::Assess(args) => assess(args),
+        Command::FhirToCase { bundle, as_of } => {
+            let kb = load_kb()?;
+            let value: serde_json::Value = serde_json::from_str(&read_input(&bundle)?)
+                .map_err(|e| InvalidInput(format!("$: malformed JSON: {e}")))?;
+            let case = fhir_case(&kb, &value, as_of.as_deref())?;
+            writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_json::to_string_pretty(&case)?
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Rules { category, format } => {
             let kb = load_kb()?;
             let mut out = std::io::stdout().lock();
@@ -331,18 +374,46 @@ fn choose_profile(kb: &KnowledgeBase, args: &AssessArgs) -> Result<Profile> {
     }
 }
 
+/// Whether the input is FHIR: a resource (it has `resourceType`) or an array of resources.
+fn is_fhir(value: &serde_json::Value) -> bool {
+    value.get("resourceType").is_some()
+        || value
+            .as_array()
+            .and_then(|a| a.first())
+            .is_some_and(|r| r.get("resourceType").is_some())
+}
+
+/// Maps FHIR input to a cobalt.case/1 document counted to `as_of` (default today); what was not
+/// used is noted on standard error.
+fn fhir_case(
+    kb: &KnowledgeBase,
+    value: &serde_json::Value,
+    as_of: Option<&str>,
+) -> Result<serde_json::Value> {
+    let as_of = match as_of {
+        Some(s) => cobalt_core::case::parse_date(s).ok_or_else(|| {
+            InvalidInput(format!("--as-of: `{s}` is not a date; expected YYYY-MM-DD"))
+        })?,
+        None => time::OffsetDateTime::now_utc().date(),
+    };
+    let mapped = cobalt_fhir::to_case(value, as_of, kb).map_err(|e| InvalidInput(e.to_string()))?;
+    for s in &mapped.skipped {
+        eprintln!("cobalt: note: not used: {}: {}", s.path, s.reason);
+    }
+    Ok(mapped.case)
+}
+
 fn assess(args: AssessArgs) -> Result<ExitCode> {
     let kb = load_kb()?;
     let profile = choose_profile(&kb, &args)?;
     let text = read_input(&args.case)?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| InvalidInput(format!("$: malformed JSON: {e}")))?;
-    if value.get("resourceType").is_some() {
-        return Err(InvalidInput(
-            "resourceType: FHIR input is not supported by this build; expected a cobalt.case/1 document".into(),
-        )
-        .into());
-    }
+    let value = if is_fhir(&value) {
+        fhir_case(&kb, &value, args.as_of.as_deref())?
+    } else {
+        value
+    };
     let case = cobalt_core::parse_case_value(value, &kb.vocab, &kb.analytes)
         .map_err(|e| InvalidInput(e.to_string()))?;
     let as_of = match (case.as_of, &args.as_of) {

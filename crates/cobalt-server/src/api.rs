@@ -1,0 +1,302 @@
+//! The JSON API beside CDS Hooks: `POST /v1/assess` (a case or a FHIR Bundle, the assessment
+//! back, exactly as `cobalt assess --format json` writes it), `GET /v1/rules`,
+//! `GET /openapi.json` (generated from these handlers' annotations with utoipa), `GET /healthz`,
+//! and, when enabled for benchmarks, `POST /v1/echo`.
+
+use crate::error::AppError;
+use crate::{audit, now_rfc3339, parse_json, request_id, sha256_hex, today, AppState};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::{OpenApi, ToSchema};
+
+/// The OpenAPI document.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "cobalt",
+        description = "Decision support for vitamin B12 deficiency in people with, or suspected of, multiple sclerosis. HL7 CDS Hooks 2.0 services over FHIR R4, and a JSON API. Decision support for a clinician, not a diagnosis."
+    ),
+    paths(assess, rules, healthz, discovery_doc, service_doc, feedback_doc),
+    components(schemas(
+        ServiceId,
+        Health,
+        RuleSummary,
+        Problem,
+        CardsResponse,
+        Card,
+        CardSource,
+        Discovery,
+        CdsService,
+        HookRequestDoc,
+        FeedbackDoc,
+        FeedbackItemDoc
+    ))
+)]
+pub struct ApiDoc;
+
+/// Health.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// Engine version.
+    pub version: String,
+    /// Knowledge-base version.
+    pub knowledge_version: String,
+}
+
+/// A rule, listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RuleSummary {
+    /// Id such as LAB-001.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Category.
+    pub category: String,
+    /// Reference keys.
+    pub sources: Vec<String>,
+}
+
+/// A client error: the JSON path of the problem and what was expected.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// `invalid input`.
+    pub error: String,
+    /// JSON path.
+    pub path: String,
+    /// Message.
+    pub message: String,
+    /// The same as a FHIR OperationOutcome.
+    #[schema(value_type = Object)]
+    pub outcome: Value,
+}
+
+/// CDS Hooks response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CardsResponse {
+    /// Cards.
+    pub cards: Vec<Card>,
+}
+
+/// A CDS Hooks card.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Card {
+    /// Card id.
+    pub uuid: String,
+    /// Under 140 characters.
+    pub summary: String,
+    /// `info`, `warning` or `critical`.
+    pub indicator: String,
+    /// Source.
+    pub source: CardSource,
+    /// Markdown.
+    pub detail: Option<String>,
+    /// Suggestions.
+    #[schema(value_type = Vec<Object>)]
+    pub suggestions: Option<Vec<Value>>,
+    /// `at-most-one` or `any`, with suggestions.
+    #[serde(rename = "selectionBehavior")]
+    pub selection_behavior: Option<String>,
+    /// Links.
+    #[schema(value_type = Vec<Object>)]
+    pub links: Option<Vec<Value>>,
+}
+
+/// A card's source.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CardSource {
+    /// Label.
+    pub label: String,
+    /// Link to the rule's source.
+    pub url: Option<String>,
+}
+
+/// Discovery response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Discovery {
+    /// Services.
+    pub services: Vec<CdsService>,
+}
+
+/// A CDS service.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CdsService {
+    /// Hook.
+    pub hook: String,
+    /// Id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Prefetch templates.
+    #[schema(value_type = Object)]
+    pub prefetch: Value,
+}
+
+/// A CDS Hooks request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HookRequestDoc {
+    /// Hook.
+    pub hook: String,
+    /// Call id.
+    #[serde(rename = "hookInstance")]
+    pub hook_instance: String,
+    /// FHIR base URL.
+    #[serde(rename = "fhirServer")]
+    pub fhir_server: Option<String>,
+    /// OAuth access to the FHIR server.
+    #[serde(rename = "fhirAuthorization")]
+    #[schema(value_type = Object)]
+    pub fhir_authorization: Option<Value>,
+    /// Context with `patientId`.
+    #[schema(value_type = Object)]
+    pub context: Value,
+    /// Prefetched FHIR resources and Bundles.
+    #[schema(value_type = Object)]
+    pub prefetch: Option<Value>,
+}
+
+/// The CDS services cobalt offers.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(clippy::enum_variant_names)]
+pub enum ServiceId {
+    /// patient-view.
+    #[serde(rename = "cobalt-b12-patient-view")]
+    PatientView,
+    /// order-select.
+    #[serde(rename = "cobalt-b12-order-select")]
+    OrderSelect,
+    /// order-sign.
+    #[serde(rename = "cobalt-b12-order-sign")]
+    OrderSign,
+}
+
+/// Feedback.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedbackDoc {
+    /// Items.
+    pub feedback: Vec<FeedbackItemDoc>,
+}
+
+/// One feedback item.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedbackItemDoc {
+    /// Card id.
+    pub card: String,
+    /// `accepted` or `overridden`.
+    pub outcome: String,
+    /// When.
+    #[serde(rename = "outcomeTimestamp")]
+    pub outcome_timestamp: Option<String>,
+}
+
+/// Assess one case (`cobalt.case/1`) or a FHIR R4 Bundle.
+#[utoipa::path(post, path = "/v1/assess", request_body(content = Object, description = "a cobalt.case/1 document or a FHIR R4 Bundle"),
+    responses((status = 200, description = "the assessment, as `cobalt assess --format json` writes it", body = Object), (status = 400, body = Problem), (status = 401, description = "no or bad token")))]
+pub async fn assess(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    state.authorise(&headers, "/v1/assess").await?;
+    let value = parse_json(&body)?;
+    let as_of_default = today();
+    let value = if value.get("resourceType").is_some() {
+        cobalt_fhir::to_case(&value, as_of_default, &state.kb)?.case
+    } else {
+        value
+    };
+    let case = cobalt_core::parse_case_value(value, &state.kb.vocab, &state.kb.analytes)?;
+    let as_of = case.as_of.unwrap_or(as_of_default);
+    let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
+    let out = serde_json::to_vec(&assessment).map_err(|e| AppError::Internal(e.to_string()))?;
+    let entry = audit::Entry {
+        request_id: request_id(&headers),
+        time: now_rfc3339(),
+        kind: "assess".into(),
+        hook: String::new(),
+        service: "v1/assess".into(),
+        input_sha256: sha256_hex(&body),
+        conclusions: serde_json::to_value(&assessment.conclusions).unwrap_or(Value::Null),
+        knowledge_version: state.kb.meta.version.clone(),
+        engine_version: cobalt_core::eval::ENGINE_VERSION.into(),
+        outcome: String::new(),
+        card: String::new(),
+    };
+    state
+        .audit
+        .write(vec![entry])
+        .await
+        .map_err(AppError::Internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+/// The rules of the knowledge base.
+#[utoipa::path(get, path = "/v1/rules", responses((status = 200, body = Vec<RuleSummary>), (status = 401, description = "no or bad token")))]
+pub async fn rules(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<RuleSummary>>, AppError> {
+    state.authorise(&headers, "/v1/rules").await?;
+    Ok(Json(
+        state
+            .kb
+            .rules
+            .iter()
+            .map(|r| RuleSummary {
+                id: r.id.clone(),
+                title: r.title.clone(),
+                category: r.category.clone(),
+                sources: r.sources.iter().map(|c| c.key.clone()).collect(),
+            })
+            .collect(),
+    ))
+}
+
+/// Liveness and versions.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
+pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: cobalt_core::eval::ENGINE_VERSION.into(),
+        knowledge_version: state.kb.meta.version.clone(),
+    })
+}
+
+/// CDS Hooks discovery.
+#[utoipa::path(get, path = "/cds-services", responses((status = 200, body = Discovery)))]
+pub async fn discovery_doc() {}
+
+/// Call a CDS service.
+#[utoipa::path(post, path = "/cds-services/{id}", params(("id" = ServiceId, Path, description = "service id")), request_body = HookRequestDoc,
+    responses((status = 200, body = CardsResponse), (status = 400, body = Problem), (status = 401, description = "no or bad token"), (status = 404, description = "no such service"), (status = 412, description = "prefetch missing and not fetchable (OperationOutcome)")))]
+pub async fn service_doc() {}
+
+/// Feedback on cards.
+#[utoipa::path(post, path = "/cds-services/{id}/feedback", params(("id" = ServiceId, Path, description = "service id")), request_body = FeedbackDoc,
+    responses((status = 200, description = "recorded"), (status = 400, body = Problem), (status = 401, description = "no or bad token"), (status = 404, description = "no such service")))]
+pub async fn feedback_doc() {}
+
+/// The OpenAPI document, generated from the handlers.
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// Parses the body as JSON and echoes it: the floor of the service's cost, for benchmarks.
+pub async fn echo(body: Bytes) -> Result<Response, AppError> {
+    let v = parse_json(&body)?;
+    let out = serde_json::to_vec(&v).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
+}

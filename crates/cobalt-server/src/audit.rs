@@ -1,0 +1,181 @@
+//! The audit log: every assessment and every feedback, in SQLite (WAL). Writes go through one
+//! writer thread that commits in batches (group commit) and acknowledges each row only after its
+//! transaction is on disk, so a request the service has answered is never lost, and concurrent
+//! requests share one fsync.
+
+use rusqlite::{params, Connection};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// One audit row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// Request id (the `x-request-id` header, or one the service made).
+    pub request_id: String,
+    /// RFC 3339 time.
+    pub time: String,
+    /// `assess`, `hook` or `feedback`.
+    pub kind: String,
+    /// CDS Hooks hook (`patient-view`, ...), or empty.
+    pub hook: String,
+    /// Service id, or empty.
+    pub service: String,
+    /// SHA-256 of the request body (the input), hex.
+    pub input_sha256: String,
+    /// The conclusions block (JSON), or null.
+    pub conclusions: serde_json::Value,
+    /// Knowledge-base version.
+    pub knowledge_version: String,
+    /// Engine version.
+    pub engine_version: String,
+    /// Feedback outcome (`accepted`, `overridden`), or empty.
+    pub outcome: String,
+    /// Card id the feedback is about, or empty.
+    pub card: String,
+}
+
+struct Job {
+    entries: Vec<Entry>,
+    ack: oneshot::Sender<Result<(), String>>,
+}
+
+/// A handle to the audit writer.
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    tx: mpsc::Sender<JobMsg>,
+}
+
+enum JobMsg {
+    Write(Job),
+}
+
+impl std::fmt::Debug for JobMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("JobMsg")
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    hook TEXT NOT NULL,
+    service TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    conclusions TEXT NOT NULL,
+    knowledge_version TEXT NOT NULL,
+    engine_version TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    card TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_request ON audit(request_id);
+";
+
+/// Opens (creating if needed) the database and applies the schema and pragmas.
+pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+impl AuditLog {
+    /// Starts the writer thread on the database at `path`.
+    pub fn start(path: &Path) -> anyhow::Result<AuditLog> {
+        let mut conn = open(path)?;
+        let (tx, rx) = mpsc::channel::<JobMsg>();
+        std::thread::Builder::new()
+            .name("cobalt-audit".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    // Take everything that is waiting: one transaction, one fsync.
+                    let mut jobs = vec![first];
+                    while let Ok(more) = rx.try_recv() {
+                        jobs.push(more);
+                        if jobs.len() >= 512 {
+                            break;
+                        }
+                    }
+                    let result = write_batch(&mut conn, &jobs).map_err(|e| e.to_string());
+                    for JobMsg::Write(job) in jobs {
+                        let _ = job.ack.send(result.clone());
+                    }
+                }
+            })?;
+        Ok(AuditLog { tx })
+    }
+
+    /// Writes entries and waits until they are committed.
+    pub async fn write(&self, entries: Vec<Entry>) -> Result<(), String> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(JobMsg::Write(Job { entries, ack }))
+            .map_err(|_| "audit writer stopped".to_string())?;
+        done.await.map_err(|_| "audit writer stopped".to_string())?
+    }
+}
+
+fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for JobMsg::Write(job) in jobs {
+            for e in &job.entries {
+                stmt.execute(params![
+                    e.request_id,
+                    e.time,
+                    e.kind,
+                    e.hook,
+                    e.service,
+                    e.input_sha256,
+                    e.conclusions.to_string(),
+                    e.knowledge_version,
+                    e.engine_version,
+                    e.outcome,
+                    e.card
+                ])?;
+            }
+        }
+    }
+    tx.commit()
+}
+
+/// Writes the whole log as NDJSON, oldest first, one object per row.
+pub fn export(path: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<usize> {
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt = conn.prepare(
+        "SELECT seq, request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card FROM audit ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        let conclusions: String = r.get(7)?;
+        let v = serde_json::json!({
+            "seq": r.get::<_, i64>(0)?,
+            "request_id": r.get::<_, String>(1)?,
+            "time": r.get::<_, String>(2)?,
+            "kind": r.get::<_, String>(3)?,
+            "hook": r.get::<_, String>(4)?,
+            "service": r.get::<_, String>(5)?,
+            "input_sha256": r.get::<_, String>(6)?,
+            "conclusions": serde_json::from_str::<serde_json::Value>(&conclusions).unwrap_or(serde_json::Value::Null),
+            "knowledge_version": r.get::<_, String>(8)?,
+            "engine_version": r.get::<_, String>(9)?,
+            "outcome": r.get::<_, String>(10)?,
+            "card": r.get::<_, String>(11)?,
+        });
+        serde_json::to_writer(&mut *out, &v)?;
+        out.write_all(b"\n")?;
+        n += 1;
+    }
+    Ok(n)
+}

@@ -1,0 +1,318 @@
+//! CDS Hooks client authentication: a signed JWT on every call.
+//!
+//! As the CDS Hooks 2.0 specification requires: the token is signed with ES384 or RS384 (`none`
+//! and HMAC are refused); its issuer must be on the allowlist, and its key comes from that
+//! issuer's configured JWK Set URL (a `jku` header must name the same URL); the key set is cached
+//! and fetched again when a token names an unknown `kid`; `aud` must be exactly the URL of the
+//! service called; `exp` and `iat` are checked, with `exp` at most five minutes ahead; and a
+//! `jti` is accepted once. Every refusal is the same bare 401: the reason goes to the log at
+//! debug level, the token never does.
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Mutex;
+
+/// An issuer the service trusts, and where its public keys are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    /// The `iss` claim.
+    pub iss: String,
+    /// The JWK Set URL.
+    pub jwks_url: String,
+}
+
+impl std::str::FromStr for TrustedIssuer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (iss, url) = s.split_once('=').ok_or("expected ISSUER=JWKS_URL")?;
+        if iss.is_empty() || url.is_empty() {
+            return Err("expected ISSUER=JWKS_URL".into());
+        }
+        Ok(TrustedIssuer {
+            iss: iss.to_string(),
+            jwks_url: url.to_string(),
+        })
+    }
+}
+
+/// Why a token was refused (logged, never returned).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Refusal {
+    /// No `Authorization: Bearer` header.
+    #[error("no bearer token")]
+    NoToken,
+    /// Not a JWT.
+    #[error("malformed token")]
+    Malformed,
+    /// `alg` is not ES384 or RS384.
+    #[error("algorithm not accepted")]
+    Algorithm,
+    /// No `kid` header.
+    #[error("no kid")]
+    NoKid,
+    /// `iss` is not on the allowlist.
+    #[error("issuer not trusted")]
+    Issuer,
+    /// `jku` is not the issuer's configured JWK Set URL.
+    #[error("jku not trusted")]
+    Jku,
+    /// The key set could not be fetched.
+    #[error("key set unavailable")]
+    KeySet,
+    /// No key with that `kid`.
+    #[error("unknown kid")]
+    UnknownKid,
+    /// Signature, audience, issuer or expiry check failed.
+    #[error("token invalid: {0}")]
+    Invalid(String),
+    /// `iat` in the future, or `exp` too far ahead.
+    #[error("token times not acceptable")]
+    Times,
+    /// `jti` missing or already used.
+    #[error("replayed or missing jti")]
+    Replay,
+}
+
+#[derive(Debug, Deserialize)]
+struct UnverifiedClaims {
+    iss: Option<String>,
+}
+
+/// The verified claims the service keeps.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Claims {
+    /// Issuer.
+    pub iss: String,
+    /// Subject (the client id).
+    #[serde(default)]
+    pub sub: Option<String>,
+    /// Expiry.
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Token id.
+    #[serde(default)]
+    pub jti: Option<String>,
+}
+
+struct CachedKeys {
+    keys: JwkSet,
+    fetched: Instant,
+}
+
+/// Verifies tokens; shared by every request.
+pub struct Verifier {
+    trusted: Vec<TrustedIssuer>,
+    http: reqwest::Client,
+    keys: Mutex<HashMap<String, CachedKeys>>,
+    seen: Mutex<HashMap<(String, String), i64>>,
+    leeway: i64,
+    /// How long a key set is used before it is fetched again.
+    pub key_ttl: Duration,
+    /// The shortest time between two fetches of one key set (an unknown `kid` does not make
+    /// the service hammer the issuer).
+    pub refetch_after: Duration,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("trusted", &self.trusted)
+            .finish_non_exhaustive()
+    }
+}
+
+const MAX_LIFETIME_SECS: i64 = 300;
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Verifier {
+    /// A verifier for these issuers.
+    pub fn new(trusted: Vec<TrustedIssuer>) -> Verifier {
+        Verifier {
+            trusted,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()
+                .expect("http client"),
+            keys: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
+            leeway: 30,
+            key_ttl: Duration::from_secs(3600),
+            refetch_after: Duration::from_secs(10),
+        }
+    }
+
+    async fn fetch(&self, url: &str) -> Result<JwkSet, Refusal> {
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|_| Refusal::KeySet)?;
+        if !resp.status().is_success() {
+            return Err(Refusal::KeySet);
+        }
+        resp.json::<JwkSet>().await.map_err(|_| Refusal::KeySet)
+    }
+
+    async fn key(&self, url: &str, kid: &str) -> Result<jsonwebtoken::jwk::Jwk, Refusal> {
+        let mut cache = self.keys.lock().await;
+        let fresh = cache
+            .get(url)
+            .is_some_and(|c| c.fetched.elapsed() < self.key_ttl);
+        if let Some(k) = cache
+            .get(url)
+            .filter(|_| fresh)
+            .and_then(|c| c.keys.find(kid))
+        {
+            return Ok(k.clone());
+        }
+        let may_fetch = cache
+            .get(url)
+            .is_none_or(|c| !fresh || c.fetched.elapsed() >= self.refetch_after);
+        if !may_fetch {
+            return Err(Refusal::UnknownKid);
+        }
+        let keys = self.fetch(url).await?;
+        let found = keys.find(kid).cloned();
+        cache.insert(
+            url.to_string(),
+            CachedKeys {
+                keys,
+                fetched: Instant::now(),
+            },
+        );
+        found.ok_or(Refusal::UnknownKid)
+    }
+
+    /// Verifies the `Authorization` header for a call to the service at `audience` (its full
+    /// URL). Returns the claims, or why the token was refused.
+    pub async fn verify(
+        &self,
+        authorization: Option<&str>,
+        audience: &str,
+    ) -> Result<Claims, Refusal> {
+        let token = authorization
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(Refusal::NoToken)?;
+        let header = decode_header(token).map_err(|_| Refusal::Malformed)?;
+        if !matches!(header.alg, Algorithm::ES384 | Algorithm::RS384) {
+            return Err(Refusal::Algorithm);
+        }
+        let kid = header.kid.clone().ok_or(Refusal::NoKid)?;
+        // Read the issuer before verifying, only to choose the key set.
+        let payload = token.split('.').nth(1).ok_or(Refusal::Malformed)?;
+        let bytes = base64_url_decode(payload).ok_or(Refusal::Malformed)?;
+        let unverified: UnverifiedClaims =
+            serde_json::from_slice(&bytes).map_err(|_| Refusal::Malformed)?;
+        let iss = unverified.iss.ok_or(Refusal::Issuer)?;
+        let trusted = self
+            .trusted
+            .iter()
+            .find(|t| t.iss == iss)
+            .ok_or(Refusal::Issuer)?;
+        if let Some(jku) = &header.jku {
+            if jku != &trusted.jwks_url {
+                return Err(Refusal::Jku);
+            }
+        }
+        let jwk = self.key(&trusted.jwks_url, &kid).await?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| Refusal::Invalid(e.to_string()))?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[iss.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
+        validation.leeway = self.leeway as u64;
+        let data = decode::<Claims>(token, &key, &validation)
+            .map_err(|e| Refusal::Invalid(e.to_string()))?;
+        let claims = data.claims;
+        let t = now();
+        if claims.iat > t + self.leeway || claims.exp > t + MAX_LIFETIME_SECS + self.leeway {
+            return Err(Refusal::Times);
+        }
+        let jti = claims
+            .jti
+            .clone()
+            .filter(|j| !j.is_empty())
+            .ok_or(Refusal::Replay)?;
+        let mut seen = self.seen.lock().await;
+        if seen.len() > 10_000 {
+            seen.retain(|_, exp| *exp + self.leeway >= t);
+        }
+        if seen.contains_key(&(iss.clone(), jti.clone())) {
+            return Err(Refusal::Replay);
+        }
+        seen.insert((iss, jti), claims.exp);
+        Ok(claims)
+    }
+}
+
+fn base64_url_decode(s: &str) -> Option<Vec<u8>> {
+    fn val(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => (c - b'A') as u32,
+            b'a'..=b'z' => (c - b'a' + 26) as u32,
+            b'0'..=b'9' => (c - b'0' + 52) as u32,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            _ => return None,
+        })
+    }
+    let bytes: Vec<u8> = s.bytes().filter(|b| *b != b'=').collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut acc = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            acc |= val(c)? << (18 - 6 * i);
+        }
+        let n = match chunk.len() {
+            4 => 3,
+            3 => 2,
+            2 => 1,
+            _ => return None,
+        };
+        for i in 0..n {
+            out.push((acc >> (16 - 8 * i)) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_round_trips_known_values() {
+        assert_eq!(
+            base64_url_decode("eyJpc3MiOiJ4In0").unwrap(),
+            br#"{"iss":"x"}"#
+        );
+        assert_eq!(base64_url_decode("YQ").unwrap(), b"a");
+        assert!(base64_url_decode("Y").is_none());
+        assert!(base64_url_decode("a*b=").is_none());
+    }
+
+    #[test]
+    fn trusted_issuer_parses() {
+        let t: TrustedIssuer = "https://ehr.example=https://ehr.example/jwks"
+            .parse()
+            .unwrap();
+        assert_eq!(t.iss, "https://ehr.example");
+        assert_eq!(t.jwks_url, "https://ehr.example/jwks");
+        assert!("nojwks".parse::<TrustedIssuer>().is_err());
+    }
+}

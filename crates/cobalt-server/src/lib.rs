@@ -1,0 +1,410 @@
+//! cobalt as an HTTP service: HL7 CDS Hooks 2.0 services over FHIR R4, a JSON API
+//! (`/v1/assess`, `/v1/rules`), an OpenAPI document, a health check, JWT authentication of the
+//! calling EHR, and an audit log in SQLite. A thin layer over `cobalt-core`: handlers parse,
+//! call `evaluate`, render, and record.
+//!
+//! `app(state)` builds the router, so tests call it in-process; `serve(config)` binds, serves
+//! and shuts down gracefully on Ctrl-C or SIGTERM.
+
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod cards;
+pub mod error;
+pub mod hooks;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use error::AppError;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+/// Service configuration (flags and an optional TOML file).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The public base URL the EHR calls (the JWT audience prefix).
+    pub public_url: String,
+    /// Audit database.
+    pub db: PathBuf,
+    /// Trusted issuers.
+    pub trust: Vec<auth::TrustedIssuer>,
+    /// Authentication off (loopback only).
+    pub insecure_no_auth: bool,
+    /// Origins allowed by CORS; empty: no CORS headers at all.
+    pub cors_origins: Vec<String>,
+    /// Largest request body in bytes.
+    pub body_limit: usize,
+    /// Request timeout.
+    pub request_timeout: Duration,
+    /// Deadline for fetching missing prefetch.
+    pub fhir_deadline: Duration,
+    /// Threshold profile id.
+    pub profile: String,
+    /// Serve `POST /v1/echo` (parses and echoes the body; for benchmarks).
+    pub echo: bool,
+}
+
+impl Config {
+    /// Defaults for a listen address.
+    pub fn new(listen: SocketAddr) -> Config {
+        Config {
+            listen,
+            public_url: format!("http://{listen}"),
+            db: PathBuf::from("cobalt.sqlite3"),
+            trust: Vec::new(),
+            insecure_no_auth: false,
+            cors_origins: Vec::new(),
+            body_limit: 2 * 1024 * 1024,
+            request_timeout: Duration::from_secs(15),
+            fhir_deadline: hooks::DEFAULT_FHIR_DEADLINE,
+            profile: "nice-ng239".into(),
+            echo: false,
+        }
+    }
+
+    /// Checks the combination of settings: authentication may be off only on loopback.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.insecure_no_auth && !self.listen.ip().is_loopback() {
+            return Err(format!(
+                "--insecure-no-auth is refused on {}: it is allowed only on a loopback address",
+                self.listen.ip()
+            ));
+        }
+        if !self.insecure_no_auth && self.trust.is_empty() {
+            return Err("authentication is on but no issuer is trusted: add --trust ISSUER=JWKS_URL (or --insecure-no-auth on loopback)".into());
+        }
+        Ok(())
+    }
+}
+
+/// Shared state.
+#[derive(Clone)]
+pub struct AppState {
+    /// Knowledge base.
+    pub kb: Arc<cobalt_core::KnowledgeBase>,
+    /// The profile in use.
+    pub profile: Arc<cobalt_core::Profile>,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Token verifier.
+    pub verifier: Arc<auth::Verifier>,
+    /// Audit log.
+    pub audit: audit::AuditLog,
+    /// HTTP client for FHIR servers.
+    pub http: reqwest::Client,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state: loads the knowledge base, opens the audit log.
+    pub fn new(config: Config) -> anyhow::Result<AppState> {
+        let kb = cobalt_kb::load()
+            .map_err(|p| anyhow::anyhow!("invalid knowledge base: {} problem(s)", p.len()))?;
+        let profile = kb
+            .profiles
+            .get(&config.profile)
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("unknown profile `{}`", config.profile))?;
+        let audit = audit::AuditLog::start(&config.db)?;
+        Ok(AppState {
+            kb: Arc::new(kb),
+            profile: Arc::new(profile),
+            verifier: Arc::new(auth::Verifier::new(config.trust.clone())),
+            http: reqwest::Client::builder()
+                .timeout(config.fhir_deadline)
+                .build()?,
+            config: Arc::new(config),
+            audit,
+        })
+    }
+
+    /// Checks the caller's token for a call to `path`, unless authentication is off.
+    pub async fn authorise(&self, headers: &HeaderMap, path: &str) -> Result<(), AppError> {
+        if self.config.insecure_no_auth {
+            return Ok(());
+        }
+        let audience = format!("{}{}", self.config.public_url.trim_end_matches('/'), path);
+        let header = headers.get("authorization").and_then(|h| h.to_str().ok());
+        match self.verifier.verify(header, &audience).await {
+            Ok(_) => Ok(()),
+            Err(reason) => {
+                tracing::debug!(%reason, "token refused");
+                Err(AppError::Unauthorised)
+            }
+        }
+    }
+}
+
+/// Today's date (UTC): the assessment date of service calls.
+pub fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// Parses a JSON body, naming the problem's position on failure.
+pub fn parse_json(body: &[u8]) -> Result<Value, AppError> {
+    serde_json::from_slice(body).map_err(|e| AppError::Invalid {
+        path: "$".into(),
+        message: format!("malformed JSON: {e}"),
+    })
+}
+
+/// The router.
+pub fn app(state: AppState) -> Router {
+    let cors = if state.config.cors_origins.is_empty() {
+        None
+    } else {
+        let origins: Vec<HeaderValue> = state
+            .config
+            .cors_origins
+            .iter()
+            .filter_map(|o| o.parse().ok())
+            .collect();
+        Some(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([
+                    axum::http::header::AUTHORIZATION,
+                    axum::http::header::CONTENT_TYPE,
+                ]),
+        )
+    };
+    let mut router = Router::new()
+        .route("/cds-services", get(discovery))
+        .route("/cds-services/{id}", post(call_service))
+        .route("/cds-services/{id}/feedback", post(feedback))
+        .route("/v1/assess", post(api::assess))
+        .route("/v1/rules", get(api::rules))
+        .route("/openapi.json", get(api::openapi))
+        .route("/healthz", get(api::healthz));
+    if state.config.echo {
+        router = router.route("/v1/echo", post(api::echo));
+    }
+    let timeout = state.config.request_timeout;
+    let limit = state.config.body_limit;
+    let mut router = router
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                // Method and path only: never headers (tokens) or bodies (patient data).
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state);
+    if let Some(c) = cors {
+        router = router.layer(c);
+    }
+    router
+}
+
+async fn discovery() -> Json<Value> {
+    Json(hooks::discovery())
+}
+
+async fn call_service(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    if ![hooks::PATIENT_VIEW, hooks::ORDER_SELECT, hooks::ORDER_SIGN].contains(&id.as_str()) {
+        return Err(AppError::NotFound);
+    }
+    state
+        .authorise(&headers, &format!("/cds-services/{id}"))
+        .await?;
+    let value = parse_json(&body)?;
+    let req: hooks::HookRequest = serde_path_to_value(value)?;
+    let expected_hook = match id.as_str() {
+        hooks::PATIENT_VIEW => "patient-view",
+        hooks::ORDER_SELECT => "order-select",
+        _ => "order-sign",
+    };
+    if req.hook != expected_hook {
+        return Err(AppError::Invalid {
+            path: "hook".into(),
+            message: format!("`{}` sent to the {expected_hook} service", req.hook),
+        });
+    }
+    let patient_id = req
+        .context
+        .get("patientId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| AppError::Invalid {
+            path: "context.patientId".into(),
+            message: "missing; expected the patient's id".into(),
+        })?
+        .to_string();
+    let resources = hooks::gather(&state, &req, &patient_id).await?;
+    let as_of = today();
+    let refs: Vec<(String, &Value)> = resources.iter().map(|(p, r)| (p.clone(), r)).collect();
+    let mapped = cobalt_fhir::resources_to_case(&refs, as_of, &state.kb)?;
+    let case = cobalt_core::parse_case_value(mapped.case, &state.kb.vocab, &state.kb.analytes)?;
+    let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
+    let cards = if id == hooks::PATIENT_VIEW {
+        cards::patient_view(&state.kb, &assessment, Some(&patient_id))
+    } else {
+        let orders = hooks::draft_orders(&req.context);
+        hooks::order_cards(
+            &state,
+            &assessment,
+            &case,
+            as_of,
+            &orders,
+            Some(&patient_id),
+        )
+    };
+    let entry = audit::Entry {
+        request_id: request_id(&headers),
+        time: now_rfc3339(),
+        kind: "hook".into(),
+        hook: req.hook.clone(),
+        service: id.clone(),
+        input_sha256: sha256_hex(&body),
+        conclusions: serde_json::to_value(&assessment.conclusions).unwrap_or(Value::Null),
+        knowledge_version: state.kb.meta.version.clone(),
+        engine_version: cobalt_core::eval::ENGINE_VERSION.into(),
+        outcome: String::new(),
+        card: cards
+            .iter()
+            .filter_map(|c| c.get("uuid").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    state
+        .audit
+        .write(vec![entry])
+        .await
+        .map_err(AppError::Internal)?;
+    Ok(Json(json!({ "cards": cards })).into_response())
+}
+
+fn serde_path_to_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, AppError> {
+    serde_path_to_error::deserialize(v).map_err(|e| AppError::Invalid {
+        path: e.path().to_string(),
+        message: e.inner().to_string(),
+    })
+}
+
+async fn feedback(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    if ![hooks::PATIENT_VIEW, hooks::ORDER_SELECT, hooks::ORDER_SIGN].contains(&id.as_str()) {
+        return Err(AppError::NotFound);
+    }
+    state
+        .authorise(&headers, &format!("/cds-services/{id}/feedback"))
+        .await?;
+    let fb: hooks::FeedbackRequest = serde_path_to_value(parse_json(&body)?)?;
+    let rid = request_id(&headers);
+    let hash = sha256_hex(&body);
+    let entries = fb
+        .feedback
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            if !matches!(f.outcome.as_str(), "accepted" | "overridden") {
+                return Err(AppError::Invalid {
+                    path: format!("feedback[{i}].outcome"),
+                    message: format!("`{}`; expected accepted or overridden", f.outcome),
+                });
+            }
+            Ok(audit::Entry {
+                request_id: rid.clone(),
+                time: f.outcome_timestamp.clone().unwrap_or_else(now_rfc3339),
+                kind: "feedback".into(),
+                hook: String::new(),
+                service: id.clone(),
+                input_sha256: hash.clone(),
+                conclusions: Value::Null,
+                knowledge_version: state.kb.meta.version.clone(),
+                engine_version: cobalt_core::eval::ENGINE_VERSION.into(),
+                outcome: f.outcome.clone(),
+                card: f.card.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    state
+        .audit
+        .write(entries)
+        .await
+        .map_err(AppError::Internal)?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Binds and serves until Ctrl-C or SIGTERM, then drains in-flight requests.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    config.validate().map_err(anyhow::Error::msg)?;
+    let listen = config.listen;
+    let state = AppState::new(config)?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "cobalt serving");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("cobalt stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
