@@ -51,6 +51,9 @@ pub struct Mapped {
     pub patient_id: Option<String>,
     /// Resources, or parts of them, that were not used, each with its JSON path and the reason.
     pub skipped: Vec<Skipped>,
+    /// The same case as parsed by `cobalt_core::parse_case_value`, so that callers need not
+    /// parse it again.
+    pub parsed: cobalt_core::Case,
 }
 
 /// A resource, or part of one, that was not used.

@@ -1332,15 +1332,16 @@ impl Mapper<'_> {
         let case = Value::Object(case);
         // The single validation path: the case parser. Its paths are the case's; name the FHIR
         // element instead.
-        if let Err(e) =
-            cobalt_core::parse_case_value(case.clone(), &self.kb.vocab, &self.kb.analytes)
-        {
-            return Err(self.remap(e));
-        }
+        let parsed =
+            match cobalt_core::parse_case_value(case.clone(), &self.kb.vocab, &self.kb.analytes) {
+                Ok(p) => p,
+                Err(e) => return Err(self.remap(e)),
+            };
         Ok(Mapped {
             case,
             patient_id,
             skipped: self.skipped,
+            parsed,
         })
     }
 

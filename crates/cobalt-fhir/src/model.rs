@@ -11,6 +11,10 @@ use serde::Deserialize;
 /// Reads a resource (or part of one) as `T`, naming the JSON path of the first problem under
 /// `base` (the resource's own path, such as `entry[3].resource`).
 pub fn read<T: DeserializeOwned>(value: &serde_json::Value, base: &str) -> Result<T, InputError> {
+    // Plain serde first (fast); only a failure is read again to name the path of the problem.
+    if let Ok(v) = T::deserialize(value) {
+        return Ok(v);
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let inner = e.path().to_string();
         let path = join(base, &inner);

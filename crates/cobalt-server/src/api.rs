@@ -208,12 +208,11 @@ pub async fn assess(
     state.authorise(&headers, "/v1/assess").await?;
     let value = parse_json(&body)?;
     let as_of_default = today();
-    let value = if value.get("resourceType").is_some() {
-        cobalt_fhir::to_case(&value, as_of_default, &state.kb)?.case
+    let case = if value.get("resourceType").is_some() {
+        cobalt_fhir::to_case(&value, as_of_default, &state.kb)?.parsed
     } else {
-        value
+        cobalt_core::parse_case_value(value, &state.kb.vocab, &state.kb.analytes)?
     };
-    let case = cobalt_core::parse_case_value(value, &state.kb.vocab, &state.kb.analytes)?;
     let as_of = case.as_of.unwrap_or(as_of_default);
     let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
     let out = serde_json::to_vec(&assessment).map_err(|e| AppError::Internal(e.to_string()))?;

@@ -114,15 +114,16 @@ pub struct FeedbackItem {
 /// Collects the resources of the prefetch (resources and Bundles), fetching what is missing.
 pub async fn gather(
     state: &AppState,
-    req: &HookRequest,
+    req: &mut HookRequest,
     patient_id: &str,
 ) -> Result<Vec<(String, Value)>, AppError> {
     let templates = prefetch_templates();
     let templates = templates.as_object().expect("object");
     let mut out = Vec::new();
     let mut missing = Vec::new();
+    let mut prefetch = req.prefetch.take().unwrap_or_default();
     for (key, template) in templates {
-        match req.prefetch.as_ref().and_then(|p| p.get(key)) {
+        match prefetch.remove(key) {
             Some(Value::Null) | None => missing.push((
                 key.clone(),
                 template
@@ -130,7 +131,8 @@ pub async fn gather(
                     .unwrap_or("")
                     .replace("{{context.patientId}}", patient_id),
             )),
-            Some(v) => push_resources(&mut out, &format!("prefetch.{key}"), v),
+            // Bundles are expanded by the mapping; no copy of the resources is made.
+            Some(v) => out.push((format!("prefetch.{key}"), v)),
         }
     }
     if !missing.is_empty() {
@@ -178,7 +180,7 @@ pub async fn gather(
             })?;
         for r in results {
             let (key, v) = r.map_err(AppError::Precondition)?;
-            push_resources(&mut out, &format!("fetched.{key}"), &v);
+            out.push((format!("fetched.{key}"), v));
         }
     }
     Ok(out)

@@ -23,7 +23,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use error::AppError;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -168,8 +167,14 @@ fn now_rfc3339() -> String {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    let d = Sha256::digest(bytes);
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = String::with_capacity(64);
+    for b in d.as_ref() {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+    out
 }
 
 fn request_id(headers: &HeaderMap) -> String {
@@ -257,8 +262,35 @@ async fn call_service(
     state
         .authorise(&headers, &format!("/cds-services/{id}"))
         .await?;
-    let value = parse_json(&body)?;
-    let req: hooks::HookRequest = serde_path_to_value(value)?;
+    // Straight from the bytes into the typed request: the prefetch stays one JSON tree. Plain
+    // serde first (fast); only a failure is parsed again to name the path of the problem.
+    let mut req: hooks::HookRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => {
+            let mut de = serde_json::Deserializer::from_slice(&body);
+            let e = match serde_path_to_error::deserialize::<_, hooks::HookRequest>(&mut de) {
+                Err(e) => e,
+                Ok(_) => {
+                    return Err(AppError::Invalid {
+                        path: "$".into(),
+                        message: "malformed JSON".into(),
+                    })
+                }
+            };
+            let message = e.inner().to_string();
+            return Err(if e.inner().is_syntax() || e.inner().is_eof() {
+                AppError::Invalid {
+                    path: "$".into(),
+                    message: format!("malformed JSON: {message}"),
+                }
+            } else {
+                AppError::Invalid {
+                    path: e.path().to_string(),
+                    message,
+                }
+            });
+        }
+    };
     let expected_hook = match id.as_str() {
         hooks::PATIENT_VIEW => "patient-view",
         hooks::ORDER_SELECT => "order-select",
@@ -279,11 +311,10 @@ async fn call_service(
             message: "missing; expected the patient's id".into(),
         })?
         .to_string();
-    let resources = hooks::gather(&state, &req, &patient_id).await?;
+    let resources = hooks::gather(&state, &mut req, &patient_id).await?;
     let as_of = today();
     let refs: Vec<(String, &Value)> = resources.iter().map(|(p, r)| (p.clone(), r)).collect();
-    let mapped = cobalt_fhir::resources_to_case(&refs, as_of, &state.kb)?;
-    let case = cobalt_core::parse_case_value(mapped.case, &state.kb.vocab, &state.kb.analytes)?;
+    let case = cobalt_fhir::resources_to_case(&refs, as_of, &state.kb)?.parsed;
     let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
     let cards = if id == hooks::PATIENT_VIEW {
         cards::patient_view(&state.kb, &assessment, Some(&patient_id))
