@@ -267,30 +267,8 @@ fn rules_explain_and_lint() {
 #[test]
 fn kb_lint_of_a_broken_directory_reports_problems_and_exits_1() {
     let dir = std::env::temp_dir().join(format!("cobalt-kb-lint-{}", std::process::id()));
-    for f in ["", "rules", "profiles"] {
-        std::fs::create_dir_all(dir.join(f)).unwrap();
-    }
     let src = repo().join("knowledge");
-    for entry in [
-        "kb.toml",
-        "concepts.tsv",
-        "references.toml",
-        "analytes.toml",
-        "findings.toml",
-        "diet.toml",
-        "profiles/nice-ng239.toml",
-        "profiles/bsh-2014.toml",
-        "rules/testing.toml",
-        "rules/interpretation.toml",
-        "rules/causes.toml",
-        "rules/picture.toml",
-        "rules/mcdonald.toml",
-        "rules/management.toml",
-        "rules/diet.toml",
-        "rules/evidence.toml",
-    ] {
-        std::fs::copy(src.join(entry), dir.join(entry)).unwrap();
-    }
+    copy_dir(&src, &dir);
     let clean = cobalt()
         .args(["kb", "lint", "--dir", dir.to_str().unwrap()])
         .output()
@@ -313,4 +291,17 @@ fn kb_lint_of_a_broken_directory_reports_problems_and_exits_1() {
         .unwrap();
     assert_eq!(broken.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&broken.stdout).contains("inverted range"));
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
 }

@@ -290,6 +290,8 @@ pub struct Assessment<'kb> {
     pub management: Management<'kb>,
     /// Codes that mapped to no concept.
     pub unrecognised_codes: Vec<UnrecognisedCode>,
+    /// Population-screening flags (rules SCR-*), for `cobalt screen`.
+    pub screening: Vec<&'static str>,
 }
 
 impl Assessment<'_> {

@@ -250,6 +250,7 @@ pub const CATEGORIES: &[&str] = &[
     "management",
     "diet",
     "evidence",
+    "screening",
 ];
 
 #[derive(Debug, Deserialize)]

@@ -36,6 +36,7 @@ files!(
     "rules/management.toml",
     "rules/diet.toml",
     "rules/evidence.toml",
+    "rules/screening.toml",
 );
 
 /// Loads and validates the embedded knowledge base. Every problem is returned at once.

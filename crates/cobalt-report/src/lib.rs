@@ -80,6 +80,7 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
             ),
         ),
         ("Referrals", list_or(&c.referrals, "none")),
+        ("Screening", list_or(&a.screening, "no flag")),
     ]
 }
 

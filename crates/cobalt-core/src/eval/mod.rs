@@ -11,6 +11,7 @@ mod labs;
 mod management;
 mod mcdonald;
 mod picture;
+pub mod screening;
 mod testing;
 
 use crate::assessment::*;
@@ -145,6 +146,11 @@ pub const BUILTINS: &[&str] = &[
     // evidence
     "EVID-001",
     "EVID-002",
+    // screening
+    "SCR-001",
+    "SCR-002",
+    "SCR-003",
+    "SCR-004",
 ];
 
 /// The numeric parameters the evaluator reads from rules' `params` tables, as (rule, name).
@@ -163,6 +169,8 @@ pub const BUILTIN_PARAMS: &[(&str, &str)] = &[
     ("TX-013", "review_months"),
     ("TX-013", "review_months_pregnant_or_breastfeeding"),
     ("DIET-004", "older_than_years"),
+    ("SCR-001", "lookback_months"),
+    ("SCR-004", "lookback_months"),
 ];
 
 /// The treatment rules whose `regimen` table the evaluator reads.
@@ -271,6 +279,7 @@ pub fn evaluate<'kb>(
     let (treatment, referrals, management) =
         management::plan(&mut ctx, &facts, &lab, &causes, picture);
 
+    let screening = screening::flags(&mut ctx, &facts, &lab, &causes);
     let conclusions = Conclusions {
         test_indicated,
         b12_status: lab.status,
@@ -323,5 +332,6 @@ pub fn evaluate<'kb>(
         labs: lab.normalised,
         management,
         unrecognised_codes: case.unrecognised.clone(),
+        screening,
     }
 }
