@@ -9,6 +9,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod screen;
 mod serve;
 
 #[derive(Parser, Debug)]
@@ -53,6 +54,8 @@ enum Command {
         #[command(subcommand)]
         command: KbCommand,
     },
+    /// Screen a population: a FHIR Bulk Data export in, one result per patient out.
+    Screen(screen::ScreenArgs),
     /// Run the HTTP service: CDS Hooks 2.0 over FHIR R4, the JSON API, an audit log.
     Serve(serve::ServeArgs),
     /// Audit-log tools.
@@ -177,6 +180,10 @@ fn load_kb() -> Result<KnowledgeBase> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::serve(args),
+        Command::Screen(args) => {
+            let kb = load_kb()?;
+            screen::run(args, &kb)
+        }
         Command::Audit {
             command: AuditCommand::Export { db },
         } => serve::export(&db),

@@ -1,0 +1,109 @@
+//! `cobalt screen`: population screening over a FHIR Bulk Data export, with a progress bar on a
+//! terminal.
+
+use anyhow::Result;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Output format.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum ScreenFormat {
+    /// One assessment per line, as `cobalt assess --format json` writes it.
+    Ndjson,
+    /// One row per patient: conclusions and screening flags.
+    Csv,
+}
+
+/// Flags of `cobalt screen`.
+#[derive(clap::Args, Debug)]
+pub struct ScreenArgs {
+    /// The export directory (Patient.ndjson, Observation.ndjson, ...; .ndjson.gz too; manifest.json if present).
+    pub export: PathBuf,
+    /// The results directory: results.ndjson (or .csv), errors.ndjson, summary.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ScreenFormat::Ndjson)]
+    pub format: ScreenFormat,
+    /// Exit with status 1 if any line or patient became an error record.
+    #[arg(long)]
+    pub strict: bool,
+    /// The assessment date (YYYY-MM-DD); default today.
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Worker threads; default one per core.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Threshold profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+}
+
+/// Runs the screening.
+pub fn run(args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<ExitCode> {
+    let profile_id = args
+        .profile
+        .clone()
+        .unwrap_or_else(|| kb.meta.default_profile.clone());
+    let Some(profile) = kb.profiles.get(&profile_id) else {
+        eprintln!("cobalt: unknown profile `{profile_id}`");
+        return Ok(ExitCode::from(2));
+    };
+    let as_of = match &args.as_of {
+        Some(s) => match cobalt_core::case::parse_date(s) {
+            Some(d) => d,
+            None => {
+                eprintln!("cobalt: --as-of: `{s}` is not a date; expected YYYY-MM-DD");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => time::OffsetDateTime::now_utc().date(),
+    };
+    let opts = cobalt_screen::Options {
+        input: args.export.clone(),
+        out: args.out.clone(),
+        format: match args.format {
+            ScreenFormat::Ndjson => cobalt_screen::Format::Ndjson,
+            ScreenFormat::Csv => cobalt_screen::Format::Csv,
+        },
+        as_of,
+        threads: args.threads,
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} reading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg} eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Some(b)
+    } else {
+        None
+    };
+    let progress = |p: cobalt_screen::Progress| {
+        if let Some(b) = &bar {
+            b.set_length(p.total_bytes);
+            b.set_position(p.bytes);
+            b.set_message(format!("{} records", p.lines));
+        }
+    };
+    let summary = cobalt_screen::screen(kb, profile, &opts, &progress)?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    eprintln!(
+        "cobalt: {} lines, {} patients: {} assessed, {} in error; {} bad lines; {} patients flagged; {:.1} s. Summary: {}",
+        summary.lines_read,
+        summary.patients_read,
+        summary.patients_assessed,
+        summary.patients_in_error,
+        summary.bad_lines,
+        summary.patients_flagged,
+        summary.seconds,
+        args.out.join("summary.json").display()
+    );
+    if args.strict && (summary.bad_lines > 0 || summary.patients_in_error > 0) {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,195 @@
+//! Screening on small exports written here: reconciliation, bad lines, gzip, the manifest, and
+//! agreement with one-patient assessment.
+
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cobalt-screen-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn write_lines(path: &Path, lines: &[String], gzip: bool) {
+    let text = lines.join("\n") + "\n";
+    if gzip {
+        let f = std::fs::File::create(path).unwrap();
+        let mut g = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        g.write_all(text.as_bytes()).unwrap();
+        g.finish().unwrap();
+    } else {
+        std::fs::write(path, text).unwrap();
+    }
+}
+
+fn patient(id: &str, gender: &str, birth: &str) -> String {
+    json!({"resourceType": "Patient", "id": id, "gender": gender, "birthDate": birth}).to_string()
+}
+
+fn b12(id: &str, pat: &str, value: Value, unit: &str, date: &str) -> String {
+    json!({"resourceType": "Observation", "id": id, "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
+        "subject": {"reference": format!("Patient/{pat}")}, "effectiveDateTime": date,
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}).to_string()
+}
+
+fn med(id: &str, pat: &str, atc: &str, start: &str) -> String {
+    json!({"resourceType": "MedicationStatement", "id": id, "status": "active",
+        "medicationCodeableConcept": {"coding": [{"system": "http://www.whocc.no/atc", "code": atc}]},
+        "subject": {"reference": format!("Patient/{pat}")}, "effectivePeriod": {"start": start}}).to_string()
+}
+
+fn ms(id: &str, pat: &str) -> String {
+    json!({"resourceType": "Condition", "id": id,
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+        "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "G35"}]},
+        "subject": {"reference": format!("Patient/{pat}")}}).to_string()
+}
+
+fn export(d: &Path, gzip: bool) {
+    let ext = if gzip { "ndjson.gz" } else { "ndjson" };
+    write_lines(
+        &d.join(format!("Patient.{ext}")),
+        &[
+            patient("p3", "female", "1950-01-01"),
+            patient("p1", "male", "1960-01-01"),
+            "{not json".into(),
+            patient("p2", "female", "1990-06-01"),
+        ],
+        gzip,
+    );
+    write_lines(&d.join(format!("Observation.{ext}")), &[
+        b12("o1", "p1", json!(150), "pg/mL", "2025-06-01"),
+        b12("o2", "p3", json!(600), "pg/mL", "2025-06-01"),
+        b12("o3", "p3", json!(200), "fL", "2025-07-01"),
+        json!({"resourceType": "Observation", "id": "o4", "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]}}).to_string(),
+        json!({"noResourceType": true}).to_string(),
+    ], gzip);
+    write_lines(
+        &d.join(format!("MedicationStatement.{ext}")),
+        &[med("m1", "p3", "A10BA02", "2018-01-01")],
+        gzip,
+    );
+    write_lines(&d.join(format!("Condition.{ext}")), &[ms("c1", "p2")], gzip);
+}
+
+fn run(input: &Path, out: &Path, format: cobalt_screen::Format) -> cobalt_screen::Summary {
+    let kb = cobalt_kb::load().unwrap();
+    let profile = &kb.profiles[&kb.meta.default_profile];
+    let opts = cobalt_screen::Options {
+        input: input.into(),
+        out: out.into(),
+        format,
+        as_of: cobalt_core::case::parse_date("2026-01-01").unwrap(),
+        threads: 2,
+    };
+    cobalt_screen::screen(&kb, profile, &opts, &|_| {}).unwrap()
+}
+
+#[test]
+fn every_patient_is_accounted_for_and_bad_lines_become_error_records() {
+    let d = dir("plain");
+    export(&d, false);
+    let out = d.join("results");
+    let s = run(&d, &out, cobalt_screen::Format::Ndjson);
+    assert_eq!(s.patients_read, 3);
+    assert_eq!(s.patients_assessed + s.patients_in_error, s.patients_read);
+    assert_eq!(s.patients_assessed, 3);
+    assert_eq!(s.lines_read, 11);
+    // The unparseable line, the resource without resourceType, the Observation without a
+    // subject, and the B12 in fL.
+    assert_eq!(s.bad_lines, 4, "{:?}", s.bad_lines_by_kind);
+    let errors: Vec<Value> = std::fs::read_to_string(out.join("errors.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let bad_unit = errors
+        .iter()
+        .find(|e| e["kind"] == "invalid_value")
+        .expect("unit error");
+    assert_eq!(bad_unit["file"], "Observation.ndjson");
+    assert_eq!(bad_unit["line"], 3);
+    assert_eq!(bad_unit["patient"], "p3");
+    let not_json = errors.iter().find(|e| e["kind"] == "not_json").unwrap();
+    assert_eq!(
+        (not_json["file"].as_str(), not_json["line"].as_u64()),
+        (Some("Patient.ndjson"), Some(3))
+    );
+
+    let results: Vec<Value> = std::fs::read_to_string(out.join("results.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = results.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["p1", "p2", "p3"], "results in patient-id order");
+    assert_eq!(results[0]["conclusions"]["b12_status"], "deficient");
+    assert_eq!(results[1]["screening"], json!(["demyelination_untested"]));
+    assert_eq!(
+        results[2]["conclusions"]["b12_status"], "not_deficient",
+        "the fL line is dropped, not the patient"
+    );
+    assert_eq!(s.by_flag.get("deficient_untreated"), Some(&1));
+    assert_eq!(s.by_b12_status.values().sum::<u64>(), 3);
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["patients_read"], 3);
+}
+
+#[test]
+fn gzip_and_plain_give_the_same_results() {
+    let a = dir("a");
+    export(&a, false);
+    let b = dir("b");
+    export(&b, true);
+    run(&a, &a.join("out"), cobalt_screen::Format::Csv);
+    run(&b, &b.join("out"), cobalt_screen::Format::Csv);
+    let ra = std::fs::read_to_string(a.join("out/results.csv")).unwrap();
+    let rb = std::fs::read_to_string(b.join("out/results.csv")).unwrap();
+    assert_eq!(ra, rb);
+    assert!(ra.starts_with("id,b12_status,picture"));
+    assert_eq!(ra.lines().count(), 4);
+}
+
+#[test]
+fn the_manifest_names_the_files() {
+    let d = dir("manifest");
+    export(&d, false);
+    std::fs::rename(d.join("Patient.ndjson"), d.join("1.ndjson")).unwrap();
+    let manifest = json!({"transactionTime": "2026-01-01T00:00:00Z", "request": "x", "requiresAccessToken": false,
+        "output": [{"type": "Patient", "url": "https://fhir.example/bulk/1.ndjson"}, {"type": "Observation", "url": "Observation.ndjson"}], "error": []});
+    std::fs::write(d.join("manifest.json"), manifest.to_string()).unwrap();
+    let s = run(&d, &d.join("out"), cobalt_screen::Format::Csv);
+    assert_eq!(s.files.len(), 2);
+    assert_eq!(s.patients_read, 3);
+}
+
+#[test]
+fn the_same_patient_screened_and_assessed_alone_agree() {
+    let d = dir("agree");
+    export(&d, false);
+    let s_out = d.join("out");
+    run(&d, &s_out, cobalt_screen::Format::Ndjson);
+    let results: Vec<Value> = std::fs::read_to_string(s_out.join("results.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // p3 alone, as a Bundle, without the bad line.
+    let kb = cobalt_kb::load().unwrap();
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": serde_json::from_str::<Value>(&patient("p3", "female", "1950-01-01")).unwrap()},
+        {"resource": serde_json::from_str::<Value>(&b12("o2", "p3", json!(600), "pg/mL", "2025-06-01")).unwrap()},
+        {"resource": serde_json::from_str::<Value>(&med("m1", "p3", "A10BA02", "2018-01-01")).unwrap()},
+    ]});
+    let as_of = cobalt_core::case::parse_date("2026-01-01").unwrap();
+    let case = cobalt_fhir::to_case(&bundle, as_of, &kb).unwrap().parsed;
+    let a = cobalt_core::evaluate(&kb, &kb.profiles["nice-ng239"], &case, as_of);
+    assert_eq!(
+        results[2]["conclusions"],
+        serde_json::to_value(&a.conclusions).unwrap()
+    );
+}
