@@ -54,6 +54,27 @@ enum Command {
         #[command(subcommand)]
         command: KbCommand,
     },
+    /// Write a synthetic FHIR Bulk Data export (deterministic for a seed), for tests and benchmarks.
+    Synth {
+        /// Number of patients.
+        #[arg(long)]
+        patients: u64,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Share of malformed lines, per mille.
+        #[arg(long, default_value_t = 2)]
+        malformed_per_mille: u32,
+        /// The export's date (YYYY-MM-DD); results fall in the three years before it.
+        #[arg(long, default_value = "2026-01-01")]
+        as_of: String,
+        /// Write .ndjson.gz files.
+        #[arg(long)]
+        gzip: bool,
+    },
     /// Screen a population: a FHIR Bulk Data export in, one result per patient out.
     Screen(screen::ScreenArgs),
     /// Run the HTTP service: CDS Hooks 2.0 over FHIR R4, the JSON API, an audit log.
@@ -180,6 +201,38 @@ fn load_kb() -> Result<KnowledgeBase> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::serve(args),
+        Command::Synth {
+            patients,
+            seed,
+            out,
+            malformed_per_mille,
+            as_of,
+            gzip,
+        } => {
+            let as_of = cobalt_core::case::parse_date(&as_of).ok_or_else(|| {
+                InvalidInput(format!(
+                    "--as-of: `{as_of}` is not a date; expected YYYY-MM-DD"
+                ))
+            })?;
+            let opts = cobalt_synth::SynthOptions {
+                patients,
+                seed,
+                malformed_per_mille,
+                as_of,
+                gzip,
+            };
+            let stats = cobalt_synth::synth(&opts, &out)
+                .with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "cobalt: {} patients, {} lines ({} malformed), {} bytes in {}",
+                stats.patients,
+                stats.lines,
+                stats.malformed,
+                stats.bytes,
+                out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Screen(args) => {
             let kb = load_kb()?;
             screen::run(args, &kb)

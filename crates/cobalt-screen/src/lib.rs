@@ -6,9 +6,11 @@
 //! resource under its patient; then the patients are assessed in parallel, in patient-id order,
 //! with the same mapping and evaluator as `cobalt assess`, and written out in that order.
 //!
-//! Memory grows with the patients and the resources cobalt reads, not with file size: lines
-//! are dropped after parsing, Observations whose code cobalt does not read are not kept, and each
-//! patient's resources are freed once the patient is written. A bad line (not JSON, not a FHIR
+//! Memory: the reader files each line by a small probe (resource type, patient, code) without
+//! building a JSON tree, keeps only the text of the lines cobalt reads (Observations with other
+//! codes are dropped), and frees each patient's lines once the patient is written. It therefore
+//! grows with the patients and their relevant resources (about 1.5 times the relevant input),
+//! not with the rest of the file. A bad line (not JSON, not a FHIR
 //! resource, a value the case format refuses) becomes an error record naming its file and line;
 //! the patient is assessed without it, and the summary reconciles patients read, assessed and in
 //! error.
@@ -132,6 +134,8 @@ pub struct Summary {
     pub patients_flagged: u64,
     /// Seconds taken.
     pub seconds: f64,
+    /// Of which reading and filing the input.
+    pub read_seconds: f64,
 }
 
 struct Keep {
@@ -157,37 +161,70 @@ impl Keep {
     }
 
     /// Whether an Observation is one cobalt reads. Observations cobalt cannot use are not kept.
-    fn observation(&self, r: &Value) -> bool {
-        let codings = r.pointer("/code/coding").and_then(Value::as_array);
-        match codings {
-            Some(cs) => cs.iter().any(|c| {
-                let sys = c.get("system").and_then(Value::as_str).unwrap_or("");
-                let code = c.get("code").and_then(Value::as_str).unwrap_or("");
+    fn observation(&self, code: Option<&ProbeCode<'_>>) -> bool {
+        code.is_some_and(|c| {
+            c.coding.iter().any(|c| {
+                let sys = c.system.as_deref().unwrap_or("");
+                let code = c.code.as_deref().unwrap_or("");
                 (sys == "http://loinc.org" && self.loinc.contains(code))
                     || sys == "http://snomed.info/sct"
-            }),
-            None => false,
-        }
+            })
+        })
     }
 }
 
-/// A resource, with the file and line it came from.
+/// A resource, with the file and line it came from. The line's text is kept, not a parsed
+/// tree: a JSON tree takes ten times the memory of its text.
 struct Held {
     file: u32,
     line: u64,
-    resource: Value,
+    text: Box<str>,
+}
+
+/// The few fields the reader needs to file a line: serde skips everything else without
+/// building it.
+#[derive(serde::Deserialize)]
+struct Probe<'a> {
+    #[serde(rename = "resourceType", borrow)]
+    resource_type: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    subject: Option<ProbeRef<'a>>,
+    patient: Option<ProbeRef<'a>>,
+    code: Option<ProbeCode<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProbeRef<'a> {
+    #[serde(borrow)]
+    reference: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProbeCode<'a> {
+    #[serde(borrow, default)]
+    coding: Vec<ProbeCoding<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct ProbeCoding<'a> {
+    #[serde(borrow)]
+    system: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    code: Option<std::borrow::Cow<'a, str>>,
 }
 
 type Shard = Mutex<HashMap<String, Vec<Held>>>;
 
-fn patient_of(kind: &str, r: &Value) -> Option<String> {
+fn patient_of(kind: &str, p: &Probe<'_>) -> Option<String> {
     if kind == "Patient" {
-        return r.get("id").and_then(Value::as_str).map(str::to_string);
+        return p.id.as_deref().map(str::to_string);
     }
-    let reference = r
-        .pointer("/subject/reference")
-        .or_else(|| r.pointer("/patient/reference"))
-        .and_then(Value::as_str)?;
+    let reference = p
+        .subject
+        .as_ref()
+        .and_then(|r| r.reference.as_deref())
+        .or_else(|| p.patient.as_ref().and_then(|r| r.reference.as_deref()))?;
     reference
         .rsplit_once("Patient/")
         .map(|(_, id)| id.to_string())
@@ -332,14 +369,21 @@ pub fn screen(
                         kind: k.into(),
                         message: m,
                     };
-                    let v: Value = match serde_json::from_str(&line) {
+                    let probe: Probe<'_> = match serde_json::from_str(&line) {
                         Ok(v) => v,
                         Err(e) => {
-                            local_errors.push(bad("not_json", e.to_string()));
+                            // Tell malformed JSON from JSON of the wrong shape.
+                            let kind =
+                                if serde_json::from_str::<serde::de::IgnoredAny>(&line).is_ok() {
+                                    "not_fhir"
+                                } else {
+                                    "not_json"
+                                };
+                            local_errors.push(bad(kind, e.to_string()));
                             continue;
                         }
                     };
-                    match v.get("resourceType").and_then(Value::as_str) {
+                    match probe.resource_type.as_deref() {
                         Some(t) if t == kind => {}
                         Some(t) => {
                             local_errors.push(bad("not_fhir", format!("a {t} in the {kind} file")));
@@ -350,22 +394,23 @@ pub fn screen(
                             continue;
                         }
                     }
-                    if kind == "Observation" && !keep.observation(&v) {
+                    if kind == "Observation" && !keep.observation(probe.code.as_ref()) {
                         continue;
                     }
-                    let Some(pid) = patient_of(kind, &v) else {
+                    let Some(pid) = patient_of(kind, &probe) else {
                         local_errors.push(bad(
                             "no_patient",
                             "no Patient id or subject reference".into(),
                         ));
                         continue;
                     };
+                    drop(probe);
                     let s = shard_of(&pid, shards.len());
                     if let Ok(mut m) = shards[s].lock() {
                         m.entry(pid).or_default().push(Held {
                             file,
                             line: lineno,
-                            resource: v,
+                            text: line.into_boxed_str(),
                         });
                     }
                 }
@@ -432,6 +477,7 @@ pub fn screen(
         total_bytes,
         lines: lines_read.load(Ordering::Relaxed),
     });
+    let read_seconds = started.elapsed().as_secs_f64();
 
     // --- Assess every patient, in id order, in parallel ---------------------------------
     let mut ids: Vec<(String, usize)> = Vec::new();
@@ -550,6 +596,7 @@ pub fn screen(
         })
         .collect();
     summary.seconds = started.elapsed().as_secs_f64();
+    summary.read_seconds = read_seconds;
     std::fs::write(
         opts.out.join("summary.json"),
         serde_json::to_vec_pretty(&summary)?,
@@ -589,17 +636,33 @@ fn assess_patient(
 ) -> Outcome {
     let mut outcome = Outcome::default();
     held.sort_by_key(|h| (h.file, h.line));
+    // Parse the kept lines. A line that parsed as a probe is JSON, so this cannot fail in
+    // practice; a failure becomes an error record all the same.
+    let mut parsed: Vec<(u32, u64, Value)> = Vec::with_capacity(held.len());
+    for h in held {
+        match serde_json::from_str::<Value>(&h.text) {
+            Ok(v) => parsed.push((h.file, h.line, v)),
+            Err(e) => outcome.errors.push(ErrorRecord {
+                file: names[h.file as usize].clone(),
+                line: h.line,
+                patient: Some(id.to_string()),
+                kind: "not_json".into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    let mut held = parsed;
     // A value the case format refuses names its resource by the path "<file>:<line>"; that line
     // becomes an error record and the patient is assessed again without it.
     loop {
         let paths: Vec<String> = held
             .iter()
-            .map(|h| format!("{}:{}", names[h.file as usize], h.line))
+            .map(|h| format!("{}:{}", names[h.0 as usize], h.1))
             .collect();
         let refs: Vec<(String, &Value)> = paths
             .iter()
             .cloned()
-            .zip(held.iter().map(|h| &h.resource))
+            .zip(held.iter().map(|h| &h.2))
             .collect();
         match cobalt_fhir::resources_to_case(&refs, opts.as_of, kb) {
             Ok(mapped) => {
@@ -646,8 +709,8 @@ fn assess_patient(
                     Some(i) => {
                         let h = held.remove(i);
                         outcome.errors.push(ErrorRecord {
-                            file: names[h.file as usize].clone(),
-                            line: h.line,
+                            file: names[h.0 as usize].clone(),
+                            line: h.1,
                             patient: Some(id.to_string()),
                             kind: "invalid_value".into(),
                             message: format!(

@@ -41,8 +41,6 @@ pub struct QuantitySpec {
 pub struct LabSpec {
     pub loinc: &'static str,
     pub text: &'static str,
-    /// `observation-category` code.
-    pub category: &'static str,
     /// `None` for a test whose value is a code.
     pub quantity: Option<QuantitySpec>,
 }
@@ -87,7 +85,6 @@ const fn lab(loinc: &'static str, text: &'static str, quantity: Option<QuantityS
     LabSpec {
         loinc,
         text,
-        category: "laboratory",
         quantity,
     }
 }
@@ -110,7 +107,6 @@ impl Test {
         static PREG: LabSpec = LabSpec {
             loinc: "82810-3",
             text: "Pregnancy status",
-            category: "social-history",
             quantity: None,
         };
         match self {
@@ -159,29 +155,18 @@ pub const ROUTE_ORAL: Coded = coded(SNOMED, "26643006", "Oral route");
 pub struct CondCode {
     pub codings: &'static [(&'static str, &'static str)],
     pub text: &'static str,
-    /// `problem-list-item` or `encounter-diagnosis`.
-    pub category: &'static str,
 }
 
 const fn cond(codings: &'static [(&'static str, &'static str)], text: &'static str) -> CondCode {
-    CondCode {
-        codings,
-        text,
-        category: "problem-list-item",
-    }
-}
-
-const fn finding(codings: &'static [(&'static str, &'static str)], text: &'static str) -> CondCode {
-    CondCode {
-        codings,
-        text,
-        category: "encounter-diagnosis",
-    }
+    CondCode { codings, text }
 }
 
 pub const MS_ICD: CondCode = cond(&[(ICD10, "G35")], "Multiple sclerosis");
 pub const MS_SNOMED: CondCode = cond(&[(SNOMED, "24700007")], "Multiple sclerosis");
-pub const MS_BOTH: CondCode = cond(&[(SNOMED, "24700007"), (ICD10, "G35")], "Multiple sclerosis");
+pub const MS_BOTH: CondCode = cond(
+    &[(SNOMED, "24700007"), (ICD10, "G35")],
+    "Multiple sclerosis",
+);
 pub const AUTOIMMUNE_GASTRITIS: CondCode = cond(&[(ICD10, "D51.0")], "Pernicious anaemia");
 pub const COELIAC: CondCode = cond(&[(ICD10, "K90.0")], "Coeliac disease");
 pub const CROHNS: CondCode = cond(&[(ICD10, "K50.9")], "Crohn's disease");
@@ -189,9 +174,9 @@ pub const TYPE_1_DIABETES: CondCode = cond(&[(ICD10, "E10.9")], "Type 1 diabetes
 pub const HYPOTHYROIDISM: CondCode = cond(&[(ICD10, "E03.9")], "Hypothyroidism");
 pub const CKD: CondCode = cond(&[(ICD10, "N18.3")], "Chronic kidney disease stage 3");
 pub const B12_DEFICIENCY: CondCode = cond(&[(ICD10, "D51.9")], "Vitamin B12 deficiency");
-pub const PARAESTHESIA: CondCode = finding(&[(SNOMED, "91019004")], "Pins and needles");
-pub const MUSCLE_WEAKNESS: CondCode = finding(&[(SNOMED, "26544005")], "Muscle weakness");
-pub const COGNITIVE: CondCode = finding(&[(SNOMED, "386807006")], "Memory problems");
+pub const PARAESTHESIA: CondCode = cond(&[(SNOMED, "91019004")], "Pins and needles");
+pub const MUSCLE_WEAKNESS: CondCode = cond(&[(SNOMED, "26544005")], "Muscle weakness");
+pub const COGNITIVE: CondCode = cond(&[(SNOMED, "386807006")], "Memory problems");
 
 /// A medicine: ATC code and display, product text, and the route written in its dosage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,10 +202,15 @@ pub const PANTOPRAZOLE: Drug = drug("A02BC02", "pantoprazole", "Pantoprazole 40m
 pub const ESOMEPRAZOLE: Drug = drug("A02BC05", "esomeprazole", "Esomeprazole 20mg tablets");
 pub const FAMOTIDINE: Drug = drug("A02BA03", "famotidine", "Famotidine 20mg tablets");
 pub const FOLIC_ACID: Drug = drug("B03BB01", "folic acid", "Folic acid 5mg tablets");
-pub const FOLIC_ACID_PREGNANCY: Drug = drug("B03BB01", "folic acid", "Folic acid 400microgram tablets");
+pub const FOLIC_ACID_PREGNANCY: Drug =
+    drug("B03BB01", "folic acid", "Folic acid 400microgram tablets");
 pub const HYDROXOCOBALAMIN: Drug = Drug {
     route: Some(ROUTE_IM),
-    ..drug("B03BA03", "hydroxocobalamin", "Hydroxocobalamin 1mg/1ml injection")
+    ..drug(
+        "B03BA03",
+        "hydroxocobalamin",
+        "Hydroxocobalamin 1mg/1ml injection",
+    )
 };
 pub const CYANOCOBALAMIN: Drug = Drug {
     route: Some(ROUTE_ORAL),

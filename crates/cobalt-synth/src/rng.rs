@@ -36,7 +36,10 @@ impl Rng {
     /// An independent stream for (`seed`, `stream`, `index`): patient `index` of a run, or
     /// block `index`, with `stream` naming what the numbers are for.
     pub fn stream(seed: u64, stream: u64, index: u64) -> Self {
-        Rng::new(mix(seed ^ mix(stream.wrapping_mul(GOLDEN) ^ mix(index.wrapping_add(GOLDEN)))))
+        Rng::new(mix(seed
+            ^ mix(
+                stream.wrapping_mul(GOLDEN) ^ mix(index.wrapping_add(GOLDEN))
+            )))
     }
 
     /// The next 64 random bits.

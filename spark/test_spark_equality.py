@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""The Spark job gives the same results as `cobalt screen`, patient by patient.
+
+    python3 spark/test_spark_equality.py [--cobalt target/release/cobalt] [--patients 300] [--seed 3]
+
+Needs pyspark (spark/requirements.txt) and Java 17. Builds nothing: run
+`cargo build --release -p cobalt-cli` first. Two runs, each compared with `cobalt screen` on the
+same input:
+
+1. a plain export from `cobalt synth` (300 patients, seed 3) with extra lines appended that
+   take the job's other paths (a blank line, a wrong resourceType, an Observation with no
+   subject, with a code cobalt reads and with one it does not, a JSON array, a reference to a
+   patient with no Patient resource), NDJSON output;
+2. the same export gzip-compressed (`--gzip`), CSV output, 3 partitions.
+
+Compared: the same patient ids in the same order; for every patient, the parsed JSON equal
+(conclusions, screening and every other field), then the bytes; the error records; the summary's
+counters. Exits 1 on any failure; the last line is `spark: N passed, N failed`.
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+AS_OF = "2026-01-01"
+
+passed = 0
+failed = 0
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name}{': ' + detail if detail else ''}")
+
+
+def run(cmd):
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        sys.stderr.write(p.stderr[-4000:])
+        raise SystemExit(f"failed ({p.returncode}): {' '.join(cmd)}")
+    return p
+
+
+EXTRA = {
+    # Appended to the synthetic export: each takes a path of the job other than the common one.
+    "Observation.ndjson": [
+        "",
+        "   ",
+        # No subject, a code cobalt reads (total B12): cobalt reports no_patient.
+        '{"resourceType":"Observation","id":"x-nosubj-1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2132-9"}]},"valueQuantity":{"value":150,"unit":"pg/mL","system":"http://unitsofmeasure.org","code":"pg/mL"}}',
+        # No subject, a code cobalt does not read (heart rate): cobalt skips it silently.
+        '{"resourceType":"Observation","id":"x-nosubj-2","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]}}',
+        # A Condition in the Observation file: not_fhir.
+        '{"resourceType":"Condition","id":"x-wrongtype","subject":{"reference":"Patient/p000000001"}}',
+        # JSON, not an object.
+        '[1,2,3]',
+        # A patient known only by reference (no Patient resource), full URL reference.
+        '{"resourceType":"Observation","id":"x-ghost-1","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2132-9"}]},"subject":{"reference":"https://ehr.example/fhir/Patient/zz-ghost"},"effectiveDateTime":"2025-06-01","valueQuantity":{"value":120,"unit":"pg/mL","system":"http://unitsofmeasure.org","code":"pg/mL"}}',
+        # A value the case format refuses (a negative B12): invalid_value, patient assessed without it.
+        '{"resourceType":"Observation","id":"x-neg","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2132-9"}]},"subject":{"reference":"Patient/p000000002"},"effectiveDateTime":"2025-06-01","valueQuantity":{"value":-5,"unit":"pg/mL","system":"http://unitsofmeasure.org","code":"pg/mL"}}',
+    ],
+    "Patient.ndjson": [
+        '{"resourceType":"Patient","gender":"female"}',
+        '{"resourceType":"Patient","id":"zz-ghost","gender":"female","birthDate":"1960-02-03"}',
+    ],
+}
+
+
+def read_lines(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
+def compare(label, ref_dir, spark_dir, fmt):
+    ref = read_lines(os.path.join(ref_dir, f"results.{fmt}"))
+    got = read_lines(os.path.join(spark_dir, f"results.{fmt}"))
+    if fmt == "ndjson":
+        r = [json.loads(x) for x in ref]
+        g = [json.loads(x) for x in got]
+        rid = [x["id"] for x in r]
+        gid = [x["id"] for x in g]
+    else:
+        r = list(csv.DictReader(io.StringIO("\n".join(ref) + "\n")))
+        g = list(csv.DictReader(io.StringIO("\n".join(got) + "\n")))
+        rid = [x["id"] for x in r]
+        gid = [x["id"] for x in g]
+    check(f"{label}: {len(rid)} patients", len(rid) > 0)
+    check(f"{label}: same patient ids", set(rid) == set(gid),
+          f"only cobalt {sorted(set(rid) - set(gid))[:5]}, only spark {sorted(set(gid) - set(rid))[:5]}")
+    check(f"{label}: sorted by id, in the same order", gid == rid and gid == sorted(gid))
+    gm = {x["id"]: x for x in g}
+    diff = {"conclusions": [], "screening": [], "other": []}
+    for x in r:
+        y = gm.get(x["id"])
+        if y is None:
+            continue
+        if fmt == "ndjson":
+            if x["conclusions"] != y["conclusions"]:
+                diff["conclusions"].append(x["id"])
+            if x["screening"] != y["screening"]:
+                diff["screening"].append(x["id"])
+            if x != y:
+                diff["other"].append(
+                    (x["id"], sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k))))
+        elif x != y:
+            diff["other"].append((x["id"], sorted(k for k in x if x[k] != y.get(k))))
+    if fmt == "ndjson":
+        check(f"{label}: conclusions equal for every patient", not diff["conclusions"], str(diff["conclusions"][:5]))
+        check(f"{label}: screening flags equal for every patient", not diff["screening"], str(diff["screening"][:5]))
+    check(f"{label}: whole records equal (parsed)", not diff["other"], str(diff["other"][:5]))
+    check(f"{label}: results byte-identical", ref == got)
+    flagged = sum(1 for x in r if (x["screening"] if fmt == "ndjson" else x["flags"]))
+    check(f"{label}: some patients flagged ({flagged})", flagged > 0)
+
+    re_ = [json.loads(x) for x in read_lines(os.path.join(ref_dir, "errors.ndjson"))]
+    ge = [json.loads(x) for x in read_lines(os.path.join(spark_dir, "errors.ndjson"))]
+    check(f"{label}: same error records ({len(re_)})", re_ == ge,
+          f"only cobalt {[e for e in re_ if e not in ge][:3]}, only spark {[e for e in ge if e not in re_][:3]}")
+    rs = json.load(open(os.path.join(ref_dir, "summary.json")))
+    gs = json.load(open(os.path.join(spark_dir, "summary.json")))
+    keys = ["as_of", "knowledge_version", "files", "lines_read", "bad_lines", "bad_lines_by_kind",
+            "patients_read", "patients_assessed", "patients_in_error", "by_b12_status",
+            "by_picture", "by_cause", "by_flag", "patients_flagged"]
+    bad = [k for k in keys if rs.get(k) != gs.get(k)]
+    check(f"{label}: summary counters equal", not bad, ", ".join(f"{k}: {rs.get(k)} != {gs.get(k)}" for k in bad))
+    return rs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cobalt", default=os.path.join(ROOT, "target", "release", "cobalt"))
+    ap.add_argument("--patients", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=3)
+    a = ap.parse_args()
+    cobalt = os.path.abspath(a.cobalt)
+    if not os.access(cobalt, os.X_OK):
+        raise SystemExit(f"{cobalt}: not found; run `cargo build --release -p cobalt-cli`")
+    tmp = tempfile.mkdtemp(prefix="cobalt-spark-test-")
+    started = time.time()
+    try:
+        job = os.path.join(HERE, "screen_job.py")
+        # 1. plain export, extra lines, NDJSON.
+        plain = os.path.join(tmp, "plain")
+        run([cobalt, "synth", "--patients", str(a.patients), "--seed", str(a.seed), "--out", plain, "--as-of", AS_OF])
+        for name, extra in EXTRA.items():
+            with open(os.path.join(plain, name), "a", encoding="utf-8") as f:
+                f.write("\n".join(extra) + "\n")
+        run([cobalt, "screen", plain, "--out", os.path.join(tmp, "ref1"), "--format", "ndjson", "--as-of", AS_OF])
+        t = time.time()
+        run([sys.executable, job, plain, "--out", os.path.join(tmp, "spark1"), "--as-of", AS_OF,
+             "--cobalt", cobalt, "--master", "local[2]"])
+        print(f"     (spark job, ndjson: {time.time() - t:.1f} s)")
+        rs = compare("plain+extra/ndjson", os.path.join(tmp, "ref1"), os.path.join(tmp, "spark1"), "ndjson")
+        kinds = rs.get("bad_lines_by_kind", {})
+        check("extra lines reach every error kind (not_json, not_fhir, no_patient, invalid_value)",
+              all(kinds.get(k, 0) > 0 for k in ["not_json", "not_fhir", "no_patient", "invalid_value"]), str(kinds))
+        ids = [json.loads(x)["id"] for x in read_lines(os.path.join(tmp, "ref1", "results.ndjson"))]
+        check("the patient known by a full-URL reference is assessed", "zz-ghost" in ids)
+
+        # 2. gzip export, CSV, 3 partitions.
+        gz = os.path.join(tmp, "gz")
+        run([cobalt, "synth", "--patients", str(a.patients), "--seed", str(a.seed), "--out", gz, "--as-of", AS_OF, "--gzip"])
+        run([cobalt, "screen", gz, "--out", os.path.join(tmp, "ref2"), "--format", "csv", "--as-of", AS_OF])
+        t = time.time()
+        run([sys.executable, job, gz, "--out", os.path.join(tmp, "spark2"), "--as-of", AS_OF,
+             "--cobalt", cobalt, "--master", "local[2]", "--format", "csv", "--partitions", "3"])
+        print(f"     (spark job, gzip/csv: {time.time() - t:.1f} s)")
+        compare("gzip/csv", os.path.join(tmp, "ref2"), os.path.join(tmp, "spark2"), "csv")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"     ({time.time() - started:.1f} s in all)")
+    print(f"spark: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
