@@ -7,10 +7,10 @@
 //! with the same mapping and evaluator as `cobalt assess`, and written out in that order.
 //!
 //! Memory: the reader files each line by a small probe (resource type, patient, code) without
-//! building a JSON tree, keeps only the text of the lines cobalt reads (Observations with other
-//! codes are dropped), and frees each patient's lines once the patient is written. It therefore
-//! grows with the patients and their relevant resources (about 1.5 times the relevant input),
-//! not with the rest of the file. A bad line (not JSON, not a FHIR
+//! building a JSON tree, and spills the text of the lines cobalt reads (Observations with other
+//! codes are dropped) to partition files by patient hash, about 48 MB of input each. Patients are
+//! then assessed one partition at a time, and the sorted results of the partitions are merged.
+//! Memory is therefore bounded by one partition, whatever the size of the export. A bad line (not JSON, not a FHIR
 //! resource, a value the case format refuses) becomes an error record naming its file and line;
 //! the patient is assessed without it, and the summary reconciles patients read, assessed and in
 //! error.
@@ -214,8 +214,6 @@ struct ProbeCoding<'a> {
     code: Option<std::borrow::Cow<'a, str>>,
 }
 
-type Shard = Mutex<HashMap<String, Vec<Held>>>;
-
 fn patient_of(kind: &str, p: &Probe<'_>) -> Option<String> {
     if kind == "Patient" {
         return p.id.as_deref().map(str::to_string);
@@ -336,8 +334,20 @@ pub fn screen(
         .map(|(_, p)| std::fs::metadata(p).map_or(0, |m| m.len()))
         .sum();
     let keep = Keep::new(kb);
-    let nshards = threads * 16;
-    let shards: Vec<Shard> = (0..nshards).map(|_| Mutex::new(HashMap::new())).collect();
+    // Lines are spilled to partition files by patient hash, so that memory holds one
+    // partition at a time: about 48 MB of input per partition.
+    let nparts = ((total_bytes / (48 << 20)) as usize + 1).clamp(1, 512);
+    let spill = opts.out.join(".partitions");
+    let _ = std::fs::remove_dir_all(&spill);
+    std::fs::create_dir_all(&spill).with_context(|| format!("creating {}", spill.display()))?;
+    let parts: Vec<Mutex<BufWriter<std::fs::File>>> = (0..nparts)
+        .map(|i| {
+            Ok(Mutex::new(BufWriter::with_capacity(
+                256 << 10,
+                std::fs::File::create(spill.join(format!("part-{i}")))?,
+            )))
+        })
+        .collect::<Result<_>>()?;
     let errors: Mutex<Vec<ErrorRecord>> = Mutex::new(Vec::new());
     let bytes_read = Arc::new(AtomicU64::new(0));
     let lines_read = AtomicU64::new(0);
@@ -349,7 +359,7 @@ pub fn screen(
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..threads {
             let rx = Arc::clone(&rx);
-            let (shards, errors, keep, files, names) = (&shards, &errors, &keep, &files, &names);
+            let (parts, errors, keep, files, names) = (&parts, &errors, &keep, &files, &names);
             scope.spawn(move || loop {
                 let msg = rx.lock().map(|r| r.recv());
                 let Ok(Ok((file, first, lines))) = msg else {
@@ -405,13 +415,18 @@ pub fn screen(
                         continue;
                     };
                     drop(probe);
-                    let s = shard_of(&pid, shards.len());
-                    if let Ok(mut m) = shards[s].lock() {
-                        m.entry(pid).or_default().push(Held {
-                            file,
-                            line: lineno,
-                            text: line.into_boxed_str(),
-                        });
+                    if pid.contains(['\t', '\n']) {
+                        local_errors.push(bad(
+                            "no_patient",
+                            "the patient id contains a tab or newline".into(),
+                        ));
+                        continue;
+                    }
+                    let p = shard_of(&pid, parts.len());
+                    if let Ok(mut w) = parts[p].lock() {
+                        // One record a line: file, line, patient, then the resource's text (JSON
+                        // text has no raw newline; a tab inside it is after the third field).
+                        let _ = writeln!(w, "{file}\t{lineno}\t{pid}\t{line}");
                     }
                 }
                 if !local_errors.is_empty() {
@@ -479,18 +494,115 @@ pub fn screen(
     });
     let read_seconds = started.elapsed().as_secs_f64();
 
-    // --- Assess every patient, in id order, in parallel ---------------------------------
-    let mut ids: Vec<(String, usize)> = Vec::new();
-    for (s, shard) in shards.iter().enumerate() {
-        if let Ok(m) = shard.lock() {
-            ids.extend(m.keys().map(|k| (k.clone(), s)));
+    for w in &parts {
+        if let Ok(mut w) = w.lock() {
+            w.flush()?;
         }
     }
-    ids.sort();
+    drop(parts);
+
+    // --- Assess every patient, partition by partition, in parallel ------------------------
     let ext = match opts.format {
         Format::Ndjson => "ndjson",
         Format::Csv => "csv",
     };
+    let mut summary = Summary {
+        as_of: format!(
+            "{:04}-{:02}-{:02}",
+            opts.as_of.year(),
+            u8::from(opts.as_of.month()),
+            opts.as_of.day()
+        ),
+        knowledge_version: kb.meta.version.clone(),
+        ..Summary::default()
+    };
+    for p in 0..nparts {
+        let path = spill.join(format!("part-{p}"));
+        let mut patients: HashMap<String, Vec<Held>> = HashMap::new();
+        for record in BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?).lines() {
+            let record = record?;
+            let mut f = record.splitn(4, '\t');
+            let (Some(file), Some(line), Some(pid), Some(text)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            let (Ok(file), Ok(line)) = (file.parse::<u32>(), line.parse::<u64>()) else {
+                continue;
+            };
+            patients.entry(pid.to_string()).or_default().push(Held {
+                file,
+                line,
+                text: text.into(),
+            });
+        }
+        std::fs::remove_file(&path).ok();
+        let mut list: Vec<(String, Vec<Held>)> = patients.into_iter().collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        summary.patients_read += list.len() as u64;
+        let mut out = BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(spill.join(format!("result-{p}")))?,
+        );
+        while !list.is_empty() {
+            let take = list.len().min(4096);
+            let block: Vec<(String, Vec<Held>)> = list.drain(..take).collect();
+            let per = block.len().div_ceil(threads).max(1);
+            let mut groups: Vec<Vec<(String, Vec<Held>)>> = Vec::new();
+            let mut it = block.into_iter().peekable();
+            while it.peek().is_some() {
+                groups.push(it.by_ref().take(per).collect());
+            }
+            let results: Vec<Vec<(String, Outcome)>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = groups
+                    .into_iter()
+                    .map(|group| {
+                        let names = &names;
+                        scope.spawn(move || {
+                            group
+                                .into_iter()
+                                .map(|(id, held)| {
+                                    let o = assess_patient(kb, profile, opts, &id, held, names);
+                                    (id, o)
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .collect()
+            });
+            for (id, o) in results.into_iter().flatten() {
+                summary.bad_lines += o.errors.iter().filter(|e| e.line > 0).count() as u64;
+                if let Ok(mut e) = errors.lock() {
+                    e.extend(o.errors);
+                }
+                match o.result {
+                    Some(r) => {
+                        summary.patients_assessed += 1;
+                        *summary.by_b12_status.entry(r.status.clone()).or_default() += 1;
+                        *summary.by_picture.entry(r.picture.clone()).or_default() += 1;
+                        for c in &r.causes {
+                            *summary.by_cause.entry(c.clone()).or_default() += 1;
+                        }
+                        for f in &r.flags {
+                            *summary.by_flag.entry(f.to_string()).or_default() += 1;
+                        }
+                        if !r.flags.is_empty() {
+                            summary.patients_flagged += 1;
+                        }
+                        writeln!(out, "{id}\t{}", r.line)?;
+                    }
+                    None => summary.patients_in_error += 1,
+                }
+            }
+        }
+        out.flush()?;
+    }
+
+    // --- Merge the partitions' results in patient-id order --------------------------------
     let mut out = BufWriter::with_capacity(
         1 << 20,
         std::fs::File::create(opts.out.join(format!("results.{ext}")))?,
@@ -501,71 +613,33 @@ pub fn screen(
             "id,b12_status,picture,test_indicated,next_tests,causes,route,urgent,referrals,flags"
         )?;
     }
-    let mut summary = Summary {
-        as_of: format!(
-            "{:04}-{:02}-{:02}",
-            opts.as_of.year(),
-            u8::from(opts.as_of.month()),
-            opts.as_of.day()
-        ),
-        knowledge_version: kb.meta.version.clone(),
-        patients_read: ids.len() as u64,
-        ..Summary::default()
-    };
-    let batch = 4096;
-    for block in ids.chunks(batch) {
-        let per = block.len().div_ceil(threads);
-        let results: Vec<Vec<Outcome>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = block
-                .chunks(per.max(1))
-                .map(|part| {
-                    let (shards, names) = (&shards, &names);
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|(id, s)| {
-                                let held = shards[*s]
-                                    .lock()
-                                    .ok()
-                                    .and_then(|mut m| m.remove(id))
-                                    .unwrap_or_default();
-                                assess_patient(kb, profile, opts, id, held, names)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        for o in results.into_iter().flatten() {
-            summary.bad_lines += o.errors.iter().filter(|e| e.line > 0).count() as u64;
-            if let Ok(mut e) = errors.lock() {
-                e.extend(o.errors);
-            }
-            match o.result {
-                Some(r) => {
-                    summary.patients_assessed += 1;
-                    *summary.by_b12_status.entry(r.status.clone()).or_default() += 1;
-                    *summary.by_picture.entry(r.picture.clone()).or_default() += 1;
-                    for c in &r.causes {
-                        *summary.by_cause.entry(c.clone()).or_default() += 1;
-                    }
-                    for f in &r.flags {
-                        *summary.by_flag.entry(f.to_string()).or_default() += 1;
-                    }
-                    if !r.flags.is_empty() {
-                        summary.patients_flagged += 1;
-                    }
-                    out.write_all(r.line.as_bytes())?;
-                    out.write_all(b"\n")?;
-                }
-                None => summary.patients_in_error += 1,
-            }
+    let mut readers: Vec<std::io::Lines<BufReader<std::fs::File>>> = (0..nparts)
+        .map(|p| {
+            Ok(BufReader::with_capacity(
+                256 << 10,
+                std::fs::File::open(spill.join(format!("result-{p}")))?,
+            )
+            .lines())
+        })
+        .collect::<Result<_>>()?;
+    let mut heap = std::collections::BinaryHeap::new();
+    for (i, r) in readers.iter_mut().enumerate() {
+        if let Some(line) = r.next() {
+            let line = line?;
+            heap.push(std::cmp::Reverse((line, i)));
+        }
+    }
+    while let Some(std::cmp::Reverse((line, i))) = heap.pop() {
+        let body = line.split_once('\t').map_or(line.as_str(), |(_, b)| b);
+        out.write_all(body.as_bytes())?;
+        out.write_all(b"\n")?;
+        if let Some(next) = readers[i].next() {
+            heap.push(std::cmp::Reverse((next?, i)));
         }
     }
     out.flush()?;
+    drop(readers);
+    std::fs::remove_dir_all(&spill).ok();
 
     // --- Errors and summary -----------------------------------------------------------
     let mut errors = errors.into_inner().unwrap_or_default();
