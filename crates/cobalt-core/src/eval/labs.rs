@@ -387,25 +387,7 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     // --- MMA --------------------------------------------------------------------------
     if let Some(l) = lab.latest("mma") {
         if let Some(qty) = numeric(l) {
-            let (raised, basis) = match l.reference_high {
-                Some(hi) => (
-                    above(qty.value, qty.comparator, hi),
-                    format!("the laboratory's upper limit {}", q(hi, qty.unit)),
-                ),
-                None => match profile
-                    .cutoffs("mma")
-                    .and_then(|c| Some((c.parsed_unit?, c.raised_above?, c)))
-                {
-                    Some((u, lim, c)) => (
-                        in_unit(l, u).and_then(|(v, cmp)| above(v, cmp, lim)),
-                        format!(
-                            "{lim} {} ({} profile; no laboratory range given)",
-                            c.unit, profile.id
-                        ),
-                    ),
-                    None => (None, String::new()),
-                },
-            };
+            let (raised, basis) = raised_marker(l, qty, "mma", profile, molar("mma"));
             out.mma = raised;
             if raised == Some(true) {
                 ctx.fire(
@@ -434,25 +416,8 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
         .any(|c| c.concept == "hypothyroidism");
     if let Some(l) = lab.latest("homocysteine") {
         if let Some(qty) = numeric(l) {
-            let (raised, basis) = match l.reference_high {
-                Some(hi) => (
-                    above(qty.value, qty.comparator, hi),
-                    format!("the laboratory's upper limit {}", q(hi, qty.unit)),
-                ),
-                None => match profile
-                    .cutoffs("homocysteine")
-                    .and_then(|c| Some((c.parsed_unit?, c.raised_above?, c)))
-                {
-                    Some((u, lim, c)) => (
-                        in_unit(l, u).and_then(|(v, cmp)| above(v, cmp, lim)),
-                        format!(
-                            "{lim} {} ({} profile; no laboratory range given)",
-                            c.unit, profile.id
-                        ),
-                    ),
-                    None => (None, String::new()),
-                },
-            };
+            let (raised, basis) =
+                raised_marker(l, qty, "homocysteine", profile, molar("homocysteine"));
             out.hcy = raised;
             if raised == Some(true) {
                 ctx.fire(
@@ -621,6 +586,39 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
         });
     }
     out
+}
+
+/// Whether a marker (MMA, homocysteine) is raised: against the reporting laboratory's upper
+/// limit when it gives one (ranges depend on the assay), else against the profile's fallback.
+/// Returns the answer and the limit it used, in words.
+fn raised_marker(
+    l: &LabResult,
+    qty: Quantity,
+    test: &str,
+    profile: &crate::kb::Profile,
+    molar_mass: Option<f64>,
+) -> (Option<bool>, String) {
+    match l.reference_high {
+        Some(hi) => (
+            above(qty.value, qty.comparator, hi),
+            format!("the laboratory's upper limit {}", q(hi, qty.unit)),
+        ),
+        None => match profile
+            .cutoffs(test)
+            .and_then(|c| Some((c.parsed_unit?, c.raised_above?, c)))
+        {
+            Some((u, lim, c)) => (
+                qty.to(u, molar_mass)
+                    .ok()
+                    .and_then(|v| above(v, qty.comparator, lim)),
+                format!(
+                    "{lim} {} ({} profile; no laboratory range given)",
+                    c.unit, profile.id
+                ),
+            ),
+            None => (None, String::new()),
+        },
+    }
 }
 
 pub(crate) fn class_name(c: Class) -> &'static str {
