@@ -258,6 +258,24 @@ fn ordered_concept<'k>(kb: &'k cobalt_core::KnowledgeBase, order: &Value) -> Opt
     })
 }
 
+/// A card source naming a rule and linking to its first source.
+fn rule_source(kb: &cobalt_core::KnowledgeBase, id: &str) -> Value {
+    let rule = kb.rule(id);
+    let title = rule.map_or("cobalt", |r| r.title.as_str());
+    let mut label = format!("cobalt {id}: {title}");
+    if label.chars().count() >= 100 {
+        label = label.chars().take(98).collect::<String>() + "…";
+    }
+    let mut src = json!({ "label": label });
+    if let Some(url) = rule
+        .and_then(|r| r.resolved.first())
+        .and_then(|c| c.url.clone())
+    {
+        src["url"] = json!(url);
+    }
+    src
+}
+
 /// Order checks: folic acid while B12 deficiency is untreated; metformin, a PPI or an H2RA
 /// without a B12 result in the last 12 months.
 pub fn order_cards(
@@ -296,7 +314,7 @@ pub fn order_cards(
                         "uuid": uuid::Uuid::new_v4().to_string(),
                         "summary": "Folic acid ordered while B12 deficiency is untreated: start B12 first",
                         "indicator": "warning",
-                        "source": { "label": "cobalt TX-012: folic acid only after B12", "url": "https://cks.nice.org.uk/topics/anaemia-b12-folate-deficiency/" },
+                        "source": rule_source(kb, "TX-012"),
                         "detail": format!(
                             "B12 status is **{}** and no B12 replacement is recorded. Folic acid alone can correct the anaemia of B12 deficiency while the nerve damage progresses (subacute combined degeneration). Start B12 replacement first, or exclude deficiency, then give folic acid.\n\n*{}*",
                             a.conclusions.b12_status.as_str().replace('_', " "),
@@ -323,7 +341,7 @@ pub fn order_cards(
                     "uuid": uuid::Uuid::new_v4().to_string(),
                     "summary": format!("{label} long term lowers B12; no B12 result in the last 12 months: consider a B12 test"),
                     "indicator": "info",
-                    "source": { "label": "cobalt: medicines that lower B12 (NICE NG239 risk factors)", "url": "https://www.nice.org.uk/guidance/ng239" },
+                    "source": rule_source(kb, "SCR-001"),
                     "detail": format!(
                         "{label} is a common risk factor for B12 deficiency (NICE NG239; AAFP 2017 advises testing with metformin for more than 4 months, or a PPI or H2-receptor antagonist for more than 12 months). No total B12, active B12 or MMA result in the last 12 months is recorded.\n\n*{}*",
                         a.disclaimer
