@@ -137,6 +137,7 @@ enum Format {
     Text,
     Json,
     Markdown,
+    Html,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -487,6 +488,7 @@ fn assess(args: AssessArgs) -> Result<ExitCode> {
     let rendered = match args.format {
         Format::Json => serde_json::to_string_pretty(&assessment)? + "\n",
         Format::Markdown => cobalt_report::markdown(&assessment),
+        Format::Html => cobalt_report::html(&assessment),
         Format::Text => {
             let color = match args.color {
                 ColorChoice::Always => true,

@@ -457,3 +457,247 @@ pub fn explain(kb: &KnowledgeBase, r: &Rule) -> String {
     }
     o
 }
+
+fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const HTML_STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;color:#1b1b1b;line-height:1.45}\
+h1{font-size:1.5rem}h2{font-size:1.2rem;border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:1.6rem}h3{font-size:1rem;margin-bottom:.3rem}\
+.disclaimer{background:#fff4ce;border-left:4px solid #b58900;padding:.5rem .8rem}\
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e3e3e3;vertical-align:top}\
+th{width:12rem;color:#444}.urgent{color:#a40000;font-weight:700}.rule{font-family:ui-monospace,monospace;font-weight:700}\
+.finding{margin:.4rem 0}.src{color:#555;font-size:.9rem}.suggest{margin-left:1rem}\
+svg{max-width:100%;height:auto}@media print{body{margin:0;max-width:none}a{color:inherit;text-decoration:none}.disclaimer{border:1px solid #999}}";
+
+/// A chart of the B12 results over time (total B12 in pmol/L), as inline SVG, when there are
+/// at least two dated results.
+fn b12_chart(a: &Assessment<'_>) -> Option<String> {
+    let points: Vec<(&str, f64)> = a
+        .labs
+        .iter()
+        .filter(|l| l.test == "total_b12")
+        .filter_map(|l| Some((l.date.as_deref()?, l.value?)))
+        .collect();
+    if points.len() < 2 {
+        return None;
+    }
+    let (w, h, pad) = (560.0, 200.0, 40.0);
+    let max = points.iter().map(|p| p.1).fold(300.0f64, f64::max) * 1.1;
+    let n = points.len() as f64;
+    let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (n - 1.0);
+    let y = |v: f64| h - pad - (h - 2.0 * pad) * v / max;
+    let mut svg = format!(
+        "<svg viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Total B12 results over time, in pmol/L\"><title>Total B12 over time (pmol/L)</title>"
+    );
+    svg.push_str(&format!(
+        "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\"/>",
+        h - pad,
+        w - pad,
+        h - pad
+    ));
+    let path: Vec<String> = points
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.1)))
+        .collect();
+    svg.push_str(&format!(
+        "<polyline fill=\"none\" stroke=\"#005ea5\" stroke-width=\"2\" points=\"{}\"/>",
+        path.join(" ")
+    ));
+    for (i, (date, v)) in points.iter().enumerate() {
+        svg.push_str(&format!(
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"#005ea5\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
+            x(i), y(*v), x(i), y(*v) - 8.0, cobalt_core::units::display_number(*v, 0), x(i), h - pad + 16.0, esc(date)
+        ));
+    }
+    svg.push_str("</svg>");
+    Some(svg)
+}
+
+/// The report as one standalone HTML file (no scripts, no external assets), print-friendly.
+pub fn html(a: &Assessment<'_>) -> String {
+    let mut o = String::new();
+    let id = a.id.as_deref().unwrap_or("(no id)");
+    let _ = write!(
+        o,
+        "<!doctype html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>cobalt assessment: {}</title><style>{HTML_STYLE}</style></head><body><main>\n",
+        esc(id)
+    );
+    let _ = writeln!(o, "<h1>cobalt assessment: {}</h1>", esc(id));
+    let _ = writeln!(
+        o,
+        "<p>As of {}.</p><p class=\"disclaimer\" role=\"note\">{}</p>",
+        esc(&a.as_of),
+        esc(a.disclaimer)
+    );
+    let _ = writeln!(
+        o,
+        "<h2 id=\"conclusions\">Conclusions</h2><table aria-labelledby=\"conclusions\">"
+    );
+    for (label, value) in conclusion_rows(a) {
+        let class = if label == "Treatment" && a.conclusions.treatment.urgent {
+            " class=\"urgent\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            o,
+            "<tr><th scope=\"row\">{label}</th><td{class}>{}</td></tr>",
+            esc(&value)
+        );
+    }
+    let _ = writeln!(o, "</table>");
+    if a.management.regimen.is_some()
+        || a.management.follow_up.is_some()
+        || !a.management.cautions.is_empty()
+    {
+        let _ = writeln!(o, "<h2>Treatment</h2><ul>");
+        if let Some(r) = &a.management.regimen {
+            let _ = writeln!(
+                o,
+                "<li>{}: {}, then {} (<span class=\"rule\">{}</span>)</li>",
+                esc(&r.product),
+                esc(&r.initial),
+                esc(&r.maintenance),
+                esc(r.rule)
+            );
+            if let Some(alt) = &r.alternative {
+                let _ = writeln!(o, "<li>Alternative: {}</li>", esc(alt));
+            }
+        }
+        if let Some(f) = &a.management.follow_up {
+            let _ = writeln!(o, "<li>Follow-up: {}</li>", esc(f));
+        }
+        for c in &a.management.cautions {
+            let _ = writeln!(o, "<li><strong>Caution:</strong> {}</li>", esc(c));
+        }
+        let _ = writeln!(o, "</ul>");
+    }
+    if !a.missing.is_empty() {
+        let _ = writeln!(o, "<h2>Not enough data</h2><ul>");
+        for m in &a.missing {
+            let by = if m.supplied_by.is_empty() {
+                String::new()
+            } else {
+                format!(" Would come from: {}.", esc(&list_or(&m.supplied_by, "")))
+            };
+            let _ = writeln!(
+                o,
+                "<li><strong>{}</strong>: {}{by}</li>",
+                esc(&words(m.conclusion)),
+                esc(&m.message)
+            );
+        }
+        let _ = writeln!(o, "</ul>");
+    }
+    if let Some(chart) = b12_chart(a) {
+        let _ = writeln!(o, "<h2>B12 over time</h2>{chart}");
+    }
+    let _ = writeln!(o, "<h2>Findings</h2>");
+    let mut category = "";
+    for f in &a.findings {
+        if f.category != category {
+            category = f.category;
+            let _ = writeln!(o, "<h3>{}</h3>", esc(&capitalise(category)));
+        }
+        let _ = write!(
+            o,
+            "<div class=\"finding\"><span class=\"rule\">{}</span> {}",
+            esc(f.rule),
+            esc(&f.message)
+        );
+        if let Some(s) = &f.suggestion {
+            let _ = write!(o, "<div class=\"suggest\">Consider: {}</div>", esc(s));
+        }
+        let links: Vec<String> = f
+            .sources
+            .iter()
+            .map(|s| {
+                let label = match &s.at {
+                    Some(at) => format!("{} ({at})", s.title),
+                    None => s.title.clone(),
+                };
+                match &s.url {
+                    Some(u) => format!("<a href=\"{}\">{}</a>", esc(u), esc(&label)),
+                    None => esc(&label),
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            o,
+            "<div class=\"src\">Sources: {}</div></div>",
+            links.join("; ")
+        );
+    }
+    if !a.labs.is_empty() {
+        let _ = writeln!(o, "<h2>Laboratory results</h2><table><thead><tr><th scope=\"col\">Test</th><th scope=\"col\">Date</th><th scope=\"col\">Reported</th><th scope=\"col\">Normalised</th><th scope=\"col\">Interpretation</th></tr></thead><tbody>");
+        for l in &a.labs {
+            let norm = match (l.value, l.unit) {
+                (Some(v), Some(u)) => format!(
+                    "{}{} {u}",
+                    l.comparator.unwrap_or(""),
+                    cobalt_core::units::display_number(v, 2)
+                ),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
+                esc(&words(&l.test)),
+                esc(l.date.as_deref().unwrap_or("undated")),
+                esc(&l.reported),
+                esc(&norm),
+                esc(&l.interpretation.map(words).unwrap_or_default()),
+                if l.latest { "" } else { " (earlier)" }
+            );
+        }
+        let _ = writeln!(o, "</tbody></table>");
+    }
+    if let Some(d) = &a.management.diet_plan {
+        let _ = writeln!(
+            o,
+            "<h2>Diet</h2><p>{}: {} micrograms a day ({}).</p>",
+            esc(&capitalise(d.stage)),
+            d.intake_mcg_per_day,
+            esc(d.measure)
+        );
+        if !d.foods.is_empty() {
+            let _ = writeln!(o, "<table><thead><tr><th scope=\"col\">Food</th><th scope=\"col\">Serving</th><th scope=\"col\">B12 (micrograms)</th><th scope=\"col\">Share of the day's need</th></tr></thead><tbody>");
+            for f in &d.foods {
+                let _ = writeln!(
+                    o,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}%</td></tr>",
+                    esc(f.name),
+                    esc(f.serving),
+                    f.mcg,
+                    f.percent_of_intake
+                );
+            }
+            let _ = writeln!(o, "</tbody></table>");
+        }
+        for adv in &d.advice {
+            let _ = writeln!(o, "<p>{}</p>", esc(adv));
+        }
+    }
+    let _ = writeln!(
+        o,
+        "<footer><p class=\"src\">{} {} · knowledge {} · profile {}</p></footer></main></body></html>",
+        esc(a.engine.name),
+        esc(a.engine.version),
+        esc(a.engine.knowledge_version),
+        esc(a.engine.profile)
+    );
+    o
+}

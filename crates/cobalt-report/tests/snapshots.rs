@@ -29,6 +29,10 @@ fn check(name: &str) {
     let stem = name.trim_end_matches(".json");
     insta::assert_snapshot!(format!("{stem}.text"), cobalt_report::text(&a, false));
     insta::assert_snapshot!(format!("{stem}.markdown"), cobalt_report::markdown(&a));
+    let html = cobalt_report::html(&a);
+    assert!(!html.contains("<script"), "the report is static");
+    assert!(html.contains("class=\"disclaimer\""));
+    insta::assert_snapshot!(format!("{stem}.html"), html);
 }
 
 #[test]
@@ -49,4 +53,24 @@ fn nitrous_oxide() {
 #[test]
 fn pregnant_vegan() {
     check("pregnant-vegan.json");
+}
+
+#[test]
+fn html_escapes_what_the_case_says() {
+    let kb = cobalt_kb::load().expect("knowledge base loads");
+    let case = cobalt_core::parse_case(
+        r#"{"format":"cobalt.case/1","id":"<script>alert(1)</script>","patient":{"ethnicity":"Black <b>"},"labs":[{"test":"total_b12","value":150,"unit":"ng/L"}]}"#,
+        &kb.vocab,
+        &kb.analytes,
+    )
+    .unwrap();
+    let a = cobalt_core::evaluate(
+        &kb,
+        &kb.profiles["nice-ng239"],
+        &case,
+        cobalt_core::case::parse_date("2026-01-01").unwrap(),
+    );
+    let html = cobalt_report::html(&a);
+    assert!(!html.contains("<script>"));
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
 }
