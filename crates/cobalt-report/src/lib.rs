@@ -603,7 +603,7 @@ pub fn html(a: &Assessment<'_>) -> String {
         let _ = writeln!(o, "</ul>");
     }
     if let Some(chart) = b12_chart(a) {
-        let _ = writeln!(o, "<h2>B12 over time</h2>{chart}");
+        let _ = writeln!(o, "<h2>Total B12 over time (pmol/L)</h2>{chart}");
     }
     let _ = writeln!(o, "<h2>Findings</h2>");
     let mut category = "";
