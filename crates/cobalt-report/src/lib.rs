@@ -84,6 +84,16 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A result in its normalised unit, such as `<44.27 pmol/L`, when it is numeric.
+fn normalised(l: &cobalt_core::assessment::NormalisedLab) -> Option<String> {
+    let (v, u) = (l.value?, l.unit?);
+    Some(format!(
+        "{}{} {u}",
+        l.comparator.unwrap_or(""),
+        cobalt_core::units::display_number(v, 2)
+    ))
+}
+
 fn sources_line(f: &FindingOut<'_>) -> String {
     f.sources
         .iter()
@@ -191,14 +201,7 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
         let _ = writeln!(o);
         let _ = writeln!(o, "{}", st.bold("LABORATORY RESULTS (normalised)"));
         for l in &a.labs {
-            let norm = match (l.value, l.unit) {
-                (Some(v), Some(u)) => format!(
-                    "{}{} {u}",
-                    l.comparator.unwrap_or(""),
-                    cobalt_core::units::display_number(v, 2)
-                ),
-                _ => l.reported.clone(),
-            };
+            let norm = normalised(l).unwrap_or_else(|| l.reported.clone());
             let _ = writeln!(
                 o,
                 "  {:<26} {:<14} {:<18} {}{}",
@@ -334,14 +337,7 @@ pub fn markdown(a: &Assessment<'_>) -> String {
             "| Test | Date | Reported | Normalised | Interpretation |\n|---|---|---|---|---|"
         );
         for l in &a.labs {
-            let norm = match (l.value, l.unit) {
-                (Some(v), Some(u)) => format!(
-                    "{}{} {u}",
-                    l.comparator.unwrap_or(""),
-                    cobalt_core::units::display_number(v, 2)
-                ),
-                _ => String::new(),
-            };
+            let norm = normalised(l).unwrap_or_default();
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} | {}{} |",
@@ -644,14 +640,7 @@ pub fn html(a: &Assessment<'_>) -> String {
     if !a.labs.is_empty() {
         let _ = writeln!(o, "<h2>Laboratory results</h2><table><thead><tr><th scope=\"col\">Test</th><th scope=\"col\">Date</th><th scope=\"col\">Reported</th><th scope=\"col\">Normalised</th><th scope=\"col\">Interpretation</th></tr></thead><tbody>");
         for l in &a.labs {
-            let norm = match (l.value, l.unit) {
-                (Some(v), Some(u)) => format!(
-                    "{}{} {u}",
-                    l.comparator.unwrap_or(""),
-                    cobalt_core::units::display_number(v, 2)
-                ),
-                _ => String::new(),
-            };
+            let norm = normalised(l).unwrap_or_default();
             let _ = writeln!(
                 o,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",

@@ -4,7 +4,7 @@
 //! and, when enabled for benchmarks, `POST /v1/echo`.
 
 use crate::error::AppError;
-use crate::{audit, now_rfc3339, parse_json, request_id, sha256_hex, today, AppState};
+use crate::{audit, parse_json, request_id, sha256_hex, today, AppState};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -216,19 +216,15 @@ pub async fn assess(
     let as_of = case.as_of.unwrap_or(as_of_default);
     let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
     let out = serde_json::to_vec(&assessment).map_err(|e| AppError::Internal(e.to_string()))?;
-    let entry = audit::Entry {
-        request_id: request_id(&headers),
-        time: now_rfc3339(),
-        kind: "assess".into(),
-        hook: String::new(),
-        service: "v1/assess".into(),
-        input_sha256: sha256_hex(&body),
-        conclusions: serde_json::to_value(&assessment.conclusions).unwrap_or(Value::Null),
-        knowledge_version: state.kb.meta.version.clone(),
-        engine_version: cobalt_core::eval::ENGINE_VERSION.into(),
-        outcome: String::new(),
-        card: String::new(),
-    };
+    let entry = audit::Entry::assessment(
+        request_id(&headers),
+        "assess",
+        "",
+        "v1/assess",
+        sha256_hex(&body),
+        &assessment,
+        &[],
+    );
     state
         .audit
         .write(vec![entry])

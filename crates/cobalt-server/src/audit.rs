@@ -36,6 +36,38 @@ pub struct Entry {
     pub card: String,
 }
 
+impl Entry {
+    /// An entry, stamped now, for an assessment (`kind` `assess` or `hook`) of a request whose
+    /// body hashes to `input_sha256`.
+    pub fn assessment(
+        request_id: String,
+        kind: &str,
+        hook: &str,
+        service: &str,
+        input_sha256: String,
+        assessment: &cobalt_core::Assessment<'_>,
+        cards: &[String],
+    ) -> Entry {
+        let time = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        Entry {
+            request_id,
+            time,
+            kind: kind.into(),
+            hook: hook.into(),
+            service: service.into(),
+            input_sha256,
+            conclusions: serde_json::to_value(&assessment.conclusions)
+                .unwrap_or(serde_json::Value::Null),
+            knowledge_version: assessment.engine.knowledge_version.into(),
+            engine_version: assessment.engine.version.into(),
+            outcome: String::new(),
+            card: cards.join(","),
+        }
+    }
+}
+
 struct Job {
     entries: Vec<Entry>,
     ack: oneshot::Sender<Result<(), String>>,

@@ -329,23 +329,19 @@ async fn call_service(
             Some(&patient_id),
         )
     };
-    let entry = audit::Entry {
-        request_id: request_id(&headers),
-        time: now_rfc3339(),
-        kind: "hook".into(),
-        hook: req.hook.clone(),
-        service: id.clone(),
-        input_sha256: sha256_hex(&body),
-        conclusions: serde_json::to_value(&assessment.conclusions).unwrap_or(Value::Null),
-        knowledge_version: state.kb.meta.version.clone(),
-        engine_version: cobalt_core::eval::ENGINE_VERSION.into(),
-        outcome: String::new(),
-        card: cards
-            .iter()
-            .filter_map(|c| c.get("uuid").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(","),
-    };
+    let card_ids: Vec<String> = cards
+        .iter()
+        .filter_map(|c| c.get("uuid").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    let entry = audit::Entry::assessment(
+        request_id(&headers),
+        "hook",
+        &req.hook,
+        &id,
+        sha256_hex(&body),
+        &assessment,
+        &card_ids,
+    );
     state
         .audit
         .write(vec![entry])
