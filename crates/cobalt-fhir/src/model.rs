@@ -33,20 +33,17 @@ pub fn join(base: &str, rel: &str) -> String {
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct Coding {
-    #[serde(default)]
     pub system: Option<String>,
-    #[serde(default)]
     pub code: Option<String>,
-    #[serde(default)]
     pub display: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct CodeableConcept {
-    #[serde(default)]
     pub coding: Vec<Coding>,
-    #[serde(default)]
     pub text: Option<String>,
 }
 
@@ -61,183 +58,136 @@ impl CodeableConcept {
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct Reference {
-    #[serde(default)]
     pub reference: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct Quantity {
-    #[serde(default)]
     pub value: Option<f64>,
-    #[serde(default)]
     pub comparator: Option<String>,
-    #[serde(default)]
     pub unit: Option<String>,
-    #[serde(default)]
     pub system: Option<String>,
-    #[serde(default)]
     pub code: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct Period {
-    #[serde(default)]
     pub start: Option<String>,
-    #[serde(default)]
     pub end: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct ReferenceRange {
-    #[serde(default)]
     pub low: Option<Quantity>,
-    #[serde(default)]
     pub high: Option<Quantity>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct Extension {
-    #[serde(default)]
     pub url: Option<String>,
-    #[serde(default)]
     pub extension: Vec<Extension>,
-    #[serde(default)]
     pub valueCoding: Option<Coding>,
-    #[serde(default)]
     pub valueString: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct Patient {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub birthDate: Option<String>,
-    #[serde(default)]
     pub gender: Option<String>,
-    #[serde(default)]
     pub extension: Vec<Extension>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct Observation {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub status: Option<String>,
-    #[serde(default)]
     pub code: Option<CodeableConcept>,
-    #[serde(default)]
     pub subject: Option<Reference>,
-    #[serde(default)]
     pub effectiveDateTime: Option<String>,
-    #[serde(default)]
     pub effectivePeriod: Option<Period>,
-    #[serde(default)]
     pub effectiveInstant: Option<String>,
-    #[serde(default)]
     pub issued: Option<String>,
-    #[serde(default)]
     pub valueQuantity: Option<Quantity>,
-    #[serde(default)]
     pub valueCodeableConcept: Option<CodeableConcept>,
-    #[serde(default)]
     pub valueString: Option<String>,
-    #[serde(default)]
     pub valueBoolean: Option<bool>,
-    #[serde(default)]
     pub referenceRange: Vec<ReferenceRange>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct Condition {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub clinicalStatus: Option<CodeableConcept>,
-    #[serde(default)]
     pub verificationStatus: Option<CodeableConcept>,
-    #[serde(default)]
     pub code: Option<CodeableConcept>,
-    #[serde(default)]
     pub subject: Option<Reference>,
-    #[serde(default)]
     pub onsetDateTime: Option<String>,
-    #[serde(default)]
     pub onsetPeriod: Option<Period>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct Dosage {
-    #[serde(default)]
     pub route: Option<CodeableConcept>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct DispenseRequest {
-    #[serde(default)]
     pub validityPeriod: Option<Period>,
 }
 
 /// A MedicationStatement or a MedicationRequest: the fields of both that cobalt reads.
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct MedicationUse {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub status: Option<String>,
-    #[serde(default)]
     pub medicationCodeableConcept: Option<CodeableConcept>,
-    #[serde(default)]
     pub medicationReference: Option<Reference>,
-    #[serde(default)]
     pub subject: Option<Reference>,
     // MedicationStatement
-    #[serde(default)]
     pub effectiveDateTime: Option<String>,
-    #[serde(default)]
     pub effectivePeriod: Option<Period>,
-    #[serde(default)]
     pub dosage: Vec<Dosage>,
     // MedicationRequest
-    #[serde(default)]
     pub authoredOn: Option<String>,
-    #[serde(default)]
     pub dosageInstruction: Vec<Dosage>,
-    #[serde(default)]
     pub dispenseRequest: Option<DispenseRequest>,
-    #[serde(default)]
     pub contained: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct Medication {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub code: Option<CodeableConcept>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct Procedure {
-    #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
     pub status: Option<String>,
-    #[serde(default)]
     pub code: Option<CodeableConcept>,
-    #[serde(default)]
     pub subject: Option<Reference>,
-    #[serde(default)]
     pub performedDateTime: Option<String>,
-    #[serde(default)]
     pub performedPeriod: Option<Period>,
 }
 
 /// The envelope every resource shares.
 #[derive(Debug, Deserialize, Default, Clone)]
+#[serde(default)]
 pub struct Envelope {
-    #[serde(default)]
     pub id: Option<String>,
 }

@@ -250,15 +250,22 @@ async fn discovery() -> Json<Value> {
     Json(hooks::discovery())
 }
 
+/// The services this server offers; any other id is 404.
+fn known_service(id: &str) -> Result<(), AppError> {
+    if [hooks::PATIENT_VIEW, hooks::ORDER_SELECT, hooks::ORDER_SIGN].contains(&id) {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
 async fn call_service(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    if ![hooks::PATIENT_VIEW, hooks::ORDER_SELECT, hooks::ORDER_SIGN].contains(&id.as_str()) {
-        return Err(AppError::NotFound);
-    }
+    known_service(&id)?;
     state
         .authorise(&headers, &format!("/cds-services/{id}"))
         .await?;
@@ -363,9 +370,7 @@ async fn feedback(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    if ![hooks::PATIENT_VIEW, hooks::ORDER_SELECT, hooks::ORDER_SIGN].contains(&id.as_str()) {
-        return Err(AppError::NotFound);
-    }
+    known_service(&id)?;
     state
         .authorise(&headers, &format!("/cds-services/{id}/feedback"))
         .await?;
