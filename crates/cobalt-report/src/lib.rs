@@ -84,6 +84,14 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A source's title with where in it, such as `NICE NG239 (rec 1.2.1)`.
+fn source_label(s: &cobalt_core::assessment::SourceRef) -> String {
+    match &s.at {
+        Some(at) => format!("{} ({at})", s.title),
+        None => s.title.clone(),
+    }
+}
+
 /// A result in its normalised unit, such as `<44.27 pmol/L`, when it is numeric.
 fn normalised(l: &cobalt_core::assessment::NormalisedLab) -> Option<String> {
     let (v, u) = (l.value?, l.unit?);
@@ -317,10 +325,7 @@ pub fn markdown(a: &Assessment<'_>) -> String {
             .sources
             .iter()
             .map(|s| {
-                let label = match &s.at {
-                    Some(at) => format!("{} ({at})", s.title),
-                    None => s.title.to_string(),
-                };
+                let label = source_label(s);
                 match &s.url {
                     Some(u) => format!("[{label}]({u})"),
                     None => label,
@@ -621,10 +626,7 @@ pub fn html(a: &Assessment<'_>) -> String {
             .sources
             .iter()
             .map(|s| {
-                let label = match &s.at {
-                    Some(at) => format!("{} ({at})", s.title),
-                    None => s.title.clone(),
-                };
+                let label = source_label(s);
                 match &s.url {
                     Some(u) => format!("<a href=\"{}\">{}</a>", esc(u), esc(&label)),
                     None => esc(&label),
