@@ -9,6 +9,8 @@ use cobalt_core::assessment::{Assessment, FindingOut, Route};
 use cobalt_core::kb::{KnowledgeBase, Rule};
 use std::fmt::Write;
 
+pub mod patient;
+
 fn yn(b: Option<bool>) -> &'static str {
     match b {
         Some(true) => "yes",

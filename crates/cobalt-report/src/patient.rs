@@ -1,0 +1,1 @@
+//! The report for the patient, in plain language.
