@@ -137,7 +137,10 @@ enum Format {
     Text,
     Json,
     Markdown,
+    /// One standalone HTML file: the clinician report, then the view for the patient.
     Html,
+    /// The view for the patient, in plain language, as text.
+    Patient,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
@@ -489,6 +492,7 @@ fn assess(args: AssessArgs) -> Result<ExitCode> {
         Format::Json => serde_json::to_string_pretty(&assessment)? + "\n",
         Format::Markdown => cobalt_report::markdown(&assessment),
         Format::Html => cobalt_report::html(&assessment),
+        Format::Patient => cobalt_report::patient::text(&assessment),
         Format::Text => {
             let color = match args.color {
                 ColorChoice::Always => true,

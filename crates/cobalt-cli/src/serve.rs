@@ -42,8 +42,12 @@ pub struct ServeArgs {
     /// Serve POST /v1/echo, which only parses and echoes the body (for benchmarks).
     #[arg(long)]
     pub enable_echo: bool,
+    /// The web page's POST /ui/assess accepts calls without a token. Only behind a proxy that
+    /// signs users in (the page itself, at /, never needs one).
+    #[arg(long)]
+    pub ui_trust_proxy: bool,
     /// A TOML file with the same settings (listen, db, trust = [...], public_url, cors_origins,
-    /// body_limit, timeout_secs, fhir_deadline_ms, profile).
+    /// body_limit, timeout_secs, fhir_deadline_ms, profile, ui_trust_proxy).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -62,6 +66,8 @@ struct FileConfig {
     timeout_secs: Option<u64>,
     fhir_deadline_ms: Option<u64>,
     profile: Option<String>,
+    #[serde(default)]
+    ui_trust_proxy: bool,
 }
 
 fn init_tracing() {
@@ -127,6 +133,7 @@ pub fn config(args: &ServeArgs) -> Result<cobalt_server::Config> {
         c.profile = p;
     }
     c.echo = args.enable_echo;
+    c.ui_trust_proxy = args.ui_trust_proxy || file.ui_trust_proxy;
     Ok(c)
 }
 

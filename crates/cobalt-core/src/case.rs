@@ -14,6 +14,83 @@ use time::Date;
 /// The contract's format tag.
 pub const CASE_FORMAT: &str = "cobalt.case/1";
 
+/// The closed value lists of the case format, by field path (list members written `[]`-free, as
+/// in the contract): what a form offers. Tested against the enums below, both ways.
+pub const CHOICES: &[(&str, &[&str])] = &[
+    ("patient.sex", &["female", "male", "other", "unknown"]),
+    (
+        "diet",
+        &[
+            "omnivore",
+            "pescatarian",
+            "vegetarian",
+            "vegan",
+            "low_animal_food",
+            "unknown",
+        ],
+    ),
+    (
+        "findings.laterality",
+        &[
+            "bilateral_symmetric",
+            "bilateral_asymmetric",
+            "left",
+            "right",
+            "unknown",
+        ],
+    ),
+    (
+        "findings.regions",
+        &[
+            "feet",
+            "legs",
+            "hands",
+            "arms",
+            "trunk",
+            "face",
+            "eyes",
+            "tongue",
+            "bladder",
+            "bowel",
+            "whole_body",
+        ],
+    ),
+    ("findings.onset", &["sudden", "subacute", "insidious"]),
+    (
+        "findings.course",
+        &["progressive", "relapsing_remitting", "stable", "improving"],
+    ),
+    ("labs.result", &["positive", "negative", "equivocal"]),
+    ("labs.comparator", &["<", "<=", ">=", ">"]),
+    (
+        "mri.lesions.site",
+        &[
+            "periventricular",
+            "cortical_juxtacortical",
+            "infratentorial",
+            "spinal_cord",
+            "optic_nerve",
+            "deep_white_matter",
+        ],
+    ),
+    (
+        "csf.oligoclonal_bands",
+        &["csf_specific", "absent", "matched_in_serum"],
+    ),
+    (
+        "ms.status",
+        &[
+            "none",
+            "suspected",
+            "clinically_isolated_syndrome",
+            "relapsing_remitting",
+            "primary_progressive",
+            "secondary_progressive",
+        ],
+    ),
+    ("b12_replacement.status", &["none", "oral", "intramuscular"]),
+];
+
 /// Sex as recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -63,6 +63,9 @@ fn embedded_file_list_matches_the_directory() {
     }
     // fhir.toml is embedded and checked by cobalt-fhir (its tests/tables.rs), not by this crate.
     on_disk.remove("fhir.toml");
+    // plain.toml (the patient view's wording) is embedded and checked by cobalt-report (its
+    // tests/patient.rs), not by this crate: it is wording, not clinical knowledge.
+    on_disk.remove("plain.toml");
     let embedded: BTreeSet<String> = cobalt_kb::FILES
         .iter()
         .map(|f| f.path.to_string())

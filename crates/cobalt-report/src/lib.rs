@@ -476,13 +476,16 @@ fn esc(s: &str) -> String {
     o
 }
 
-const HTML_STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;color:#1b1b1b;line-height:1.45}\
-h1{font-size:1.5rem}h2{font-size:1.2rem;border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:1.6rem}h3{font-size:1rem;margin-bottom:.3rem}\
+/// The standalone file's page style; the page at `/` has its own.
+const DOC_STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:60rem;margin:1.5rem auto;padding:0 1rem;color:#1b1b1b;line-height:1.45}.patient{break-before:page;margin-top:2rem}";
+
+const HTML_STYLE: &str = "h1{font-size:1.5rem}h2{font-size:1.2rem;border-bottom:1px solid #ccc;padding-bottom:.2rem;margin-top:1.6rem}h3{font-size:1rem;margin-bottom:.3rem}\
 .disclaimer{background:#fff4ce;border-left:4px solid #b58900;padding:.5rem .8rem}\
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e3e3e3;vertical-align:top}\
 th{width:12rem;color:#444}.urgent{color:#a40000;font-weight:700}.rule{font-family:ui-monospace,monospace;font-weight:700}\
 .finding{margin:.4rem 0}.src{color:#555;font-size:.9rem}.suggest{margin-left:1rem}\
-svg{max-width:100%;height:auto}@media print{body{margin:0;max-width:none}a{color:inherit;text-decoration:none}.disclaimer{border:1px solid #999}}";
+svg{max-width:100%;height:auto}.mcdonald .yes{font-weight:700}\
+@media print{body{margin:0;max-width:none}a{color:inherit;text-decoration:none}.disclaimer{border:1px solid #999}}";
 
 /// A chart of the B12 results over time (total B12 in pmol/L), as inline SVG, when there are
 /// at least two dated results.
@@ -529,16 +532,87 @@ fn b12_chart(a: &Assessment<'_>) -> Option<String> {
     Some(svg)
 }
 
-/// The report as one standalone HTML file (no scripts, no external assets), print-friendly.
-pub fn html(a: &Assessment<'_>) -> String {
-    let mut o = String::new();
-    let id = a.id.as_deref().unwrap_or("(no id)");
+/// The stylesheet of the HTML report, for pages that show [`report_fragment`].
+pub const REPORT_CSS: &str = HTML_STYLE;
+
+/// One finding as HTML: its rule id, message, suggestion and linked sources.
+fn finding_html(o: &mut String, f: &FindingOut<'_>) {
     let _ = write!(
         o,
-        "<!doctype html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>cobalt assessment: {}</title><style>{HTML_STYLE}</style></head><body><main>\n",
+        "<div class=\"finding\"><span class=\"rule\">{}</span> {}",
+        esc(f.rule),
+        esc(&f.message)
+    );
+    if let Some(s) = &f.suggestion {
+        let _ = write!(o, "<div class=\"suggest\">Consider: {}</div>", esc(s));
+    }
+    let links: Vec<String> = f
+        .sources
+        .iter()
+        .map(|s| {
+            let label = source_label(s);
+            match &s.url {
+                Some(u) => format!("<a href=\"{}\">{}</a>", esc(u), esc(&label)),
+                None => esc(&label),
+            }
+        })
+        .collect();
+    let _ = writeln!(
+        o,
+        "<div class=\"src\">Sources: {}</div></div>",
+        links.join("; ")
+    );
+}
+
+/// The McDonald 2017 panel: dissemination in space and time, whether the criteria are met, and
+/// the McDonald findings; `None` when nothing about McDonald was assessed.
+fn mcdonald_html(a: &Assessment<'_>) -> Option<String> {
+    let m = &a.conclusions.mcdonald_2017;
+    let findings: Vec<&FindingOut<'_>> = a
+        .findings
+        .iter()
+        .filter(|f| f.category == "mcdonald")
+        .collect();
+    if *m == Default::default() && findings.is_empty() {
+        return None;
+    }
+    let mut o = String::from(
+        "<section class=\"mcdonald\" aria-labelledby=\"mcdonald\"><h2 id=\"mcdonald\">McDonald 2017 criteria</h2><table>\n",
+    );
+    for (key, label, v) in [
+        ("dis", "Dissemination in space", m.dis),
+        ("dit", "Dissemination in time", m.dit),
+        ("met", "Criteria met", m.met),
+    ] {
+        let class = match v {
+            Some(true) => "yes",
+            Some(false) => "no",
+            None => "unknown",
+        };
+        let _ = writeln!(
+            o,
+            "<tr data-criterion=\"{key}\"><th scope=\"row\">{label}</th><td class=\"{class}\">{}</td></tr>",
+            yn(v)
+        );
+    }
+    o.push_str("</table>\n");
+    for f in findings {
+        finding_html(&mut o, f);
+    }
+    o.push_str("</section>\n");
+    Some(o)
+}
+
+/// The clinician report as an HTML fragment (an `<article>`, no scripts, every text escaped):
+/// what [`html`] wraps into a file and what the web page shows.
+pub fn report_fragment(a: &Assessment<'_>) -> String {
+    let mut o = String::new();
+    let id = a.id.as_deref().unwrap_or("(no id)");
+    let _ = writeln!(
+        o,
+        "<article class=\"report\" aria-labelledby=\"report-title\"><h1 id=\"report-title\">cobalt assessment: {}</h1>",
         esc(id)
     );
-    let _ = writeln!(o, "<h1>cobalt assessment: {}</h1>", esc(id));
     let _ = writeln!(
         o,
         "<p>As of {}.</p><p class=\"disclaimer\" role=\"note\">{}</p>",
@@ -547,7 +621,7 @@ pub fn html(a: &Assessment<'_>) -> String {
     );
     let _ = writeln!(
         o,
-        "<h2 id=\"conclusions\">Conclusions</h2><table aria-labelledby=\"conclusions\">"
+        "<h2 id=\"conclusions\">Conclusions</h2><table class=\"glance\" aria-labelledby=\"conclusions\">"
     );
     for (label, value) in conclusion_rows(a) {
         let class = if label == "Treatment" && a.conclusions.treatment.urgent {
@@ -608,38 +682,17 @@ pub fn html(a: &Assessment<'_>) -> String {
     if let Some(chart) = b12_chart(a) {
         let _ = writeln!(o, "<h2>Total B12 over time (pmol/L)</h2>{chart}");
     }
+    if let Some(panel) = mcdonald_html(a) {
+        o.push_str(&panel);
+    }
     let _ = writeln!(o, "<h2>Findings</h2>");
     let mut category = "";
-    for f in &a.findings {
+    for f in a.findings.iter().filter(|f| f.category != "mcdonald") {
         if f.category != category {
             category = f.category;
             let _ = writeln!(o, "<h3>{}</h3>", esc(&capitalise(category)));
         }
-        let _ = write!(
-            o,
-            "<div class=\"finding\"><span class=\"rule\">{}</span> {}",
-            esc(f.rule),
-            esc(&f.message)
-        );
-        if let Some(s) = &f.suggestion {
-            let _ = write!(o, "<div class=\"suggest\">Consider: {}</div>", esc(s));
-        }
-        let links: Vec<String> = f
-            .sources
-            .iter()
-            .map(|s| {
-                let label = source_label(s);
-                match &s.url {
-                    Some(u) => format!("<a href=\"{}\">{}</a>", esc(u), esc(&label)),
-                    None => esc(&label),
-                }
-            })
-            .collect();
-        let _ = writeln!(
-            o,
-            "<div class=\"src\">Sources: {}</div></div>",
-            links.join("; ")
-        );
+        finding_html(&mut o, f);
     }
     if !a.labs.is_empty() {
         let _ = writeln!(o, "<h2>Laboratory results</h2><table><thead><tr><th scope=\"col\">Test</th><th scope=\"col\">Date</th><th scope=\"col\">Reported</th><th scope=\"col\">Normalised</th><th scope=\"col\">Interpretation</th></tr></thead><tbody>");
@@ -686,11 +739,23 @@ pub fn html(a: &Assessment<'_>) -> String {
     }
     let _ = writeln!(
         o,
-        "<footer><p class=\"src\">{} {} · knowledge {} · profile {}</p></footer></main></body></html>",
+        "<footer><p class=\"src\">{} {} · knowledge {} · profile {}</p></footer></article>",
         esc(a.engine.name),
         esc(a.engine.version),
         esc(a.engine.knowledge_version),
         esc(a.engine.profile)
     );
     o
+}
+
+/// The report as one standalone HTML file (no scripts, no external assets), print-friendly:
+/// the clinician report, then the view for the patient on its own printed page.
+pub fn html(a: &Assessment<'_>) -> String {
+    let id = a.id.as_deref().unwrap_or("(no id)");
+    format!(
+        "<!doctype html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>cobalt assessment: {}</title><style>{DOC_STYLE}{HTML_STYLE}</style></head><body><main>\n{}{}</main></body></html>\n",
+        esc(id),
+        report_fragment(a),
+        patient::html(a)
+    )
 }

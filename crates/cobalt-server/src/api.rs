@@ -206,22 +206,38 @@ pub async fn assess(
     body: Bytes,
 ) -> Result<Response, AppError> {
     state.authorise(&headers, "/v1/assess").await?;
-    let value = parse_json(&body)?;
-    let as_of_default = today();
-    let case = if value.get("resourceType").is_some() {
-        cobalt_fhir::to_case(&value, as_of_default, &state.kb)?.parsed
+    let case = case_from_body(&state, &body)?;
+    let assessment = assess_and_audit(&state, &headers, &body, &case, "v1/assess").await?;
+    let out = serde_json::to_vec(&assessment).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+/// Parses a request body that is a `cobalt.case/1` document or a FHIR R4 resource or Bundle.
+pub(crate) fn case_from_body(state: &AppState, body: &[u8]) -> Result<cobalt_core::Case, AppError> {
+    let value = parse_json(body)?;
+    Ok(if value.get("resourceType").is_some() {
+        cobalt_fhir::to_case(&value, today(), &state.kb)?.parsed
     } else {
         cobalt_core::parse_case_value(value, &state.kb.vocab, &state.kb.analytes)?
-    };
-    let as_of = case.as_of.unwrap_or(as_of_default);
-    let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
-    let out = serde_json::to_vec(&assessment).map_err(|e| AppError::Internal(e.to_string()))?;
+    })
+}
+
+/// Evaluates a case (as of its `as_of`, else today) and commits its audit row before returning.
+pub(crate) async fn assess_and_audit<'s>(
+    state: &'s AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    case: &cobalt_core::Case,
+    route: &str,
+) -> Result<cobalt_core::Assessment<'s>, AppError> {
+    let as_of = case.as_of.unwrap_or_else(today);
+    let assessment = cobalt_core::evaluate(&state.kb, &state.profile, case, as_of);
     let entry = audit::Entry::assessment(
-        request_id(&headers),
+        request_id(headers),
         "assess",
         "",
-        "v1/assess",
-        sha256_hex(&body),
+        route,
+        sha256_hex(body),
         &assessment,
         &[],
     );
@@ -230,7 +246,7 @@ pub async fn assess(
         .write(vec![entry])
         .await
         .map_err(AppError::Internal)?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+    Ok(assessment)
 }
 
 /// The rules of the knowledge base.

@@ -1,5 +1,6 @@
 //! cobalt as an HTTP service: HL7 CDS Hooks 2.0 services over FHIR R4, a JSON API
-//! (`/v1/assess`, `/v1/rules`), an OpenAPI document, a health check, JWT authentication of the
+//! (`/v1/assess`, `/v1/rules`), a web page for clinicians (`/`, `/ui/*`), an OpenAPI document, a
+//! health check, JWT authentication of the
 //! calling EHR, and an audit log in SQLite. A thin layer over `cobalt-core`: handlers parse,
 //! call `evaluate`, render, and record.
 //!
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod cards;
 pub mod error;
 pub mod hooks;
+pub mod ui;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -55,6 +57,9 @@ pub struct Config {
     pub profile: String,
     /// Serve `POST /v1/echo` (parses and echoes the body; for benchmarks).
     pub echo: bool,
+    /// The web page's `POST /ui/assess` needs no token: a sign-on proxy in front of the service
+    /// authenticates its users.
+    pub ui_trust_proxy: bool,
 }
 
 impl Config {
@@ -72,6 +77,7 @@ impl Config {
             fhir_deadline: hooks::DEFAULT_FHIR_DEADLINE,
             profile: "nice-ng239".into(),
             echo: false,
+            ui_trust_proxy: false,
         }
     }
 
@@ -221,7 +227,12 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/assess", post(api::assess))
         .route("/v1/rules", get(api::rules))
         .route("/openapi.json", get(api::openapi))
-        .route("/healthz", get(api::healthz));
+        .route("/healthz", get(api::healthz))
+        .route("/", get(ui::index))
+        .route("/ui/app.js", get(ui::app_js))
+        .route("/ui/app.css", get(ui::app_css))
+        .route("/ui/form.json", get(ui::form))
+        .route("/ui/assess", post(ui::assess));
     if state.config.echo {
         router = router.route("/v1/echo", post(api::echo));
     }

@@ -1,0 +1,144 @@
+//! The web page for clinicians: `GET /` and its assets (built into the binary, no CDN),
+//! `GET /ui/form.json` (the form's choices, drawn from the case format and the vocabulary) and
+//! `POST /ui/assess` (a case or a FHIR Bundle in; the assessment with the clinician report and
+//! the patient view, rendered by `cobalt-report` exactly as `cobalt assess --format html`).
+//!
+//! `POST /ui/assess` carries patient data, so it is authorised like `/v1/assess` (a bearer
+//! token, audience `/ui/assess`) unless authentication is off or the deployment declares that a
+//! sign-on proxy in front of the service authenticates its users (`ui_trust_proxy`). It accepts
+//! only `Content-Type: application/json`, which a cross-site form cannot send without a CORS
+//! preflight.
+
+use crate::api::{assess_and_audit, case_from_body};
+use crate::error::AppError;
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use cobalt_core::vocab::Kind;
+use serde_json::{json, Map, Value};
+
+const INDEX_HTML: &str = include_str!("../ui/index.html");
+const APP_JS: &str = include_str!("../ui/app.js");
+const APP_CSS: &str = include_str!("../ui/app.css");
+
+/// The page's Content-Security-Policy: its own scripts and styles only, nothing inline.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+fn asset(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
+    let mut r = (StatusCode::OK, body.into()).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    r
+}
+
+/// `GET /`: the page.
+pub async fn index() -> Response {
+    asset("text/html; charset=utf-8", INDEX_HTML)
+}
+
+/// `GET /ui/app.js`.
+pub async fn app_js() -> Response {
+    asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+/// `GET /ui/app.css`: the page's own styles, then the report's (one stylesheet for both).
+pub async fn app_css() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        format!("{APP_CSS}\n{}\n", cobalt_report::REPORT_CSS),
+    )
+}
+
+/// The form's choices: the closed lists of the case format, the concepts by kind with their
+/// labels, and each laboratory test's units (none for a qualitative test).
+pub fn form_schema(kb: &cobalt_core::KnowledgeBase) -> Value {
+    let choices: Map<String, Value> = cobalt_core::case::CHOICES
+        .iter()
+        .map(|(field, values)| (field.to_string(), json!(values)))
+        .collect();
+    let mut concepts: Map<String, Value> = Map::new();
+    for (list, kinds) in [
+        ("medications", &[Kind::Medication, Kind::B12Product][..]),
+        ("conditions", &[Kind::Condition]),
+        ("procedures", &[Kind::Procedure]),
+        ("exposures", &[Kind::Exposure]),
+        ("findings", &[Kind::Finding]),
+        ("labs", &[Kind::Lab]),
+    ] {
+        let items: Vec<Value> = kb
+            .vocab
+            .concepts()
+            .iter()
+            .filter(|c| kinds.contains(&c.kind))
+            .map(|c| json!({ "id": c.id, "label": c.label }))
+            .collect();
+        concepts.insert(list.into(), Value::Array(items));
+    }
+    let analytes: Map<String, Value> = kb
+        .analytes
+        .iter()
+        .map(|a| {
+            let units: Vec<&str> = a.units.iter().map(|u| u.ucum()).collect();
+            (a.test.clone(), json!({ "units": units }))
+        })
+        .collect();
+    json!({
+        "format": cobalt_core::case::CASE_FORMAT,
+        "knowledge_version": kb.meta.version,
+        "disclaimer": kb.meta.disclaimer,
+        "choices": choices,
+        "concepts": concepts,
+        "analytes": analytes,
+    })
+}
+
+/// `GET /ui/form.json`.
+pub async fn form(State(state): State<AppState>) -> Json<Value> {
+    Json(form_schema(&state.kb))
+}
+
+/// `POST /ui/assess`: the assessment, the clinician report and the patient view.
+pub async fn assess(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"));
+    if !json_body {
+        return Ok((
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Json(json!({ "error": "unsupported media type", "message": "send the case as Content-Type: application/json" })),
+        )
+            .into_response());
+    }
+    if !state.config.ui_trust_proxy {
+        state.authorise(&headers, "/ui/assess").await?;
+    }
+    let case = case_from_body(&state, &body)?;
+    let assessment = assess_and_audit(&state, &headers, &body, &case, "ui/assess").await?;
+    Ok(Json(json!({
+        "assessment": assessment,
+        "report_html": cobalt_report::report_fragment(&assessment),
+        "patient_html": cobalt_report::patient::html(&assessment),
+    }))
+    .into_response())
+}

@@ -1,0 +1,484 @@
+// cobalt's page for clinicians. Builds the case form from /ui/form.json (the case format's
+// choices and the vocabulary), turns the form into a cobalt.case/1 document, posts it to
+// /ui/assess and shows the reports that cobalt-report rendered on the server. No framework, no
+// external assets: the service builds this file into its binary.
+'use strict';
+
+(function () {
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+
+  // Scalar fields of the case, in form order. `choices` names a list of /ui/form.json.
+  const SCALARS = [
+    { legend: 'Case', fields: [
+      { path: 'id', label: 'Case identifier', type: 'text' },
+      { path: 'as_of', label: 'Assessment date (empty: today)', type: 'date' },
+    ] },
+    { legend: 'Patient', fields: [
+      { path: 'patient.age_years', label: 'Age in years', type: 'number', min: 0, max: 130 },
+      { path: 'patient.sex', label: 'Sex', type: 'choice', choices: 'patient.sex' },
+      { path: 'patient.pregnant', label: 'Pregnant', type: 'bool' },
+      { path: 'patient.breastfeeding', label: 'Breastfeeding', type: 'bool' },
+      { path: 'patient.ethnicity', label: 'Family background (free text)', type: 'text' },
+      { path: 'diet', label: 'Diet', type: 'choice', choices: 'diet' },
+    ] },
+    { legend: 'B12 replacement already given', fields: [
+      { path: 'b12_replacement.status', label: 'Replacement', type: 'choice', choices: 'b12_replacement.status' },
+      { path: 'b12_replacement.since', label: 'Since', type: 'date' },
+      { path: 'b12_replacement.daily_dose_mcg', label: 'Daily dose (micrograms)', type: 'number', min: 0 },
+    ] },
+    { legend: 'MRI', fields: [
+      { path: 'mri.date', label: 'Date of the scan', type: 'date' },
+      { path: 'mri.brain_normal', label: 'Brain imaged and normal', type: 'bool' },
+      { path: 'mri.spinal_cord_normal', label: 'Spinal cord imaged and normal', type: 'bool' },
+      { path: 'mri.new_lesion_on_follow_up', label: 'New lesion on a follow-up scan', type: 'bool' },
+      { path: 'mri.spinal_cord_pattern.dorsal_columns_symmetric', label: 'Symmetric dorsal-column signal (“inverted V”)', type: 'bool' },
+      { path: 'mri.spinal_cord_pattern.lateral_columns', label: 'Lateral-column signal', type: 'bool' },
+      { path: 'mri.spinal_cord_pattern.longest_lesion_segments', label: 'Longest cord lesion (vertebral segments)', type: 'number', min: 0 },
+    ] },
+    { legend: 'Cerebrospinal fluid and MS history', fields: [
+      { path: 'csf.oligoclonal_bands', label: 'Oligoclonal bands', type: 'choice', choices: 'csf.oligoclonal_bands' },
+      { path: 'ms.status', label: 'MS status before this assessment', type: 'choice', choices: 'ms.status' },
+      { path: 'ms.attacks', label: 'Clinical attacks so far', type: 'number', min: 0, step: 1 },
+      { path: 'ms.lesions_with_objective_clinical_evidence', label: 'Lesions with objective clinical evidence', type: 'number', min: 0, step: 1 },
+      { path: 'ms.progression_months', label: 'Months of progression independent of relapse', type: 'number', min: 0 },
+    ] },
+  ];
+
+  // Repeatable lists: each row is one object of the list.
+  const LISTS = [
+    { list: 'findings', legend: 'Symptoms and signs', noun: 'symptom or sign', fields: [
+      { key: 'concept', label: 'Symptom or sign', type: 'concept' },
+      { key: 'laterality', label: 'Side', type: 'choice', choices: 'findings.laterality' },
+      { key: 'regions', label: 'Regions', type: 'multi', choices: 'findings.regions' },
+      { key: 'onset', label: 'Onset', type: 'choice', choices: 'findings.onset' },
+      { key: 'course', label: 'Course', type: 'choice', choices: 'findings.course' },
+      { key: 'weeks', label: 'Duration (weeks)', type: 'number', min: 0 },
+    ] },
+    { list: 'labs', legend: 'Laboratory results', noun: 'result', fields: [
+      { key: 'test', label: 'Test', type: 'concept' },
+      { key: 'comparator', label: 'Censored', type: 'choice', choices: 'labs.comparator' },
+      { key: 'value', label: 'Value', type: 'number', min: 0 },
+      { key: 'unit', label: 'Unit', type: 'unit' },
+      { key: 'result', label: 'Qualitative result', type: 'choice', choices: 'labs.result' },
+      { key: 'date', label: 'Date', type: 'date' },
+      { key: 'reference_low', label: 'Laboratory range, low', type: 'number', min: 0 },
+      { key: 'reference_high', label: 'Laboratory range, high', type: 'number', min: 0 },
+    ] },
+    { list: 'medications', legend: 'Medicines', noun: 'medicine', fields: [
+      { key: 'concept', label: 'Medicine', type: 'concept' },
+      { key: 'months', label: 'Months taken', type: 'number', min: 0 },
+      { key: 'daily_dose_mg', label: 'Daily dose (mg)', type: 'number', min: 0 },
+      { key: 'current', label: 'Still taken', type: 'bool' },
+    ] },
+    { list: 'conditions', legend: 'Conditions', noun: 'condition', fields: [
+      { key: 'concept', label: 'Condition', type: 'concept' },
+      { key: 'since', label: 'Since', type: 'date' },
+    ] },
+    { list: 'procedures', legend: 'Operations and procedures', noun: 'operation', fields: [
+      { key: 'concept', label: 'Operation', type: 'concept' },
+      { key: 'date', label: 'Date', type: 'date' },
+    ] },
+    { list: 'exposures', legend: 'Exposures', noun: 'exposure', fields: [
+      { key: 'concept', label: 'Exposure', type: 'concept' },
+      { key: 'frequency', label: 'How often', type: 'text' },
+      { key: 'last', label: 'Last exposure', type: 'date' },
+    ] },
+    { list: 'mri.lesions', legend: 'MRI lesions by region', noun: 'lesion region', fields: [
+      { key: 'site', label: 'Region', type: 'choice', choices: 'mri.lesions.site' },
+      { key: 'count', label: 'T2 lesions (3 mm or more)', type: 'number', min: 0, step: 1 },
+      { key: 'enhancing', label: 'Of which enhancing', type: 'number', min: 0, step: 1 },
+    ] },
+  ];
+
+  let schema = null;
+  let serial = 0;
+
+  const words = (s) => String(s).replace(/_/g, ' ');
+
+  function el(tag, attrs, children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'text') e.textContent = v;
+      else e.setAttribute(k, v === true ? '' : v);
+    }
+    for (const c of children || []) e.append(c);
+    return e;
+  }
+
+  function options(select, values, labelOf, blank) {
+    select.replaceChildren(el('option', { value: '', text: blank }));
+    for (const v of values) select.append(el('option', { value: v, text: labelOf(v) }));
+  }
+
+  // One control with its label. `attrs` carries data-path (scalars) or data-key (list rows).
+  function control(f, attrs, listName) {
+    const id = 'f' + (++serial);
+    const wrap = el('div', { class: 'field field-' + f.type });
+    let input;
+    if (f.type === 'choice' || f.type === 'bool' || f.type === 'concept' || f.type === 'unit') {
+      input = el('select', Object.assign({ id }, attrs));
+      if (f.type === 'choice') options(input, schema.choices[f.choices], words, 'not recorded');
+      if (f.type === 'bool') options(input, ['true', 'false'], (v) => (v === 'true' ? 'yes' : 'no'), 'not recorded');
+      if (f.type === 'concept') {
+        const concepts = schema.concepts[listName];
+        input.replaceChildren(el('option', { value: '', text: 'choose…' }));
+        for (const c of concepts) input.append(el('option', { value: c.id, text: c.label }));
+      }
+      if (f.type === 'unit') options(input, [], (v) => v, 'unit');
+    } else if (f.type === 'multi') {
+      const set = el('fieldset', Object.assign({ class: 'multi' }, attrs));
+      set.append(el('legend', { text: f.label }));
+      for (const v of schema.choices[f.choices]) {
+        const cid = 'f' + (++serial);
+        set.append(el('span', { class: 'check' }, [
+          el('input', { type: 'checkbox', id: cid, value: v }),
+          el('label', { for: cid, text: words(v) }),
+        ]));
+      }
+      wrap.append(set);
+      return wrap;
+    } else {
+      input = el('input', Object.assign({ id, type: f.type === 'number' ? 'number' : f.type }, attrs));
+      if (f.type === 'number') {
+        input.setAttribute('step', f.step || 'any');
+        if (f.min !== undefined) input.setAttribute('min', f.min);
+        if (f.max !== undefined) input.setAttribute('max', f.max);
+        input.setAttribute('inputmode', 'decimal');
+      }
+    }
+    wrap.prepend(el('label', { for: id, text: f.label }));
+    wrap.append(input);
+    return wrap;
+  }
+
+  function buildForm() {
+    const scalars = $('#scalars');
+    for (const group of SCALARS) {
+      const set = el('fieldset', {}, [el('legend', { text: group.legend })]);
+      const grid = el('div', { class: 'grid' });
+      for (const f of group.fields) grid.append(control(f, { 'data-path': f.path }));
+      set.append(grid);
+      scalars.append(set);
+    }
+    const lists = $('#lists');
+    for (const spec of LISTS) {
+      const rows = el('div', { class: 'rows', 'data-rows': spec.list });
+      const add = el('button', { type: 'button', 'data-add': spec.list, text: 'Add a ' + spec.noun });
+      add.addEventListener('click', () => {
+        const row = addRow(spec);
+        const first = row.querySelector('select, input');
+        if (first) first.focus();
+      });
+      lists.append(el('fieldset', { class: 'list' }, [el('legend', { text: spec.legend }), rows, add]));
+    }
+  }
+
+  function addRow(spec) {
+    const rows = $(`[data-rows="${spec.list}"]`);
+    const row = el('div', { class: 'row', 'data-list': spec.list, role: 'group' });
+    const n = rows.children.length + 1;
+    row.setAttribute('aria-label', `${spec.legend}: ${spec.noun} ${n}`);
+    const listName = spec.list.split('.').pop();
+    for (const f of spec.fields) row.append(control(f, { 'data-key': f.key }, listName));
+    const remove = el('button', { type: 'button', class: 'remove', text: 'Remove', 'aria-label': `Remove ${spec.noun} ${n}` });
+    remove.addEventListener('click', () => {
+      const next = row.nextElementSibling || row.previousElementSibling;
+      row.remove();
+      (next ? next.querySelector('select, input') : $(`[data-add="${spec.list}"]`)).focus();
+    });
+    row.append(remove);
+    if (spec.list === 'labs') {
+      const test = row.querySelector('[data-key="test"]');
+      test.addEventListener('change', () => labKind(row));
+      labKind(row);
+    }
+    rows.append(row);
+    return row;
+  }
+
+  // A lab row offers the units its test can be reported in, or a qualitative result.
+  function labKind(row) {
+    const test = row.querySelector('[data-key="test"]').value;
+    const analyte = schema.analytes[test];
+    const units = analyte ? analyte.units : [];
+    const qualitative = !!test && units.length === 0;
+    const unit = row.querySelector('[data-key="unit"]');
+    const keep = unit.value;
+    options(unit, units, (v) => v, 'unit');
+    if (units.includes(keep)) unit.value = keep;
+    else if (units.length === 1) unit.value = units[0];
+    for (const k of ['value', 'unit', 'comparator', 'reference_low', 'reference_high']) {
+      row.querySelector(`[data-key="${k}"]`).disabled = qualitative;
+    }
+    row.querySelector('[data-key="result"]').disabled = !!test && !qualitative;
+  }
+
+  function setPath(obj, path, value) {
+    const parts = path.split('.');
+    let o = obj;
+    for (const p of parts.slice(0, -1)) o = o[p] = o[p] || {};
+    o[parts[parts.length - 1]] = value;
+  }
+
+  function getPath(obj, path) {
+    return path.split('.').reduce((o, p) => (o == null ? undefined : o[p]), obj);
+  }
+
+  // The value of a control, typed; undefined when empty. A number the browser cannot read is
+  // sent as text so that the service names the field in its error.
+  function read(input, type) {
+    if (type === 'multi') {
+      const v = $$('input:checked', input).map((c) => c.value);
+      return v.length ? v : undefined;
+    }
+    if (input.disabled) return undefined;
+    const raw = input.value.trim();
+    if (raw === '') {
+      if (input.type === 'number' && input.validity && input.validity.badInput) return 'not a number';
+      return undefined;
+    }
+    if (type === 'bool') return raw === 'true';
+    if (type === 'number') {
+      const n = Number(raw);
+      return Number.isFinite(n) ? n : raw;
+    }
+    return raw;
+  }
+
+  function formToCase() {
+    const c = { format: schema.format };
+    for (const group of SCALARS) {
+      for (const f of group.fields) {
+        const v = read($(`[data-path="${f.path}"]`), f.type);
+        if (v !== undefined) setPath(c, f.path, v);
+      }
+    }
+    for (const spec of LISTS) {
+      const items = $$(`.row[data-list="${spec.list}"]`).map((row) => {
+        const item = {};
+        for (const f of spec.fields) {
+          const v = read(row.querySelector(`[data-key="${f.key}"]`), f.type);
+          if (v !== undefined) item[f.key] = v;
+        }
+        return item;
+      }).filter((item) => Object.keys(item).length > 0);
+      if (items.length) setPath(c, spec.list, items);
+    }
+    return c;
+  }
+
+  function write(input, type, v) {
+    if (type === 'multi') {
+      for (const c of $$('input', input)) c.checked = Array.isArray(v) && v.includes(c.value);
+    } else if (v === undefined || v === null) {
+      input.value = '';
+    } else {
+      input.value = String(v);
+    }
+  }
+
+  function clearForm() {
+    for (const spec of LISTS) $(`[data-rows="${spec.list}"]`).replaceChildren();
+    for (const group of SCALARS) for (const f of group.fields) write($(`[data-path="${f.path}"]`), f.type, undefined);
+  }
+
+  // Fills the form from a cobalt.case/1 document; fields the form has no control for are reported.
+  function caseToForm(c) {
+    clearForm();
+    const known = new Set(['format', 'patient', 'mri', 'csf', 'ms', 'b12_replacement', 'mri']);
+    for (const group of SCALARS) {
+      for (const f of group.fields) {
+        write($(`[data-path="${f.path}"]`), f.type, getPath(c, f.path));
+        known.add(f.path.split('.')[0]);
+      }
+    }
+    for (const spec of LISTS) {
+      known.add(spec.list.split('.')[0]);
+      for (const item of getPath(c, spec.list) || []) {
+        const row = addRow(spec);
+        for (const f of spec.fields) {
+          const input = row.querySelector(`[data-key="${f.key}"]`);
+          write(input, f.type, item[f.key]);
+          if (spec.list === 'labs' && f.key === 'test') labKind(row);
+        }
+        if (item.code) say(`A ${spec.noun} given by code (${item.code.system} ${item.code.code}) has no form control; assess the pasted JSON instead.`);
+      }
+    }
+    const unknown = Object.keys(c).filter((k) => !known.has(k));
+    if (unknown.length) say('Not shown in the form: ' + unknown.join(', '));
+  }
+
+  function say(msg) {
+    $('#status').textContent = msg;
+  }
+
+  function showError(msg, path) {
+    const box = $('#error');
+    box.hidden = false;
+    box.textContent = msg;
+    for (const i of $$('[aria-invalid="true"]')) {
+      i.removeAttribute('aria-invalid');
+      i.removeAttribute('aria-describedby');
+    }
+    const target = path && controlFor(path);
+    if (target) {
+      target.setAttribute('aria-invalid', 'true');
+      target.setAttribute('aria-describedby', 'error');
+      target.focus();
+    }
+  }
+
+  // The form control behind a JSON path such as labs[2].value or patient.age_years.
+  function controlFor(path) {
+    const m = /^(?:\$\.)?([a-z_.]+?)\[(\d+)\]\.([a-z_]+)/.exec(path);
+    if (m) {
+      const row = $$(`.row[data-list="${m[1]}"]`)[Number(m[2])];
+      return row && row.querySelector(`[data-key="${m[3]}"]`);
+    }
+    const s = /^(?:\$\.)?([a-z_.]+)$/.exec(path);
+    return s && $(`[data-path="${s[1]}"]`);
+  }
+
+  const GLANCE = [
+    ['b12_status', 'B12 status', (c) => words(c.b12_status)],
+    ['causes', 'Likely causes', (c, label) => (c.causes.length ? c.causes.map(label).join(', ') : 'none recorded')],
+    ['picture', 'Picture', (c) => words(c.picture)],
+    ['next_tests', 'Next tests', (c, label) => (c.next_tests.length ? c.next_tests.map(label).join(', ') : 'none')],
+    ['treatment', 'Treatment', (c) => words(c.treatment.route) + (c.treatment.urgent ? ' (urgent)' : '')],
+    ['referrals', 'Referrals', (c, label) => (c.referrals.length ? c.referrals.map(label).join(', ') : 'none')],
+  ];
+
+  function labelOf(id) {
+    for (const list of Object.values(schema.concepts)) {
+      const c = list.find((x) => x.id === id);
+      if (c) return c.label;
+    }
+    return words(id);
+  }
+
+  function showResult(data) {
+    const c = data.assessment.conclusions;
+    const glance = $('#glance');
+    glance.replaceChildren();
+    const dl = el('dl', { class: 'glance' });
+    for (const [key, label, fmt] of GLANCE) {
+      const raw = key === 'treatment' ? c.treatment.route : Array.isArray(c[key]) ? c[key].join(' ') : c[key];
+      const cls = key === 'treatment' && c.treatment.urgent ? 'urgent' : key === 'b12_status' ? 'status-' + c.b12_status : '';
+      dl.append(el('div', { class: 'item ' + cls, 'data-conclusion': key, 'data-value': raw }, [
+        el('dt', { text: label }),
+        el('dd', { text: fmt(c, labelOf) }),
+      ]));
+    }
+    glance.append(dl);
+    glance.hidden = false;
+    $('#view-clinician').innerHTML = data.report_html;
+    $('#view-patient').innerHTML = data.patient_html;
+    $('#views').hidden = false;
+    $('#error').hidden = true;
+    select($('#tab-clinician'), false);
+    say(`Assessed${data.assessment.id ? ' ' + data.assessment.id : ''}: B12 status ${words(c.b12_status)}${c.treatment.urgent ? ', treatment urgent' : ''}.`);
+    $('#results').focus();
+  }
+
+  async function assess(body) {
+    say('Assessing…');
+    const headers = { 'Content-Type': 'application/json' };
+    const token = $('#token').value.trim();
+    if (token) headers.Authorization = 'Bearer ' + token;
+    let r;
+    try {
+      r = await fetch('/ui/assess', { method: 'POST', headers, body });
+    } catch (e) {
+      say('');
+      showError('The service could not be reached: ' + e.message);
+      return;
+    }
+    if (r.ok) {
+      showResult(await r.json());
+      return;
+    }
+    say('');
+    if (r.status === 401) {
+      showError('The service asks for a sign-in token (401). Enter one under “Access token”, or ask your administrator.');
+      return;
+    }
+    const problem = await r.json().catch(() => ({}));
+    if (problem.path) showError(`Not assessed: ${problem.path}: ${problem.message}`, problem.path);
+    else showError(`Not assessed (${r.status}): ${problem.message || problem.error || r.statusText}`);
+  }
+
+  function select(tab, focus) {
+    for (const t of $$('[role="tab"]')) {
+      const on = t === tab;
+      t.setAttribute('aria-selected', String(on));
+      t.tabIndex = on ? 0 : -1;
+      $('#' + t.getAttribute('aria-controls')).hidden = !on;
+    }
+    if (focus) tab.focus();
+  }
+
+  function wire() {
+    $('#case-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      assess(JSON.stringify(formToCase()));
+    });
+    $('#clear').addEventListener('click', () => {
+      clearForm();
+      say('The form is empty.');
+    });
+    $('#assess-pasted').addEventListener('click', () => assess($('#paste-text').value));
+    $('#load-pasted').addEventListener('click', () => {
+      let c;
+      try {
+        c = JSON.parse($('#paste-text').value);
+      } catch (e) {
+        showError('The pasted text is not JSON: ' + e.message);
+        return;
+      }
+      if (c && c.case && c.case.format) c = c.case;
+      if (!c || c.format !== schema.format) {
+        showError(`Only a ${schema.format} document can be loaded into the form; assess a FHIR Bundle directly.`);
+        return;
+      }
+      caseToForm(c);
+      $('#error').hidden = true;
+      say('The case is in the form.');
+    });
+    $('#upload').addEventListener('change', async (e) => {
+      const f = e.target.files[0];
+      if (f) $('#paste-text').value = await f.text();
+    });
+    const tabs = $$('[role="tab"]');
+    for (const t of tabs) {
+      t.addEventListener('click', () => select(t, false));
+      t.addEventListener('keydown', (e) => {
+        const i = tabs.indexOf(t);
+        if (e.key === 'ArrowRight') select(tabs[(i + 1) % tabs.length], true);
+        else if (e.key === 'ArrowLeft') select(tabs[(i + tabs.length - 1) % tabs.length], true);
+        else return;
+        e.preventDefault();
+      });
+    }
+    $('#print').addEventListener('click', () => window.print());
+  }
+
+  async function start() {
+    try {
+      const r = await fetch('/ui/form.json');
+      schema = await r.json();
+    } catch (e) {
+      $('#form-loading').textContent = 'The form could not be loaded: ' + e.message;
+      return;
+    }
+    $('#disclaimer').textContent = schema.disclaimer;
+    buildForm();
+    wire();
+    $('#form-loading').remove();
+    $('#case-form').hidden = false;
+    document.body.dataset.ready = 'true';
+  }
+
+  document.addEventListener('DOMContentLoaded', start);
+})();

@@ -1,0 +1,293 @@
+// End-to-end tests of cobalt's page for clinicians in headless Chromium (Debian's chromium,
+// driven by playwright-core). Starts `cobalt serve` on loopback, fills the form for published
+// dev cases through the page's own controls, checks the conclusions the page shows against each
+// case's reported outcome, switches to the patient view with the keyboard, and saves screenshots
+// in target/browser-artifacts/.
+//
+//   node scripts/browser-test.mjs target/release/cobalt [CASE.json ...]
+//
+// Without case files it runs every case in ../shared/cases/dev/. Prints `browser: N passed,
+// M failed` and exits 1 on any failure.
+
+import { chromium } from 'playwright-core';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, mkdtempSync, existsSync } from 'node:fs';
+import { join, resolve, dirname, basename } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '..');
+const cobalt = resolve(process.argv[2] || join(repo, 'target/release/cobalt'));
+let caseFiles = process.argv.slice(3);
+if (caseFiles.length === 0) {
+  const dir = resolve(repo, '../shared/cases/dev');
+  caseFiles = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => join(dir, f));
+}
+const artefacts = join(repo, 'target/browser-artifacts');
+mkdirSync(artefacts, { recursive: true });
+const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+
+let passed = 0;
+let failed = 0;
+async function check(name, fn) {
+  try {
+    await fn();
+    passed++;
+    console.log(`ok   ${name}`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${name}\n     ${String(e && e.stack || e).split('\n').slice(0, 6).join('\n     ')}`);
+  }
+}
+
+// The service, on a free loopback port, authentication off (allowed only on loopback).
+const port = 18000 + (process.pid % 2000);
+const base = `http://127.0.0.1:${port}`;
+const work = mkdtempSync(join(tmpdir(), 'cobalt-browser-'));
+const server = spawn(cobalt, ['serve', '--listen', `127.0.0.1:${port}`, '--insecure-no-auth', '--db', join(work, 'audit.sqlite3')], { stdio: ['ignore', 'ignore', 'pipe'] });
+let serverLog = '';
+server.stderr.on('data', (d) => { serverLog += d; });
+async function waitForServer() {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`${base}/healthz`);
+      if (r.ok) return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('cobalt serve did not start:\n' + serverLog);
+}
+
+// Sorted keys, and sorted regions (a set): two cases compare equal whatever their order.
+function canonical(v, key) {
+  if (Array.isArray(v)) return key === 'regions' ? [...v].sort() : v.map((x) => canonical(x));
+  if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical(v[k], k)]));
+  return v;
+}
+
+// Fills the page's form from a case, the way a person would: choosing options, typing numbers,
+// ticking regions, adding a row per list item. Generic over the case format.
+const LISTS = ['findings', 'labs', 'medications', 'conditions', 'procedures', 'exposures', 'mri.lesions'];
+async function fill(page, c) {
+  async function set(locator, v) {
+    const tag = await locator.evaluate((e) => e.tagName);
+    if (tag === 'SELECT') await locator.selectOption(String(v));
+    else await locator.fill(String(v));
+  }
+  async function scalars(obj, prefix) {
+    for (const [k, v] of Object.entries(obj)) {
+      const path = prefix ? `${prefix}.${k}` : k;
+      if (path === 'format' || LISTS.includes(path)) continue;
+      if (v && typeof v === 'object' && !Array.isArray(v)) await scalars(v, path);
+      else await set(page.locator(`[data-path="${path}"]`), v);
+    }
+  }
+  await scalars(c, '');
+  for (const list of LISTS) {
+    const items = list.split('.').reduce((o, p) => (o ? o[p] : undefined), c) || [];
+    for (const item of items) {
+      await page.click(`[data-add="${list}"]`);
+      const row = page.locator(`.row[data-list="${list}"]`).last();
+      // The test first: it decides which units the row offers.
+      const keys = Object.keys(item).sort((a, b) => (a === 'test' ? -1 : b === 'test' ? 1 : 0));
+      for (const k of keys) {
+        const v = item[k];
+        if (Array.isArray(v)) {
+          for (const r of v) await row.locator(`[data-key="${k}"] input[value="${r}"]`).check();
+        } else {
+          await set(row.locator(`[data-key="${k}"]`), v);
+        }
+      }
+    }
+  }
+}
+
+// What the page shows, read from the DOM.
+async function shown(page) {
+  return page.evaluate(() => {
+    const glance = {};
+    for (const d of document.querySelectorAll('#glance [data-conclusion]')) {
+      glance[d.dataset.conclusion] = { value: d.dataset.value, text: d.querySelector('dd').textContent, urgent: d.classList.contains('urgent') };
+    }
+    const mcdonald = {};
+    for (const tr of document.querySelectorAll('#view-clinician [data-criterion]')) mcdonald[tr.dataset.criterion] = tr.querySelector('td').textContent;
+    const rows = {};
+    for (const tr of document.querySelectorAll('#view-clinician table.glance tr')) rows[tr.querySelector('th').textContent] = tr.querySelector('td').textContent;
+    return { glance, mcdonald, rows };
+  });
+}
+
+function expectShown(s, e) {
+  const list = (k) => (s.glance[k].value || '').split(' ').filter(Boolean);
+  if (e.b12_status) assert.equal(s.glance.b12_status.value, e.b12_status, 'B12 status');
+  if (e.picture) assert.equal(s.glance.picture.value, e.picture, 'picture');
+  if (e.picture_not) assert.notEqual(s.glance.picture.value, e.picture_not, 'picture');
+  if (e.route) assert.equal(s.glance.treatment.value, e.route, 'route');
+  if (e.route_any_of) assert.ok(e.route_any_of.includes(s.glance.treatment.value), `route ${s.glance.treatment.value}`);
+  if (e.urgent !== undefined) assert.equal(s.glance.treatment.urgent, e.urgent, 'urgency');
+  if (e.test_indicated !== undefined) assert.equal(s.rows['Test indicated'], e.test_indicated ? 'yes' : 'no', 'test indicated');
+  for (const c of e.causes_include || []) assert.ok(list('causes').includes(c), `cause ${c} in ${list('causes')}`);
+  if (e.next_tests_include_any) assert.ok(e.next_tests_include_any.some((t) => list('next_tests').includes(t)), `next tests ${list('next_tests')}`);
+  if (e.mcdonald_dis !== undefined) assert.equal(s.mcdonald.dis, e.mcdonald_dis ? 'yes' : 'no', 'McDonald DIS');
+  if (e.mcdonald_dit !== undefined) assert.equal(s.mcdonald.dit, e.mcdonald_dit ? 'yes' : 'no', 'McDonald DIT');
+  if (e.mcdonald_met_not_true) assert.notEqual(s.mcdonald.met, 'yes', 'McDonald met');
+}
+
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+});
+
+try {
+  await waitForServer();
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await context.newPage();
+  const consoleErrors = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  async function open() {
+    await page.goto(`${base}/`);
+    await page.waitForSelector('body[data-ready="true"]');
+  }
+
+  await check('the page loads with no external request and shows the disclaimer', async () => {
+    const external = [];
+    page.on('request', (r) => { if (!r.url().startsWith(base)) external.push(r.url()); });
+    await open();
+    assert.deepEqual(external, []);
+    const d = page.locator('#disclaimer');
+    assert.ok(await d.isVisible());
+    assert.match(await d.textContent(), /not a diagnosis/);
+  });
+
+  await check('every form control has a label a screen reader reads', async () => {
+    const unlabelled = await page.evaluate(() => {
+      for (const b of document.querySelectorAll('[data-add]')) b.click();
+      return Array.from(document.querySelectorAll('input, select, textarea'))
+        .filter((e) => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+        .map((e) => e.outerHTML.slice(0, 80));
+    });
+    assert.deepEqual(unlabelled, []);
+  });
+
+  for (const file of caseFiles) {
+    const dev = JSON.parse(readFileSync(file, 'utf8'));
+    const id = dev.case_id || basename(file, '.json');
+    await check(`${id}: the form, filled by hand, sends the case and shows its reported outcome`, async () => {
+      await open();
+      await fill(page, dev.case);
+      const [request] = await Promise.all([
+        page.waitForRequest((r) => r.url().endsWith('/ui/assess')),
+        page.click('#assess'),
+      ]);
+      assert.equal(JSON.stringify(canonical(JSON.parse(request.postData()))), JSON.stringify(canonical(dev.case)), 'the form sends exactly the case');
+      await page.waitForSelector('#glance:not([hidden])');
+      expectShown(await shown(page), dev.expect);
+      // Every finding names its rule, and its sources are links.
+      const findings = await page.locator('#view-clinician .finding').count();
+      assert.ok(findings > 0, 'findings shown');
+      assert.equal(await page.locator('#view-clinician .finding .rule').count(), findings);
+      assert.ok(await page.locator('#view-clinician .finding .src a[href^="http"]').count() > 0, 'linked sources');
+      await page.screenshot({ path: join(artefacts, `${id}-clinician.png`), fullPage: true });
+
+      // The patient view, reached with the keyboard.
+      await page.focus('#tab-clinician');
+      await page.keyboard.press('ArrowRight');
+      assert.equal(await page.evaluate(() => document.activeElement.id), 'tab-patient');
+      assert.ok(await page.locator('#view-patient').isVisible(), 'patient view shown');
+      assert.ok(await page.locator('#view-clinician').isHidden(), 'clinician view hidden');
+      const text = await page.locator('#view-patient').innerText();
+      assert.match(text, /not a diagnosis/i);
+      assert.doesNotMatch(text, /[a-z]_[a-z]/, 'no concept ids in the patient view');
+      await page.screenshot({ path: join(artefacts, `${id}-patient.png`), fullPage: true });
+    });
+  }
+
+  await check('a bad value is refused with its JSON path, and the field is marked and focused', async () => {
+    await open();
+    await page.fill('[data-path="patient.age_years"]', '200');
+    await page.click('#assess');
+    await page.waitForSelector('#error:not([hidden])');
+    assert.match(await page.locator('#error').textContent(), /patient\.age_years/);
+    assert.equal(await page.getAttribute('[data-path="patient.age_years"]', 'aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.path), 'patient.age_years');
+  });
+
+  await check('a lab row offers only the units of its test, and a qualitative test takes a result', async () => {
+    await open();
+    await page.click('[data-add="labs"]');
+    const row = page.locator('.row[data-list="labs"]').last();
+    await row.locator('[data-key="test"]').selectOption('total_b12');
+    const units = await row.locator('[data-key="unit"] option').allTextContents();
+    assert.ok(units.includes('pg/mL') && units.includes('pmol/L') && !units.includes('fL'), units.join(','));
+    assert.ok(await row.locator('[data-key="result"]').isDisabled());
+    await row.locator('[data-key="test"]').selectOption('intrinsic_factor_antibody');
+    assert.ok(await row.locator('[data-key="value"]').isDisabled());
+    assert.ok(await row.locator('[data-key="result"]').isEnabled());
+  });
+
+  await check('a pasted FHIR Bundle is assessed', async () => {
+    await open();
+    const fixtures = join(repo, 'crates/cobalt-fhir/tests/fixtures');
+    const bundle = readdirSync(fixtures).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(fixtures, f), 'utf8'))).find((b) => b.resourceType === 'Bundle');
+    await page.click('#paste summary');
+    await page.fill('#paste-text', JSON.stringify(bundle));
+    await page.click('#assess-pasted');
+    await page.waitForSelector('#glance:not([hidden])');
+    assert.ok((await page.locator('#glance [data-conclusion="b12_status"]').getAttribute('data-value')).length > 0);
+  });
+
+  await check('a pasted case loads into the form and assesses the same', async () => {
+    await open();
+    const dev = JSON.parse(readFileSync(caseFiles[0], 'utf8'));
+    await page.click('#paste summary');
+    await page.fill('#paste-text', JSON.stringify(dev));
+    await page.click('#load-pasted');
+    const [request] = await Promise.all([
+      page.waitForRequest((r) => r.url().endsWith('/ui/assess')),
+      page.click('#assess'),
+    ]);
+    assert.equal(JSON.stringify(canonical(JSON.parse(request.postData()))), JSON.stringify(canonical(dev.case)));
+  });
+
+  await check('printing shows the report without the form', async () => {
+    await page.waitForSelector('#glance:not([hidden])');
+    await page.emulateMedia({ media: 'print' });
+    assert.ok(await page.locator('#input').isHidden(), 'form hidden in print');
+    assert.ok(await page.locator('#view-clinician').isVisible(), 'report printed');
+    assert.ok(await page.locator('#disclaimer').isVisible(), 'disclaimer printed');
+    await page.pdf({ path: join(artefacts, 'print.pdf') });
+    await page.emulateMedia({ media: 'screen' });
+  });
+
+  await check('cobalt assess --format html writes the same report as one static file', async () => {
+    const file = caseFiles[0];
+    const dev = JSON.parse(readFileSync(file, 'utf8'));
+    const casePath = join(work, 'case.json');
+    writeFileSync(casePath, JSON.stringify(dev.case));
+    const html = execFileSync(cobalt, ['assess', casePath, '--format', 'html'], { encoding: 'utf8' });
+    assert.doesNotMatch(html, /<script/i);
+    const out = join(artefacts, `${dev.case_id}-standalone.html`);
+    writeFileSync(out, html);
+    const p = await context.newPage();
+    await p.goto('file://' + out);
+    assert.ok(await p.locator('.report .disclaimer').isVisible());
+    assert.ok(await p.locator('#patient-view').isVisible());
+    await p.screenshot({ path: join(artefacts, `${dev.case_id}-standalone.png`), fullPage: true });
+    await p.close();
+  });
+
+  await check('no errors in the browser console (Content-Security-Policy included)', async () => {
+    assert.deepEqual(consoleErrors.filter((e) => !/status of 400/.test(e)), []);
+  });
+} finally {
+  await browser.close();
+  server.kill('SIGTERM');
+}
+
+console.log(`artefacts: ${artefacts}`);
+console.log(`browser: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
