@@ -191,7 +191,8 @@ try {
       assert.ok(findings > 0, 'findings shown');
       assert.equal(await page.locator('#view-clinician .finding .rule').count(), findings);
       assert.ok(await page.locator('#view-clinician .finding .src a[href^="http"]').count() > 0, 'linked sources');
-      await page.screenshot({ path: join(artefacts, `${id}-clinician.png`), fullPage: true });
+      await page.screenshot({ path: join(artefacts, `${id}-page.png`) });
+      await page.locator('#results').screenshot({ path: join(artefacts, `${id}-clinician.png`) });
 
       // The patient view, reached with the keyboard.
       await page.focus('#tab-clinician');
@@ -202,7 +203,7 @@ try {
       const text = await page.locator('#view-patient').innerText();
       assert.match(text, /not a diagnosis/i);
       assert.doesNotMatch(text, /[a-z]_[a-z]/, 'no concept ids in the patient view');
-      await page.screenshot({ path: join(artefacts, `${id}-patient.png`), fullPage: true });
+      await page.locator('#results').screenshot({ path: join(artefacts, `${id}-patient.png`) });
     });
   }
 

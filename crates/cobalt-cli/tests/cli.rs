@@ -233,6 +233,41 @@ fn markdown_report() {
 }
 
 #[test]
+fn html_file_holds_both_views_and_patient_text_is_plain() {
+    let out = cobalt()
+        .args([
+            "assess",
+            &example("metformin-neuropathy.json"),
+            "--format",
+            "html",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let html = String::from_utf8(out.stdout).unwrap();
+    assert!(html.starts_with("<!doctype html>") && html.trim_end().ends_with("</html>"));
+    let report = html
+        .find("<article class=\"report\"")
+        .expect("clinician report");
+    let patient = html.find("id=\"patient-view\"").expect("patient view");
+    assert!(report < patient, "the clinician report comes first");
+    assert!(!html.contains("<script"));
+    let out = cobalt()
+        .args([
+            "assess",
+            &example("metformin-neuropathy.json"),
+            "--format",
+            "patient",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("not a diagnosis"));
+    assert!(!text.contains('<') && !text.contains("TX-") && !text.contains("_"));
+}
+
+#[test]
 fn rules_explain_and_lint() {
     let out = cobalt().args(["rules"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));

@@ -461,7 +461,8 @@ pub fn explain(kb: &KnowledgeBase, r: &Rule) -> String {
     o
 }
 
-fn esc(s: &str) -> String {
+/// Escapes text for HTML content and attribute values.
+pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         match c {

@@ -6,6 +6,7 @@
 //! the only numbers are the ones the assessment carries with a citation (the recommended daily
 //! intake, the vitamin B12 in a serving of food and the follow-up interval).
 
+use crate::esc;
 use cobalt_core::assessment::{Assessment, B12Status, McDonald, Picture, Route};
 use cobalt_core::units::display_number;
 use serde::Deserialize;
@@ -485,21 +486,6 @@ pub fn sections(a: &Assessment<'_>) -> Vec<PlainSection> {
     out.extend(food(w, a));
     out.extend(missing(w, a));
     out
-}
-
-fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 /// The patient view as an HTML fragment (a `<section id="patient-view">`, no scripts, every

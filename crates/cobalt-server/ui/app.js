@@ -47,7 +47,7 @@
 
   // Repeatable lists: each row is one object of the list.
   const LISTS = [
-    { list: 'findings', legend: 'Symptoms and signs', noun: 'symptom or sign', fields: [
+    { list: 'findings', legend: 'Symptoms and signs', noun: 'symptom or sign', add: 'Add a symptom or sign', fields: [
       { key: 'concept', label: 'Symptom or sign', type: 'concept' },
       { key: 'laterality', label: 'Side', type: 'choice', choices: 'findings.laterality' },
       { key: 'regions', label: 'Regions', type: 'multi', choices: 'findings.regions' },
@@ -55,7 +55,7 @@
       { key: 'course', label: 'Course', type: 'choice', choices: 'findings.course' },
       { key: 'weeks', label: 'Duration (weeks)', type: 'number', min: 0 },
     ] },
-    { list: 'labs', legend: 'Laboratory results', noun: 'result', fields: [
+    { list: 'labs', legend: 'Laboratory results', noun: 'result', add: 'Add a result', fields: [
       { key: 'test', label: 'Test', type: 'concept' },
       { key: 'comparator', label: 'Censored', type: 'choice', choices: 'labs.comparator' },
       { key: 'value', label: 'Value', type: 'number', min: 0 },
@@ -65,26 +65,26 @@
       { key: 'reference_low', label: 'Laboratory range, low', type: 'number', min: 0 },
       { key: 'reference_high', label: 'Laboratory range, high', type: 'number', min: 0 },
     ] },
-    { list: 'medications', legend: 'Medicines', noun: 'medicine', fields: [
+    { list: 'medications', legend: 'Medicines', noun: 'medicine', add: 'Add a medicine', fields: [
       { key: 'concept', label: 'Medicine', type: 'concept' },
       { key: 'months', label: 'Months taken', type: 'number', min: 0 },
       { key: 'daily_dose_mg', label: 'Daily dose (mg)', type: 'number', min: 0 },
       { key: 'current', label: 'Still taken', type: 'bool' },
     ] },
-    { list: 'conditions', legend: 'Conditions', noun: 'condition', fields: [
+    { list: 'conditions', legend: 'Conditions', noun: 'condition', add: 'Add a condition', fields: [
       { key: 'concept', label: 'Condition', type: 'concept' },
       { key: 'since', label: 'Since', type: 'date' },
     ] },
-    { list: 'procedures', legend: 'Operations and procedures', noun: 'operation', fields: [
+    { list: 'procedures', legend: 'Operations and procedures', noun: 'operation', add: 'Add an operation', fields: [
       { key: 'concept', label: 'Operation', type: 'concept' },
       { key: 'date', label: 'Date', type: 'date' },
     ] },
-    { list: 'exposures', legend: 'Exposures', noun: 'exposure', fields: [
+    { list: 'exposures', legend: 'Exposures', noun: 'exposure', add: 'Add an exposure', fields: [
       { key: 'concept', label: 'Exposure', type: 'concept' },
       { key: 'frequency', label: 'How often', type: 'text' },
       { key: 'last', label: 'Last exposure', type: 'date' },
     ] },
-    { list: 'mri.lesions', legend: 'MRI lesions by region', noun: 'lesion region', fields: [
+    { list: 'mri.lesions', legend: 'MRI lesions by region', noun: 'lesion region', add: 'Add a lesion region', fields: [
       { key: 'site', label: 'Region', type: 'choice', choices: 'mri.lesions.site' },
       { key: 'count', label: 'T2 lesions (3 mm or more)', type: 'number', min: 0, step: 1 },
       { key: 'enhancing', label: 'Of which enhancing', type: 'number', min: 0, step: 1 },
@@ -165,7 +165,7 @@
     const lists = $('#lists');
     for (const spec of LISTS) {
       const rows = el('div', { class: 'rows', 'data-rows': spec.list });
-      const add = el('button', { type: 'button', 'data-add': spec.list, text: 'Add a ' + spec.noun });
+      const add = el('button', { type: 'button', 'data-add': spec.list, text: spec.add });
       add.addEventListener('click', () => {
         const row = addRow(spec);
         const first = row.querySelector('select, input');
@@ -379,7 +379,8 @@
     $('#error').hidden = true;
     select($('#tab-clinician'), false);
     say(`Assessed${data.assessment.id ? ' ' + data.assessment.id : ''}: B12 status ${words(c.b12_status)}${c.treatment.urgent ? ', treatment urgent' : ''}.`);
-    $('#results').focus();
+    $('#results').scrollIntoView();
+    $('#results').focus({ preventScroll: true });
   }
 
   async function assess(body) {
