@@ -16,6 +16,7 @@ import { join, resolve, dirname, basename } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '..');
@@ -28,6 +29,19 @@ if (caseFiles.length === 0) {
 const artefacts = join(repo, 'target/browser-artifacts');
 mkdirSync(artefacts, { recursive: true });
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
+// axe-core, the accessibility engine, injected into the page under test.
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+// Runs axe-core (WCAG 2.1 A and AA rules) on the page; returns the serious and critical violations.
+async function accessibility(page) {
+  // Evaluated through the DevTools protocol: the page's Content-Security-Policy (rightly) refuses
+  // an injected script tag.
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }));
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+}
 
 let passed = 0;
 let failed = 0;
@@ -204,6 +218,11 @@ try {
       assert.match(text, /not a diagnosis/i);
       assert.doesNotMatch(text, /[a-z]_[a-z]/, 'no concept ids in the patient view');
       await page.locator('#results').screenshot({ path: join(artefacts, `${id}-patient.png`) });
+      if (file === caseFiles[0]) {
+        assert.deepEqual(await accessibility(page), [], 'axe-core on the patient view');
+        await page.keyboard.press('ArrowLeft');
+        assert.deepEqual(await accessibility(page), [], 'axe-core on the clinician view and the form');
+      }
     });
   }
 
@@ -215,6 +234,27 @@ try {
     assert.match(await page.locator('#error').textContent(), /patient\.age_years/);
     assert.equal(await page.getAttribute('[data-path="patient.age_years"]', 'aria-invalid'), 'true');
     assert.equal(await page.evaluate(() => document.activeElement.dataset.path), 'patient.age_years');
+  });
+
+  await check('several dated total B12 results are drawn as a chart', async () => {
+    await open();
+    const results = [['2025-06-01', 300], ['2025-12-01', 210], ['2026-03-01', 140]];
+    for (const [date, value] of results) {
+      await page.click('[data-add="labs"]');
+      const row = page.locator('.row[data-list="labs"]').last();
+      await row.locator('[data-key="test"]').selectOption('total_b12');
+      await row.locator('[data-key="value"]').fill(String(value));
+      await row.locator('[data-key="unit"]').selectOption('ng/L');
+      await row.locator('[data-key="date"]').fill(date);
+    }
+    await page.fill('[data-path="as_of"]', '2026-04-01');
+    await page.click('#assess');
+    await page.waitForSelector('#glance:not([hidden])');
+    const chart = page.locator('#view-clinician svg[role="img"]');
+    assert.ok(await chart.isVisible(), 'chart shown');
+    assert.match(await chart.getAttribute('aria-label'), /B12/);
+    assert.equal(await chart.locator('circle').count(), results.length);
+    await chart.screenshot({ path: join(artefacts, 'b12-chart.png') });
   });
 
   await check('a lab row offers only the units of its test, and a qualitative test takes a result', async () => {

@@ -488,46 +488,104 @@ th{width:12rem;color:#444}.urgent{color:#a40000;font-weight:700}.rule{font-famil
 svg{max-width:100%;height:auto}.mcdonald .yes{font-weight:700}\
 @media print{body{margin:0;max-width:none}a{color:inherit;text-decoration:none}.disclaimer{border:1px solid #999}}";
 
-/// A chart of the B12 results over time (total B12 in pmol/L), as inline SVG, when there are
-/// at least two dated results.
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian), for spacing a chart.
+fn day_number(date: &str) -> Option<i64> {
+    let mut parts = date.get(..10)?.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    Some(era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468)
+}
+
+/// A chart of the total B12 results over time (in pmol/L, the normalised unit), as inline SVG,
+/// when there are at least two dated results: spaced by date, the latest result coloured by its
+/// interpretation, and a text alternative that lists every value.
 fn b12_chart(a: &Assessment<'_>) -> Option<String> {
-    let points: Vec<(&str, f64)> = a
+    let mut points: Vec<(&str, i64, f64, Option<&str>)> = a
         .labs
         .iter()
         .filter(|l| l.test == "total_b12")
-        .filter_map(|l| Some((l.date.as_deref()?, l.value?)))
+        .filter_map(|l| {
+            let date = l.date.as_deref()?;
+            Some((date, day_number(date)?, l.value?, l.interpretation))
+        })
         .collect();
     if points.len() < 2 {
         return None;
     }
-    let (w, h, pad) = (560.0, 200.0, 40.0);
-    let max = points.iter().map(|p| p.1).fold(300.0f64, f64::max) * 1.1;
-    let n = points.len() as f64;
-    let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (n - 1.0);
+    points.sort_by_key(|p| p.1);
+    let (w, h, pad) = (560.0, 210.0, 44.0);
+    let max = points.iter().map(|p| p.2).fold(300.0f64, f64::max) * 1.15;
+    let (first, last) = (points[0].1, points[points.len() - 1].1);
+    let span = (last - first).max(1) as f64;
+    let x = |day: i64| pad + (w - 2.0 * pad) * (day - first) as f64 / span;
     let y = |v: f64| h - pad - (h - 2.0 * pad) * v / max;
+    let latest_class = points[points.len() - 1].3;
+    let alt: Vec<String> = points
+        .iter()
+        .map(|(date, _, v, _)| format!("{date}: {}", cobalt_core::units::display_number(*v, 0)))
+        .collect();
     let mut svg = format!(
-        "<svg viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Total B12 results over time, in pmol/L\"><title>Total B12 over time (pmol/L)</title>"
+        "<svg viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Total B12 over time in pmol/L: {}{}\"><title>Total B12 over time (pmol/L)</title>",
+        esc(&alt.join(", ")),
+        latest_class.map_or(String::new(), |c| format!("; latest {}", words(c)))
     );
-    svg.push_str(&format!(
-        "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#888\"/>",
+    let _ = write!(
+        svg,
+        "<line x1=\"{pad}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#888\"/><line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{0}\" stroke=\"#888\"/><text x=\"{2}\" y=\"{3:.1}\" font-size=\"11\" text-anchor=\"end\">0</text><text x=\"{2}\" y=\"{4:.1}\" font-size=\"11\" text-anchor=\"end\">{5}</text><text x=\"{pad}\" y=\"{6}\" font-size=\"11\">pmol/L</text>",
         h - pad,
         w - pad,
-        h - pad
-    ));
+        pad - 4.0,
+        h - pad + 4.0,
+        y(max / 1.15) + 4.0,
+        cobalt_core::units::display_number(max / 1.15, 0),
+        pad - 16.0,
+    );
     let path: Vec<String> = points
         .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{:.1},{:.1}", x(i), y(p.1)))
+        .map(|p| format!("{:.1},{:.1}", x(p.1), y(p.2)))
         .collect();
-    svg.push_str(&format!(
+    let _ = write!(
+        svg,
         "<polyline fill=\"none\" stroke=\"#005ea5\" stroke-width=\"2\" points=\"{}\"/>",
         path.join(" ")
-    ));
-    for (i, (date, v)) in points.iter().enumerate() {
-        svg.push_str(&format!(
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"#005ea5\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
-            x(i), y(*v), x(i), y(*v) - 8.0, cobalt_core::units::display_number(*v, 0), x(i), h - pad + 16.0, esc(date)
-        ));
+    );
+    for (i, (date, day, v, _)) in points.iter().enumerate() {
+        let latest = i == points.len() - 1;
+        let fill = match (latest, latest_class) {
+            (true, Some("deficient")) => "#a40000",
+            (true, Some("indeterminate")) => "#8a6d00",
+            _ => "#005ea5",
+        };
+        let anchor = if i == 0 {
+            "start"
+        } else if latest {
+            "end"
+        } else {
+            "middle"
+        };
+        let _ = write!(
+            svg,
+            "<circle cx=\"{0:.1}\" cy=\"{1:.1}\" r=\"{2}\" fill=\"{fill}\"/><text x=\"{0:.1}\" y=\"{3:.1}\" font-size=\"11\" text-anchor=\"middle\">{4}</text><text x=\"{0:.1}\" y=\"{5:.1}\" font-size=\"11\" text-anchor=\"{anchor}\">{6}</text>",
+            x(*day),
+            y(*v),
+            if latest { 5 } else { 4 },
+            y(*v) - 9.0,
+            cobalt_core::units::display_number(*v, 0),
+            h - pad + 16.0,
+            esc(date)
+        );
+    }
+    if let Some(c) = latest_class {
+        let _ = write!(
+            svg,
+            "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">latest: {}</text>",
+            w - pad,
+            h - 8.0,
+            esc(&words(c))
+        );
     }
     svg.push_str("</svg>");
     Some(svg)
@@ -759,4 +817,25 @@ pub fn html(a: &Assessment<'_>) -> String {
         report_fragment(a),
         patient::html(a)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::day_number;
+
+    #[test]
+    fn day_numbers_match_the_calendar() {
+        for (date, days) in [
+            ("1970-01-01", 0),
+            ("1969-12-31", -1),
+            ("2000-02-29", 11_016),
+            ("2000-03-01", 11_017),
+            ("2024-02-29", 19_782),
+            ("2026-11-22", 20_779),
+        ] {
+            assert_eq!(day_number(date), Some(days), "{date}");
+        }
+        assert_eq!(day_number("2026-1"), None);
+        assert_eq!(day_number("not-a-date"), None);
+    }
 }
