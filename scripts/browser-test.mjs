@@ -270,6 +270,45 @@ try {
     assert.ok(await row.locator('[data-key="result"]').isEnabled());
   });
 
+  await check('the keyboard alone adds a row, fills it and assesses', async () => {
+    await open();
+    await page.focus('[data-add="findings"]');
+    await page.keyboard.press('Enter');
+    // The new row's first control has the focus.
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.key), 'concept');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.key), 'laterality');
+    await page.focus('#assess');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('#glance:not([hidden])');
+  });
+
+  await check('a narrow screen gets one column and no sideways scrolling', async () => {
+    const phone = await context.newPage();
+    await phone.setViewportSize({ width: 390, height: 844 });
+    await phone.goto(`${base}/`);
+    await phone.waitForSelector('body[data-ready="true"]');
+    await phone.click('[data-add="labs"]');
+    await phone.click('#assess');
+    await phone.waitForSelector('#glance:not([hidden])');
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${overflow}px wider than the screen`);
+    await phone.screenshot({ path: join(artefacts, 'narrow.png') });
+    await phone.close();
+  });
+
+  await check('an uploaded file is read into the paste box and assessed', async () => {
+    await open();
+    const dev = caseFiles.map((f) => JSON.parse(readFileSync(f, 'utf8'))).find((d) => d.expect && d.expect.b12_status);
+    assert.ok(dev, 'a case with an expected B12 status');
+    await page.click('#paste summary');
+    await page.setInputFiles('#upload', { name: 'case.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(dev.case)) });
+    await page.waitForFunction(() => document.querySelector('#paste-text').value.length > 0);
+    await page.click('#assess-pasted');
+    await page.waitForSelector('#glance:not([hidden])');
+    assert.equal(await page.locator('#glance [data-conclusion="b12_status"]').getAttribute('data-value'), dev.expect.b12_status);
+  });
+
   await check('a pasted FHIR Bundle is assessed', async () => {
     await open();
     const fixtures = join(repo, 'crates/cobalt-fhir/tests/fixtures');
