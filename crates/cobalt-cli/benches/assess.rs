@@ -95,3 +95,54 @@ fn parse_evaluate_and_serialise_json(bencher: divan::Bencher) {
 fn load_knowledge_base() -> usize {
     cobalt_kb::load().unwrap().rules.len()
 }
+
+/// The evaluated cases, for the rendering benchmarks.
+fn with_assessments<R>(f: impl FnOnce(&[cobalt_core::Assessment<'_>]) -> R) -> R {
+    let kb = cobalt_kb::load().unwrap();
+    let profile = &kb.profiles[&kb.meta.default_profile];
+    let as_of = cobalt_core::case::parse_date("2026-03-01").unwrap();
+    let parsed: Vec<_> = cases()
+        .iter()
+        .map(|(_, t)| cobalt_core::parse_case(t, &kb.vocab, &kb.analytes).unwrap())
+        .collect();
+    let assessments: Vec<_> = parsed
+        .iter()
+        .map(|c| cobalt_core::evaluate(&kb, profile, c, as_of))
+        .collect();
+    f(&assessments)
+}
+
+#[divan::bench]
+fn render_json(bencher: divan::Bencher) {
+    with_assessments(|a| {
+        let mut i = 0;
+        bencher.bench_local(|| {
+            i += 1;
+            serde_json::to_string(divan::black_box(&a[i % a.len()]))
+                .unwrap()
+                .len()
+        })
+    })
+}
+
+#[divan::bench]
+fn render_clinician_html(bencher: divan::Bencher) {
+    with_assessments(|a| {
+        let mut i = 0;
+        bencher.bench_local(|| {
+            i += 1;
+            cobalt_report::report_fragment(divan::black_box(&a[i % a.len()])).len()
+        })
+    })
+}
+
+#[divan::bench]
+fn render_patient_html(bencher: divan::Bencher) {
+    with_assessments(|a| {
+        let mut i = 0;
+        bencher.bench_local(|| {
+            i += 1;
+            cobalt_report::patient::html(divan::black_box(&a[i % a.len()])).len()
+        })
+    })
+}

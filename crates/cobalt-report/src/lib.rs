@@ -461,20 +461,25 @@ pub fn explain(kb: &KnowledgeBase, r: &Rule) -> String {
     o
 }
 
-/// Escapes text for HTML content and attribute values.
-pub(crate) fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
+/// Text escaped for HTML content and attribute values, written straight into the output.
+pub(crate) struct Esc<'a>(pub(crate) &'a str);
+
+impl std::fmt::Display for Esc<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut rest = self.0;
+        while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
+            f.write_str(&rest[..i])?;
+            f.write_str(match rest.as_bytes()[i] {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                _ => "&#39;",
+            })?;
+            rest = &rest[i + 1..];
         }
+        f.write_str(rest)
     }
-    o
 }
 
 /// The standalone file's page style; the page at `/` has its own.
@@ -529,7 +534,7 @@ fn b12_chart(a: &Assessment<'_>) -> Option<String> {
         .collect();
     let mut svg = format!(
         "<svg viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"Total B12 over time in pmol/L: {}{}\"><title>Total B12 over time (pmol/L)</title>",
-        esc(&alt.join(", ")),
+        Esc(&alt.join(", ")),
         latest_class.map_or(String::new(), |c| format!("; latest {}", words(c)))
     );
     let _ = write!(
@@ -575,7 +580,7 @@ fn b12_chart(a: &Assessment<'_>) -> Option<String> {
             y(*v) - 9.0,
             cobalt_core::units::display_number(*v, 0),
             h - pad + 16.0,
-            esc(date)
+            Esc(date)
         );
     }
     if let Some(c) = latest_class {
@@ -584,7 +589,7 @@ fn b12_chart(a: &Assessment<'_>) -> Option<String> {
             "<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">latest: {}</text>",
             w - pad,
             h - 8.0,
-            esc(&words(c))
+            Esc(&words(c))
         );
     }
     svg.push_str("</svg>");
@@ -599,28 +604,29 @@ fn finding_html(o: &mut String, f: &FindingOut<'_>) {
     let _ = write!(
         o,
         "<div class=\"finding\"><span class=\"rule\">{}</span> {}",
-        esc(f.rule),
-        esc(&f.message)
+        Esc(f.rule),
+        Esc(&f.message)
     );
     if let Some(s) = &f.suggestion {
-        let _ = write!(o, "<div class=\"suggest\">Consider: {}</div>", esc(s));
+        let _ = write!(o, "<div class=\"suggest\">Consider: {}</div>", Esc(s));
     }
-    let links: Vec<String> = f
-        .sources
-        .iter()
-        .map(|s| {
-            let label = source_label(s);
-            match &s.url {
-                Some(u) => format!("<a href=\"{}\">{}</a>", esc(u), esc(&label)),
-                None => esc(&label),
-            }
-        })
-        .collect();
-    let _ = writeln!(
-        o,
-        "<div class=\"src\">Sources: {}</div></div>",
-        links.join("; ")
-    );
+    o.push_str("<div class=\"src\">Sources: ");
+    for (i, s) in f.sources.iter().enumerate() {
+        if i > 0 {
+            o.push_str("; ");
+        }
+        if let Some(u) = &s.url {
+            let _ = write!(o, "<a href=\"{}\">", Esc(u));
+        }
+        let _ = write!(o, "{}", Esc(&s.title));
+        if let Some(at) = &s.at {
+            let _ = write!(o, " ({})", Esc(at));
+        }
+        if s.url.is_some() {
+            o.push_str("</a>");
+        }
+    }
+    o.push_str("</div></div>\n");
 }
 
 /// The McDonald 2017 panel: dissemination in space and time, whether the criteria are met, and
@@ -670,13 +676,13 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
     let _ = writeln!(
         o,
         "<article class=\"report\" aria-labelledby=\"report-title\"><h1 id=\"report-title\">cobalt assessment: {}</h1>",
-        esc(id)
+        Esc(id)
     );
     let _ = writeln!(
         o,
         "<p>As of {}.</p><p class=\"disclaimer\" role=\"note\">{}</p>",
-        esc(&a.as_of),
-        esc(a.disclaimer)
+        Esc(&a.as_of),
+        Esc(a.disclaimer)
     );
     let _ = writeln!(
         o,
@@ -691,7 +697,7 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
         let _ = writeln!(
             o,
             "<tr><th scope=\"row\">{label}</th><td{class}>{}</td></tr>",
-            esc(&value)
+            Esc(&value)
         );
     }
     let _ = writeln!(o, "</table>");
@@ -704,20 +710,20 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
             let _ = writeln!(
                 o,
                 "<li>{}: {}, then {} (<span class=\"rule\">{}</span>)</li>",
-                esc(&r.product),
-                esc(&r.initial),
-                esc(&r.maintenance),
-                esc(r.rule)
+                Esc(&r.product),
+                Esc(&r.initial),
+                Esc(&r.maintenance),
+                Esc(r.rule)
             );
             if let Some(alt) = &r.alternative {
-                let _ = writeln!(o, "<li>Alternative: {}</li>", esc(alt));
+                let _ = writeln!(o, "<li>Alternative: {}</li>", Esc(alt));
             }
         }
         if let Some(f) = &a.management.follow_up {
-            let _ = writeln!(o, "<li>Follow-up: {}</li>", esc(f));
+            let _ = writeln!(o, "<li>Follow-up: {}</li>", Esc(f));
         }
         for c in &a.management.cautions {
-            let _ = writeln!(o, "<li><strong>Caution:</strong> {}</li>", esc(c));
+            let _ = writeln!(o, "<li><strong>Caution:</strong> {}</li>", Esc(c));
         }
         let _ = writeln!(o, "</ul>");
     }
@@ -727,13 +733,13 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
             let by = if m.supplied_by.is_empty() {
                 String::new()
             } else {
-                format!(" Would come from: {}.", esc(&list_or(&m.supplied_by, "")))
+                format!(" Would come from: {}.", Esc(&list_or(&m.supplied_by, "")))
             };
             let _ = writeln!(
                 o,
                 "<li><strong>{}</strong>: {}{by}</li>",
-                esc(&words(m.conclusion)),
-                esc(&m.message)
+                Esc(&words(m.conclusion)),
+                Esc(&m.message)
             );
         }
         let _ = writeln!(o, "</ul>");
@@ -749,7 +755,7 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
     for f in a.findings.iter().filter(|f| f.category != "mcdonald") {
         if f.category != category {
             category = f.category;
-            let _ = writeln!(o, "<h3>{}</h3>", esc(&capitalise(category)));
+            let _ = writeln!(o, "<h3>{}</h3>", Esc(&capitalise(category)));
         }
         finding_html(&mut o, f);
     }
@@ -760,11 +766,11 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
             let _ = writeln!(
                 o,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
-                esc(&words(&l.test)),
-                esc(l.date.as_deref().unwrap_or("undated")),
-                esc(&l.reported),
-                esc(&norm),
-                esc(&l.interpretation.map(words).unwrap_or_default()),
+                Esc(&words(&l.test)),
+                Esc(l.date.as_deref().unwrap_or("undated")),
+                Esc(&l.reported),
+                Esc(&norm),
+                Esc(&l.interpretation.map(words).unwrap_or_default()),
                 if l.latest { "" } else { " (earlier)" }
             );
         }
@@ -774,9 +780,9 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
         let _ = writeln!(
             o,
             "<h2>Diet</h2><p>{}: {} micrograms a day ({}).</p>",
-            esc(&capitalise(d.stage)),
+            Esc(&capitalise(d.stage)),
             d.intake_mcg_per_day,
-            esc(d.measure)
+            Esc(d.measure)
         );
         if !d.foods.is_empty() {
             let _ = writeln!(o, "<table><thead><tr><th scope=\"col\">Food</th><th scope=\"col\">Serving</th><th scope=\"col\">B12 (micrograms)</th><th scope=\"col\">Share of the day's need</th></tr></thead><tbody>");
@@ -784,8 +790,8 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
                 let _ = writeln!(
                     o,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}%</td></tr>",
-                    esc(f.name),
-                    esc(f.serving),
+                    Esc(f.name),
+                    Esc(f.serving),
                     f.mcg,
                     f.percent_of_intake
                 );
@@ -793,16 +799,16 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
             let _ = writeln!(o, "</tbody></table>");
         }
         for adv in &d.advice {
-            let _ = writeln!(o, "<p>{}</p>", esc(adv));
+            let _ = writeln!(o, "<p>{}</p>", Esc(adv));
         }
     }
     let _ = writeln!(
         o,
         "<footer><p class=\"src\">{} {} · knowledge {} · profile {}</p></footer></article>",
-        esc(a.engine.name),
-        esc(a.engine.version),
-        esc(a.engine.knowledge_version),
-        esc(a.engine.profile)
+        Esc(a.engine.name),
+        Esc(a.engine.version),
+        Esc(a.engine.knowledge_version),
+        Esc(a.engine.profile)
     );
     o
 }
@@ -813,7 +819,7 @@ pub fn html(a: &Assessment<'_>) -> String {
     let id = a.id.as_deref().unwrap_or("(no id)");
     format!(
         "<!doctype html>\n<html lang=\"en-GB\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>cobalt assessment: {}</title><style>{DOC_STYLE}{HTML_STYLE}</style></head><body><main>\n{}{}</main></body></html>\n",
-        esc(id),
+        Esc(id),
         report_fragment(a),
         patient::html(a)
     )
@@ -821,7 +827,30 @@ pub fn html(a: &Assessment<'_>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::day_number;
+    use super::{day_number, Esc};
+    use proptest::prelude::*;
+
+    fn naive(s: &str) -> String {
+        s.chars()
+            .map(|c| match c {
+                '&' => "&amp;".to_string(),
+                '<' => "&lt;".to_string(),
+                '>' => "&gt;".to_string(),
+                '"' => "&quot;".to_string(),
+                '\'' => "&#39;".to_string(),
+                c => c.to_string(),
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn escaping_matches_a_character_by_character_reference(s in "\\PC*|[<>&\"'a é]{0,20}") {
+            let escaped = Esc(&s).to_string();
+            prop_assert_eq!(&escaped, &naive(&s));
+            prop_assert!(!escaped.contains('<') && !escaped.contains('"'));
+        }
+    }
 
     #[test]
     fn day_numbers_match_the_calendar() {

@@ -6,7 +6,7 @@
 //! the only numbers are the ones the assessment carries with a citation (the recommended daily
 //! intake, the vitamin B12 in a serving of food and the follow-up interval).
 
-use crate::esc;
+use crate::Esc;
 use cobalt_core::assessment::{Assessment, B12Status, McDonald, Picture, Route};
 use cobalt_core::units::display_number;
 use serde::Deserialize;
@@ -496,22 +496,22 @@ pub fn html(a: &Assessment<'_>) -> String {
     let _ = writeln!(
         o,
         "<section id=\"patient-view\" class=\"patient\" aria-labelledby=\"patient-title\">\n<h2 id=\"patient-title\">{}</h2>",
-        esc(&w.title)
+        Esc(&w.title)
     );
     for s in sections(a) {
         let _ = writeln!(
             o,
             "<section id=\"patient-{id}\" aria-labelledby=\"patient-{id}-heading\">\n<h3 id=\"patient-{id}-heading\">{}</h3>",
-            esc(&s.heading),
+            Esc(&s.heading),
             id = s.id
         );
         for p in &s.paragraphs {
-            let _ = writeln!(o, "<p>{}</p>", esc(p));
+            let _ = writeln!(o, "<p>{}</p>", Esc(p));
         }
         if !s.items.is_empty() {
             let _ = writeln!(o, "<ul>");
             for i in &s.items {
-                let _ = writeln!(o, "<li>{}</li>", esc(i));
+                let _ = writeln!(o, "<li>{}</li>", Esc(i));
             }
             let _ = writeln!(o, "</ul>");
         }

@@ -135,10 +135,18 @@ pub async fn assess(
     }
     let case = case_from_body(&state, &body)?;
     let assessment = assess_and_audit(&state, &headers, &body, &case, "ui/assess").await?;
-    Ok(Json(json!({
-        "assessment": assessment,
-        "report_html": cobalt_report::report_fragment(&assessment),
-        "patient_html": cobalt_report::patient::html(&assessment),
-    }))
+    Ok(Json(UiAssessment {
+        report_html: cobalt_report::report_fragment(&assessment),
+        patient_html: cobalt_report::patient::html(&assessment),
+        assessment: &assessment,
+    })
     .into_response())
+}
+
+/// The answer of `POST /ui/assess`, serialised straight from the assessment (no JSON tree).
+#[derive(serde::Serialize)]
+struct UiAssessment<'a> {
+    assessment: &'a cobalt_core::Assessment<'a>,
+    report_html: String,
+    patient_html: String,
 }
