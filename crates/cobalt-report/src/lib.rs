@@ -19,8 +19,12 @@ fn yn(b: Option<bool>) -> &'static str {
     }
 }
 
+/// A concept or value id as words: `total_b12` → `total B12`.
 fn words(s: &str) -> String {
-    s.replace('_', " ")
+    s.split('_')
+        .map(|w| if w == "b12" { "B12" } else { w })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn list_or(items: &[impl AsRef<str>], none: &str) -> String {

@@ -94,7 +94,8 @@
   let schema = null;
   let serial = 0;
 
-  const words = (s) => String(s).replace(/_/g, ' ');
+  // A value id as words: `total_b12` → `total B12`.
+  const words = (s) => String(s).split('_').map((w) => (w === 'b12' ? 'B12' : w)).join(' ');
 
   function el(tag, attrs, children) {
     const e = document.createElement(tag);
