@@ -777,7 +777,13 @@ pub fn parse_case_value(
             ))
         }
     }
-    let raw: RawCase = serde_path_to_error::deserialize(value).map_err(|e| {
+    // Plain serde from a borrowed tree first (fast); only a failure is read again with path
+    // tracking to name where the problem is.
+    let raw = match RawCase::deserialize(&value) {
+        Ok(raw) => Ok(raw),
+        Err(_) => serde_path_to_error::deserialize(value),
+    };
+    let raw: RawCase = raw.map_err(|e| {
         let path = e.path().to_string();
         let path = match path.as_str() {
             "." => "$".to_string(),

@@ -129,6 +129,8 @@ pub struct Concept {
 pub struct Vocabulary {
     concepts: Vec<Concept>,
     by_id: BTreeMap<String, usize>,
+    /// Normalised code → the first concept (in file order) that carries it.
+    by_code: BTreeMap<(CodeSystem, String), usize>,
 }
 
 /// A problem found while reading the vocabulary file.
@@ -203,7 +205,14 @@ impl Vocabulary {
                 });
                 continue;
             }
-            vocab.by_id.insert(id.clone(), vocab.concepts.len());
+            let index = vocab.concepts.len();
+            vocab.by_id.insert(id.clone(), index);
+            for (sys, code) in &codes {
+                vocab
+                    .by_code
+                    .entry((*sys, normalise_code(*sys, code)))
+                    .or_insert(index);
+            }
             vocab.concepts.push(Concept {
                 id,
                 kind,
@@ -230,10 +239,30 @@ impl Vocabulary {
         &self.concepts
     }
 
-    /// The concept a code maps to, if any. ICD-10 codes also match their subcodes.
+    /// The concept a code maps to, if any. ICD-10 codes also match their subcodes: the longest
+    /// code in the vocabulary that is a prefix of the given one wins (an exact match first), and
+    /// between concepts with the same code, the first in the file.
     pub fn lookup(&self, system: CodeSystem, code: &str) -> Option<&Concept> {
+        let mut key = (system, normalise_code(system, code));
+        if let Some(&i) = self.by_code.get(&key) {
+            return Some(&self.concepts[i]);
+        }
+        if system != CodeSystem::Icd10 {
+            return None;
+        }
+        while key.1.pop().is_some() && !key.1.is_empty() {
+            if let Some(&i) = self.by_code.get(&key) {
+                return Some(&self.concepts[i]);
+            }
+        }
+        None
+    }
+
+    /// The same as [`Vocabulary::lookup`], by a scan of every code: the reference the index is
+    /// tested against.
+    #[doc(hidden)]
+    pub fn lookup_by_scan(&self, system: CodeSystem, code: &str) -> Option<&Concept> {
         let wanted = normalise_code(system, code);
-        // An exact match wins over a prefix match (a more specific ICD-10 code in the file).
         let mut prefix_match: Option<(&Concept, usize)> = None;
         for c in &self.concepts {
             for (sys, value) in &c.codes {
