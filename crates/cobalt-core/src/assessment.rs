@@ -247,6 +247,10 @@ pub struct Management<'kb> {
     /// Follow-up.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follow_up: Option<String>,
+    /// The follow-up review, in months of treatment (TX-013), for renderers that word it
+    /// themselves. B12 is not re-tested while on long-term replacement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up_months: Option<f64>,
     /// Cautions.
     pub cautions: Vec<String>,
     /// Diet plan, when the age is known.

@@ -342,18 +342,6 @@ fn ms(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
     section("ms", &m.heading, p, Vec::new())
 }
 
-/// The interval of the evaluator's follow-up (`Review after 3 months of treatment (...)`), when
-/// it has exactly that form.
-fn follow_up_interval(follow_up: &str) -> Option<&str> {
-    let rest = follow_up.strip_prefix("Review after ")?;
-    let when = &rest[..rest.find(" of treatment")?];
-    let mut words = when.split(' ');
-    let (n, unit) = (words.next()?, words.next()?);
-    let number = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit() || b == b'.');
-    let unit_ok = matches!(unit, "day" | "days" | "week" | "weeks" | "month" | "months");
-    (number && unit_ok && words.next().is_none()).then_some(when)
-}
-
 fn next(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
     let c = &a.conclusions;
     let n = &w.next;
@@ -387,16 +375,18 @@ fn next(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
             p.push(fill(&n.referral, &[("name", name)]));
         }
     }
-    if let Some(f) = &a.management.follow_up {
-        match follow_up_interval(f) {
-            Some(when) => {
-                p.push(fill(&n.follow_up, &[("when", when)]));
-                if f.contains("Do not re-test B12") {
-                    p.push(n.no_retest.clone());
-                }
-            }
-            None => p.push(n.follow_up_generic.clone()),
+    match (a.management.follow_up_months, &a.management.follow_up) {
+        (Some(months), _) => {
+            let when = format!(
+                "{} month{}",
+                display_number(months, 0),
+                if months == 1.0 { "" } else { "s" }
+            );
+            p.push(fill(&n.follow_up, &[("when", &when)]));
+            p.push(n.no_retest.clone());
         }
+        (None, Some(_)) => p.push(n.follow_up_generic.clone()),
+        (None, None) => {}
     }
     if !a.management.cautions.is_empty() || a.fired(TX_FOLIC_ACID) {
         p.push(n.folic_acid.clone());
@@ -566,22 +556,5 @@ mod tests {
         assert_eq!(long_date(w, "2025-12-31"), "31 December 2025");
         assert_eq!(long_date(w, "2026-13-01"), "2026-13-01");
         assert_eq!(long_date(w, "soon"), "soon");
-    }
-
-    #[test]
-    fn follow_up_is_reworded_only_in_its_known_form() {
-        assert_eq!(
-            follow_up_interval("Review after 3 months of treatment (standard review). Do not re-test B12 while on long-term replacement."),
-            Some("3 months")
-        );
-        assert_eq!(
-            follow_up_interval("Review after 1 month of treatment (pregnant or breastfeeding)."),
-            Some("1 month")
-        );
-        assert_eq!(follow_up_interval("Review when symptoms settle."), None);
-        assert_eq!(
-            follow_up_interval("Review after a while of treatment."),
-            None
-        );
     }
 }

@@ -690,3 +690,32 @@ fn nitrous_oxide() {
 fn pregnant_vegan() {
     snapshot("pregnant-vegan.json");
 }
+
+#[test]
+fn the_follow_up_interval_comes_from_the_rule_parameter() {
+    let kb = kb();
+    let params = |key: &str| kb.param("TX-013", key);
+    for (case, key) in [
+        (
+            r#"{"format":"cobalt.case/1","patient":{"age_years":50},"diet":"vegan","labs":[{"test":"total_b12","value":100,"unit":"ng/L"}]}"#,
+            "review_months",
+        ),
+        (
+            r#"{"format":"cobalt.case/1","patient":{"age_years":30,"pregnant":true},"diet":"vegan","labs":[{"test":"total_b12","value":100,"unit":"ng/L"}]}"#,
+            "review_months_pregnant_or_breastfeeding",
+        ),
+    ] {
+        let a = evaluate_text(&kb, case);
+        let months = params(key);
+        assert_eq!(a.management.follow_up_months, Some(months), "{key}");
+        let n = cobalt_core::units::display_number(months, 0);
+        let text = patient::text(&a);
+        assert!(
+            text.contains(&format!(
+                "after {n} month{} of treatment",
+                if months == 1.0 { "" } else { "s" }
+            )),
+            "{key}: {text}"
+        );
+    }
+}

@@ -276,6 +276,7 @@ pub(crate) fn plan<'kb>(
             None,
         );
         m.follow_up = Some(format!("Review {when} of treatment ({why}). Do not re-test B12 while on long-term replacement."));
+        m.follow_up_months = Some(months);
     }
 
     // Diet plan.
