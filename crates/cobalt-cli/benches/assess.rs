@@ -33,59 +33,66 @@ fn cases() -> Vec<(String, String)> {
     out
 }
 
-#[divan::bench]
-fn evaluate_only(bencher: divan::Bencher) {
-    let kb = cobalt_kb::load().unwrap();
-    let profile = &kb.profiles[&kb.meta.default_profile];
-    let as_of = cobalt_core::case::parse_date("2026-03-01").unwrap();
-    let parsed: Vec<_> = cases()
-        .iter()
-        .map(|(_, t)| cobalt_core::parse_case(t, &kb.vocab, &kb.analytes).unwrap())
-        .collect();
+/// The knowledge base, the default profile's assessment date, and the cases as text.
+struct Fixture {
+    kb: cobalt_core::KnowledgeBase,
+    as_of: time::Date,
+    texts: Vec<String>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture {
+            kb: cobalt_kb::load().unwrap(),
+            as_of: cobalt_core::case::parse_date("2026-03-01").unwrap(),
+            texts: cases().into_iter().map(|(_, t)| t).collect(),
+        }
+    }
+
+    fn profile(&self) -> &cobalt_core::Profile {
+        &self.kb.profiles[&self.kb.meta.default_profile]
+    }
+
+    fn parse(&self, text: &str) -> cobalt_core::Case {
+        cobalt_core::parse_case(text, &self.kb.vocab, &self.kb.analytes).unwrap()
+    }
+
+    fn evaluate<'a>(&'a self, case: &cobalt_core::Case) -> cobalt_core::Assessment<'a> {
+        cobalt_core::evaluate(&self.kb, self.profile(), case, self.as_of)
+    }
+}
+
+/// Benchmarks `f` on each item in turn.
+fn round_robin<T, R>(bencher: divan::Bencher, items: &[T], mut f: impl FnMut(&T) -> R) {
     let mut i = 0;
     bencher.bench_local(|| {
-        let c = &parsed[i % parsed.len()];
         i += 1;
-        divan::black_box(cobalt_core::evaluate(
-            &kb,
-            profile,
-            divan::black_box(c),
-            as_of,
-        ))
-        .conclusions
-        .test_indicated
+        f(divan::black_box(&items[i % items.len()]))
+    });
+}
+
+#[divan::bench]
+fn evaluate_only(bencher: divan::Bencher) {
+    let fx = Fixture::new();
+    let parsed: Vec<_> = fx.texts.iter().map(|t| fx.parse(t)).collect();
+    round_robin(bencher, &parsed, |c| {
+        fx.evaluate(c).conclusions.test_indicated
     });
 }
 
 #[divan::bench]
 fn parse_and_evaluate(bencher: divan::Bencher) {
-    let kb = cobalt_kb::load().unwrap();
-    let profile = &kb.profiles[&kb.meta.default_profile];
-    let as_of = cobalt_core::case::parse_date("2026-03-01").unwrap();
-    let texts = cases();
-    let mut i = 0;
-    bencher.bench_local(|| {
-        let t = &texts[i % texts.len()].1;
-        i += 1;
-        let c = cobalt_core::parse_case(divan::black_box(t), &kb.vocab, &kb.analytes).unwrap();
-        divan::black_box(cobalt_core::evaluate(&kb, profile, &c, as_of))
-            .conclusions
-            .test_indicated
+    let fx = Fixture::new();
+    round_robin(bencher, &fx.texts, |t| {
+        fx.evaluate(&fx.parse(t)).conclusions.test_indicated
     });
 }
 
 #[divan::bench]
 fn parse_evaluate_and_serialise_json(bencher: divan::Bencher) {
-    let kb = cobalt_kb::load().unwrap();
-    let profile = &kb.profiles[&kb.meta.default_profile];
-    let as_of = cobalt_core::case::parse_date("2026-03-01").unwrap();
-    let texts = cases();
-    let mut i = 0;
-    bencher.bench_local(|| {
-        let t = &texts[i % texts.len()].1;
-        i += 1;
-        let c = cobalt_core::parse_case(divan::black_box(t), &kb.vocab, &kb.analytes).unwrap();
-        serde_json::to_string(&cobalt_core::evaluate(&kb, profile, &c, as_of))
+    let fx = Fixture::new();
+    round_robin(bencher, &fx.texts, |t| {
+        serde_json::to_string(&fx.evaluate(&fx.parse(t)))
             .unwrap()
             .len()
     });
@@ -96,53 +103,25 @@ fn load_knowledge_base() -> usize {
     cobalt_kb::load().unwrap().rules.len()
 }
 
-/// The evaluated cases, for the rendering benchmarks.
-fn with_assessments<R>(f: impl FnOnce(&[cobalt_core::Assessment<'_>]) -> R) -> R {
-    let kb = cobalt_kb::load().unwrap();
-    let profile = &kb.profiles[&kb.meta.default_profile];
-    let as_of = cobalt_core::case::parse_date("2026-03-01").unwrap();
-    let parsed: Vec<_> = cases()
-        .iter()
-        .map(|(_, t)| cobalt_core::parse_case(t, &kb.vocab, &kb.analytes).unwrap())
-        .collect();
-    let assessments: Vec<_> = parsed
-        .iter()
-        .map(|c| cobalt_core::evaluate(&kb, profile, c, as_of))
-        .collect();
-    f(&assessments)
+/// Benchmarks a renderer on the evaluated cases.
+fn render(bencher: divan::Bencher, f: impl Fn(&cobalt_core::Assessment<'_>) -> usize) {
+    let fx = Fixture::new();
+    let parsed: Vec<_> = fx.texts.iter().map(|t| fx.parse(t)).collect();
+    let assessments: Vec<_> = parsed.iter().map(|c| fx.evaluate(c)).collect();
+    round_robin(bencher, &assessments, f);
 }
 
 #[divan::bench]
 fn render_json(bencher: divan::Bencher) {
-    with_assessments(|a| {
-        let mut i = 0;
-        bencher.bench_local(|| {
-            i += 1;
-            serde_json::to_string(divan::black_box(&a[i % a.len()]))
-                .unwrap()
-                .len()
-        })
-    })
+    render(bencher, |a| serde_json::to_string(a).unwrap().len());
 }
 
 #[divan::bench]
 fn render_clinician_html(bencher: divan::Bencher) {
-    with_assessments(|a| {
-        let mut i = 0;
-        bencher.bench_local(|| {
-            i += 1;
-            cobalt_report::report_fragment(divan::black_box(&a[i % a.len()])).len()
-        })
-    })
+    render(bencher, |a| cobalt_report::report_fragment(a).len());
 }
 
 #[divan::bench]
 fn render_patient_html(bencher: divan::Bencher) {
-    with_assessments(|a| {
-        let mut i = 0;
-        bencher.bench_local(|| {
-            i += 1;
-            cobalt_report::patient::html(divan::black_box(&a[i % a.len()])).len()
-        })
-    })
+    render(bencher, |a| cobalt_report::patient::html(a).len());
 }

@@ -41,6 +41,17 @@ pub mod tables;
 
 use cobalt_core::{InputError, KnowledgeBase};
 
+/// The resource types the mapper reads, in the order of a Bulk Data manifest: what the
+/// screening job reads and the synthetic exports write.
+pub const RESOURCE_TYPES: [&str; 6] = [
+    "Patient",
+    "Observation",
+    "Condition",
+    "MedicationRequest",
+    "MedicationStatement",
+    "Procedure",
+];
+
 /// The case mapped from FHIR, with what could not be used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapped {

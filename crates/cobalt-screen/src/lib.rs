@@ -27,14 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 /// Resource types the screening reads.
-pub const TYPES: &[&str] = &[
-    "Patient",
-    "Observation",
-    "Condition",
-    "MedicationRequest",
-    "MedicationStatement",
-    "Procedure",
-];
+pub const TYPES: &[&str] = &cobalt_fhir::RESOURCE_TYPES;
 
 /// Output format of the per-patient results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,14 +14,7 @@ use time::macros::date;
 use time::Date;
 
 const AS_OF: Date = date!(2025 - 06 - 30);
-const TYPES: [&str; 6] = [
-    "Patient",
-    "Observation",
-    "Condition",
-    "MedicationRequest",
-    "MedicationStatement",
-    "Procedure",
-];
+const TYPES: [&str; 6] = cobalt_fhir::RESOURCE_TYPES;
 
 /// A fresh directory under the target directory.
 fn dir(name: &str) -> PathBuf {
