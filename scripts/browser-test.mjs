@@ -343,6 +343,15 @@ try {
     await page.emulateMedia({ media: 'screen' });
   });
 
+  await check('loading a case says what the form cannot show', async () => {
+    await open();
+    const c = { format: 'cobalt.case/1', labs: [{ code: { system: 'http://loinc.org', code: '14685-5' }, value: 40, unit: 'nmol/L' }] };
+    await page.click('#paste summary');
+    await page.fill('#paste-text', JSON.stringify(c));
+    await page.click('#load-pasted');
+    assert.match(await page.locator('#status').textContent(), /The case is in the form\. Not in the form: a result given by code \(http:\/\/loinc\.org 14685-5\)/);
+  });
+
   await check('cobalt assess --format html writes the same report as one static file', async () => {
     const file = caseFiles[0];
     const dev = JSON.parse(readFileSync(file, 'utf8'));

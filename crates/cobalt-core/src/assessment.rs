@@ -299,6 +299,13 @@ pub struct Assessment<'kb> {
 }
 
 impl Assessment<'_> {
+    /// Whether the McDonald 2017 criteria were assessed at all (a criterion decided, or a
+    /// McDonald rule fired).
+    pub fn mcdonald_assessed(&self) -> bool {
+        self.conclusions.mcdonald_2017 != McDonald::default()
+            || self.findings.iter().any(|f| f.category == "mcdonald")
+    }
+
     /// Whether a rule fired.
     pub fn fired(&self, rule: &str) -> bool {
         self.findings.iter().any(|f| f.rule == rule)

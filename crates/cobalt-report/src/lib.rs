@@ -61,9 +61,7 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
         ("Picture", words(c.picture.as_str())),
         (
             "McDonald 2017",
-            if c.mcdonald_2017 == Default::default()
-                && !a.findings.iter().any(|f| f.category == "mcdonald")
-            {
+            if !a.mcdonald_assessed() {
                 "not assessed (no MS work-up or MRI in the case)".to_string()
             } else {
                 format!(
@@ -500,15 +498,10 @@ th{width:12rem;color:#444}.urgent{color:#a40000;font-weight:700}.rule{font-famil
 svg{max-width:100%;height:auto}.mcdonald .yes{font-weight:700}\
 @media print{body{margin:0;max-width:none}a{color:inherit;text-decoration:none}.disclaimer{border:1px solid #999}}";
 
-/// Days since 1970-01-01 of a `YYYY-MM-DD` date (proleptic Gregorian), for spacing a chart.
+/// Days since 1970-01-01 of a `YYYY-MM-DD` date, for spacing a chart by time.
 fn day_number(date: &str) -> Option<i64> {
-    let mut parts = date.get(..10)?.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    Some(era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468)
+    const EPOCH_JULIAN_DAY: i64 = 2_440_588;
+    Some(i64::from(cobalt_core::case::parse_date(date)?.to_julian_day()) - EPOCH_JULIAN_DAY)
 }
 
 /// A chart of the total B12 results over time (in pmol/L, the normalised unit), as inline SVG,
@@ -639,15 +632,10 @@ fn finding_html(o: &mut String, f: &FindingOut<'_>) {
 /// The McDonald 2017 panel: dissemination in space and time, whether the criteria are met, and
 /// the McDonald findings; `None` when nothing about McDonald was assessed.
 fn mcdonald_html(a: &Assessment<'_>) -> Option<String> {
-    let m = &a.conclusions.mcdonald_2017;
-    let findings: Vec<&FindingOut<'_>> = a
-        .findings
-        .iter()
-        .filter(|f| f.category == "mcdonald")
-        .collect();
-    if *m == Default::default() && findings.is_empty() {
+    if !a.mcdonald_assessed() {
         return None;
     }
+    let m = &a.conclusions.mcdonald_2017;
     let mut o = String::from(
         "<section class=\"mcdonald\" aria-labelledby=\"mcdonald\"><h2 id=\"mcdonald\">McDonald 2017 criteria</h2><table>\n",
     );
@@ -668,7 +656,7 @@ fn mcdonald_html(a: &Assessment<'_>) -> Option<String> {
         );
     }
     o.push_str("</table>\n");
-    for f in findings {
+    for f in a.findings.iter().filter(|f| f.category == "mcdonald") {
         finding_html(&mut o, f);
     }
     o.push_str("</section>\n");

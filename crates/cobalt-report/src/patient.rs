@@ -7,7 +7,7 @@
 //! intake, the vitamin B12 in a serving of food and the follow-up interval).
 
 use crate::Esc;
-use cobalt_core::assessment::{Assessment, B12Status, McDonald, Picture, Route};
+use cobalt_core::assessment::{Assessment, B12Status, Picture, Route};
 use cobalt_core::units::display_number;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -298,12 +298,6 @@ fn causes(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
     section("causes", &w.causes.heading, p, items)
 }
 
-/// Whether the McDonald criteria were assessed at all.
-fn mcdonald_assessed(a: &Assessment<'_>) -> bool {
-    a.conclusions.mcdonald_2017 != McDonald::default()
-        || a.findings.iter().any(|f| f.category == "mcdonald")
-}
-
 fn ms(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
     let c = &a.conclusions;
     // MS is in question when the picture favours it (or is mixed) or a demyelinating disease is
@@ -311,13 +305,13 @@ fn ms(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
     // section then says which picture the features favour, without the criteria.
     let in_question =
         matches!(c.picture, Picture::MultipleSclerosis | Picture::Mixed) || a.fired(EVID_B12_IN_MS);
-    if !in_question && !mcdonald_assessed(a) {
+    if !in_question && !a.mcdonald_assessed() {
         return None;
     }
     let m = &w.ms;
     let mut p = m.paragraphs.clone();
     p.extend(m.picture.get(c.picture.as_str()).cloned());
-    if mcdonald_assessed(a) && (in_question || c.mcdonald_2017.met.is_some()) {
+    if a.mcdonald_assessed() && (in_question || c.mcdonald_2017.met.is_some()) {
         match c.mcdonald_2017.met {
             Some(true) => p.push(m.criteria_met.clone()),
             Some(false) => p.push(m.criteria_not_met.clone()),

@@ -285,10 +285,11 @@
     for (const group of SCALARS) for (const f of group.fields) write($(`[data-path="${f.path}"]`), f.type, undefined);
   }
 
-  // Fills the form from a cobalt.case/1 document; fields the form has no control for are reported.
+  // Fills the form from a cobalt.case/1 document. Returns what the form has no control for.
   function caseToForm(c) {
     clearForm();
-    const known = new Set(['format', 'patient', 'mri', 'csf', 'ms', 'b12_replacement', 'mri']);
+    const notes = [];
+    const known = new Set(['format']);
     for (const group of SCALARS) {
       for (const f of group.fields) {
         write($(`[data-path="${f.path}"]`), f.type, getPath(c, f.path));
@@ -304,11 +305,12 @@
           write(input, f.type, item[f.key]);
           if (spec.list === 'labs' && f.key === 'test') labKind(row);
         }
-        if (item.code) say(`A ${spec.noun} given by code (${item.code.system} ${item.code.code}) has no form control; assess the pasted JSON instead.`);
+        if (item.code) notes.push(`a ${spec.noun} given by code (${item.code.system} ${item.code.code}): assess the pasted JSON instead`);
       }
     }
     const unknown = Object.keys(c).filter((k) => !known.has(k));
-    if (unknown.length) say('Not shown in the form: ' + unknown.join(', '));
+    if (unknown.length) notes.push('fields ' + unknown.join(', '));
+    return notes;
   }
 
   function say(msg) {
@@ -444,9 +446,9 @@
         showError(`Only a ${schema.format} document can be loaded into the form; assess a FHIR Bundle directly.`);
         return;
       }
-      caseToForm(c);
+      const notes = caseToForm(c);
       $('#error').hidden = true;
-      say('The case is in the form.');
+      say('The case is in the form.' + (notes.length ? ' Not in the form: ' + notes.join('; ') + '.' : ''));
     });
     $('#upload').addEventListener('change', async (e) => {
       const f = e.target.files[0];
