@@ -6,7 +6,7 @@
 //
 //   node scripts/browser-test.mjs target/release/cobalt [CASE.json ...]
 //
-// Without case files it runs every case in ../shared/cases/dev/. Prints `browser: N passed,
+// Without case files it runs every published case in tests/published/. Prints `browser: N passed,
 // M failed` and exits 1 on any failure.
 
 import { chromium } from 'playwright-core';
@@ -23,7 +23,7 @@ const repo = resolve(here, '..');
 const cobalt = resolve(process.argv[2] || join(repo, 'target/release/cobalt'));
 let caseFiles = process.argv.slice(3);
 if (caseFiles.length === 0) {
-  const dir = resolve(repo, '../shared/cases/dev');
+  const dir = resolve(repo, 'tests/published');
   caseFiles = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => join(dir, f));
 }
 const artefacts = join(repo, 'target/browser-artifacts');

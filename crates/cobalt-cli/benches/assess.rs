@@ -1,5 +1,5 @@
 //! Speed of one assessment: evaluation alone, and parse plus evaluation, on the bundled
-//! examples and the published dev cases. Run with `cargo bench -p cobalt-cli`.
+//! examples and the published cases. Run with `cargo bench -p cobalt-cli`.
 
 use std::path::Path;
 
@@ -10,7 +10,7 @@ fn main() {
 fn cases() -> Vec<(String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut out = Vec::new();
-    for dir in ["examples", "../shared/cases/dev"] {
+    for dir in ["examples", "tests/published"] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
             continue;
         };

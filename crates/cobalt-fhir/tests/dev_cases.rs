@@ -1,4 +1,4 @@
-//! Published dev cases (`../shared/cases/dev`) re-encoded as FHIR R4 Bundles
+//! Published cases (`tests/published/`) re-encoded as FHIR R4 Bundles
 //! (`tests/fixtures/dev-*.json`): assessing the Bundle reaches the same conclusions as assessing
 //! the case, and meets the case's `expect` block. This is the path `cobalt assess BUNDLE.json`
 //! takes: map, parse, evaluate.
@@ -16,14 +16,9 @@ use std::path::PathBuf;
 
 fn dev_case(id: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/cases/dev")
+        .join("../../tests/published")
         .join(format!("{id}.json"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (shared/ must sit beside the repository)",
-            path.display()
-        )
-    });
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 

@@ -1,5 +1,5 @@
 //! Checking assessments against expectations: the rule tests kept with each rule, and the
-//! `expect` blocks of the published cases (`../shared/cases/`). One checker serves both.
+//! `expect` blocks of the published cases (`tests/published/`). One checker serves both.
 
 use cobalt_core::assessment::Assessment;
 use cobalt_core::kb::{KnowledgeBase, Rule};
@@ -8,7 +8,7 @@ use serde_json::Value;
 /// The date rule tests are assessed on when their case has no `as_of`.
 pub const TEST_AS_OF: &str = "2026-01-01";
 
-/// Checks an assessment against an `expect` block (the keys of `../shared/cases/README.md`).
+/// Checks an assessment against an `expect` block (the keys listed in `tests/published/README.md`).
 /// Returns one message per unmet expectation; an unknown key is also a failure.
 pub fn check_expect(a: &Assessment<'_>, expect: &Value) -> Vec<String> {
     let mut fails = Vec::new();

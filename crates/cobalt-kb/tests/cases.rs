@@ -1,5 +1,7 @@
-//! Acceptance tests: every published case in `../shared/cases/dev/` and every constructed case
-//! in `tests/cases/` must meet its `expect` block.
+//! Acceptance tests: every published case in `tests/published/` and every constructed case in
+//! `tests/cases/` must meet its `expect` block. The published cases are copies of the project's
+//! reference set; when that set sits beside the repository (`../shared/cases/dev/`), a test checks
+//! that the copies agree with it.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -43,7 +45,7 @@ fn run_dir(dir: &Path) -> (usize, Vec<String>) {
 
 #[test]
 fn published_dev_cases_meet_their_expectations() {
-    let (n, failures) = run_dir(&repo().join("../shared/cases/dev"));
+    let (n, failures) = run_dir(&repo().join("tests/published"));
     assert!(n >= 12, "only {n} published cases found");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -53,4 +55,47 @@ fn constructed_cases_meet_their_expectations() {
     let (n, failures) = run_dir(&repo().join("tests/cases"));
     assert!(n >= 10, "only {n} constructed cases found");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn published_cases_carry_their_citation_and_outcome() {
+    let dir = repo().join("tests/published");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        n += 1;
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for key in ["case_id", "citation", "final_diagnosis"] {
+            let ok = doc.get(key).and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty());
+            assert!(ok, "{}: `{key}` missing or empty", path.display());
+        }
+    }
+    assert!(n >= 12, "only {n} published cases found");
+}
+
+/// The copies in `tests/published/` agree with the reference set when it is present (a clone
+/// from a public host has none; then there is nothing to compare and the test says so).
+#[test]
+fn published_copies_agree_with_the_reference_set_when_present() {
+    let reference = repo().join("../shared/cases/dev");
+    let Ok(entries) = std::fs::read_dir(&reference) else {
+        eprintln!("{} absent: nothing to compare", reference.display());
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let name = path.file_name().unwrap();
+        let copy = repo().join("tests/published").join(name);
+        let theirs: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let ours = std::fs::read_to_string(&copy)
+            .unwrap_or_else(|e| panic!("{}: {e} (copy the new published case)", copy.display()));
+        let ours: Value = serde_json::from_str(&ours).unwrap();
+        assert_eq!(ours, theirs, "{} differs from {}", copy.display(), path.display());
+    }
 }

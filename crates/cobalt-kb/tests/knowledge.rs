@@ -73,15 +73,15 @@ fn embedded_file_list_matches_the_directory() {
     assert_eq!(on_disk, embedded, "knowledge/ and cobalt_kb::FILES differ");
 }
 
+/// `knowledge/concepts.tsv` is the vocabulary; it keeps every concept and code of the contract's
+/// copy when that sits beside the repository (a public clone has none: nothing to compare).
 #[test]
-fn vocabulary_keeps_every_contract_concept() {
+fn vocabulary_keeps_every_contract_concept_when_present() {
     let contract = repo().join("../shared/contract/concepts.tsv");
-    let text = std::fs::read_to_string(&contract).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (shared/ must sit beside the repository)",
-            contract.display()
-        )
-    });
+    let Ok(text) = std::fs::read_to_string(&contract) else {
+        eprintln!("{} absent: nothing to compare", contract.display());
+        return;
+    };
     let kb = cobalt_kb::load().expect("knowledge base loads");
     for line in text.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let cols: Vec<&str> = line.split('\t').collect();
