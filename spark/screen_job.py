@@ -61,7 +61,9 @@ TYPES = [
     "Procedure",
 ]
 
-CSV_HEADER = "id,b12_status,picture,test_indicated,next_tests,causes,route,urgent,referrals,flags"
+CSV_HEADER = ("id,as_of,knowledge_version,profile,b12_status,picture,test_indicated,next_tests,causes,route,"
+              "urgent,referrals,mcdonald_2017_dis,mcdonald_2017_dit,mcdonald_2017_met,flags,rules,b12_test,"
+              "b12_value,b12_comparator,b12_unit,b12_date,refused_lines")
 
 
 # --- file discovery (as crates/cobalt-screen `discover`) ---------------------------------------
@@ -117,10 +119,22 @@ def patient_of(kind, r):
             ref = patient["reference"]
     if not isinstance(ref, str):
         return None
-    at = ref.rfind("Patient/")
-    if at < 0:
+    return reference_patient_id(ref)
+
+
+def reference_patient_id(ref):
+    """The Patient id a FHIR reference names, as cobalt-fhir `reference::patient_id`: relative
+    or absolute, with or without /_history/{version}; urn: and #contained references name none."""
+    base = ref.strip().split("/_history/", 1)[0]
+    if base.startswith("urn:") or base.startswith("#"):
         return None
-    return ref[at + len("Patient/"):]
+    parts = base.rsplit("/", 2)
+    if len(parts) < 2:
+        return None
+    kind, rid = parts[-2], parts[-1]
+    if kind != "Patient" or not rid:
+        return None
+    return rid
 
 
 def key_line(kinds):
@@ -313,9 +327,12 @@ def main(argv=None):
     errors = []
     summaries = []
     orphan_results = 0
+    orphan_summaries = []
     for tag, payload in orphan_out.collect():
         if tag == "e":
             errors.append(json.loads(payload))
+        elif tag == "s":
+            orphan_summaries.append(json.loads(payload))
         elif tag == "r":
             orphan_results += 1  # a line Python's json refused and serde_json accepted
     assessed = 0
@@ -347,7 +364,7 @@ def main(argv=None):
 
     bad_by_kind = {}
     for e in errors:
-        if e["line"] > 0:
+        if e["line"] > 0 and e["kind"] != "unreadable":
             bad_by_kind[e["kind"]] = bad_by_kind.get(e["kind"], 0) + 1
     summary = {
         "as_of": a.as_of,
@@ -357,8 +374,10 @@ def main(argv=None):
             for fi, (k, p, n) in enumerate(files)
         ],
         "lines_read": sum(file_lines),
+        "lines_skipped": sum(s.get("lines_skipped", 0) for s in summaries + orphan_summaries),
         "bad_lines": sum(bad_by_kind.values()),
         "bad_lines_by_kind": dict(sorted(bad_by_kind.items())),
+        "files_in_error": sum(s.get("files_in_error", 0) for s in summaries + orphan_summaries),
         "patients_read": sum(s["patients_read"] for s in summaries),
         "patients_assessed": sum(s["patients_assessed"] for s in summaries),
         "patients_in_error": sum(s["patients_in_error"] for s in summaries),

@@ -9,10 +9,21 @@ use std::process::ExitCode;
 /// Output format.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
 pub enum ScreenFormat {
-    /// One assessment per line, as `cobalt assess --format json` writes it.
+    /// One JSON object per line.
     Ndjson,
-    /// One row per patient: conclusions and screening flags.
+    /// One CSV record per patient, with a header.
     Csv,
+    /// Apache Parquet, one row per patient, typed columns.
+    Parquet,
+}
+
+/// How much of each assessment is written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum ScreenDetail {
+    /// One compact row per patient: conclusions, flags, rules fired, latest B12, refused lines.
+    Compact,
+    /// The full assessment, as `cobalt assess --format json` writes it (NDJSON only).
+    Full,
 }
 
 /// Flags of `cobalt screen`.
@@ -26,7 +37,13 @@ pub struct ScreenArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ScreenFormat::Ndjson)]
     pub format: ScreenFormat,
-    /// Exit with status 1 if any line or patient became an error record.
+    /// Compact rows (default) or full assessments.
+    #[arg(long, value_enum, default_value_t = ScreenDetail::Compact)]
+    pub detail: ScreenDetail,
+    /// Parse every line, also those that cannot change an assessment, and report every bad one.
+    #[arg(long)]
+    pub validate_all: bool,
+    /// Exit with status 1 if any line, file or patient became an error record.
     #[arg(long)]
     pub strict: bool,
     /// The assessment date (YYYY-MM-DD); default today.
@@ -60,13 +77,25 @@ pub fn run(args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<ExitCode
         },
         None => time::OffsetDateTime::now_utc().date(),
     };
+    if args.detail == ScreenDetail::Full && args.format != ScreenFormat::Ndjson {
+        eprintln!(
+            "cobalt: --detail full writes NDJSON only; leave out --format or use --format ndjson"
+        );
+        return Ok(ExitCode::from(2));
+    }
     let opts = cobalt_screen::Options {
         input: args.export.clone(),
         out: args.out.clone(),
         format: match args.format {
             ScreenFormat::Ndjson => cobalt_screen::Format::Ndjson,
             ScreenFormat::Csv => cobalt_screen::Format::Csv,
+            ScreenFormat::Parquet => cobalt_screen::Format::Parquet,
         },
+        detail: match args.detail {
+            ScreenDetail::Compact => cobalt_screen::Detail::Compact,
+            ScreenDetail::Full => cobalt_screen::Detail::Full,
+        },
+        validate_all: args.validate_all,
         as_of,
         threads: args.threads,
     };
@@ -92,17 +121,21 @@ pub fn run(args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<ExitCode
         b.finish_and_clear();
     }
     eprintln!(
-        "cobalt: {} lines, {} patients: {} assessed, {} in error; {} bad lines; {} patients flagged; {:.1} s. Summary: {}",
+        "cobalt: {} lines ({} skipped: cannot change an assessment), {} patients: {} assessed, {} in error; {} bad lines; {} unreadable files; {} patients flagged; {:.1} s. Summary: {}",
         summary.lines_read,
+        summary.lines_skipped,
         summary.patients_read,
         summary.patients_assessed,
         summary.patients_in_error,
         summary.bad_lines,
+        summary.files_in_error,
         summary.patients_flagged,
         summary.seconds,
         args.out.join("summary.json").display()
     );
-    if args.strict && (summary.bad_lines > 0 || summary.patients_in_error > 0) {
+    if args.strict
+        && (summary.bad_lines > 0 || summary.patients_in_error > 0 || summary.files_in_error > 0)
+    {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

@@ -498,6 +498,17 @@ pub struct Case {
     pub unrecognised: Vec<UnrecognisedCode>,
 }
 
+impl Case {
+    /// The result of `test` that counts on `as_of`: the latest dated on or before it (undated
+    /// results count as older than dated ones; between equals, the later in the input).
+    pub fn latest_lab(&self, test: &str, as_of: Date) -> Option<&LabResult> {
+        self.labs
+            .iter()
+            .filter(|l| l.test == test && l.date.is_none_or(|d| d <= as_of))
+            .max_by_key(|l| (l.date, l.index))
+    }
+}
+
 /// Invalid input: the JSON path of the problem and what was expected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{path}: {message}")]

@@ -37,6 +37,7 @@
 pub mod dates;
 mod map;
 pub mod model;
+pub mod reference;
 pub mod tables;
 
 use cobalt_core::{InputError, KnowledgeBase};

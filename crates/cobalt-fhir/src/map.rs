@@ -241,31 +241,13 @@ impl PatientKey {
     /// Whether a reference names this patient: its fullUrl, `Patient/{id}`, or an absolute URL
     /// ending in `/Patient/{id}`, with or without a `/_history/{version}` suffix.
     fn matches(&self, reference: &str) -> bool {
-        if self.full_url.as_deref() == Some(reference) {
-            return true;
-        }
-        let Some(id) = &self.id else {
-            return false;
-        };
-        let reference = reference
-            .split_once("/_history/")
-            .map_or(reference, |(head, _)| head);
-        let want = format!("Patient/{id}");
-        reference == want
-            || reference
-                .strip_suffix(want.as_str())
-                .is_some_and(|head| head.ends_with('/'))
+        crate::reference::names(
+            reference,
+            "Patient",
+            self.id.as_deref(),
+            self.full_url.as_deref(),
+        )
     }
-}
-
-/// The patient id a reference names (`Patient/123`, `https://x/fhir/Patient/123`).
-fn patient_id_of(reference: &str) -> Option<String> {
-    let reference = reference
-        .split_once("/_history/")
-        .map_or(reference, |(head, _)| head);
-    let mut parts = reference.rsplit('/');
-    let id = parts.next()?;
-    (parts.next()? == "Patient" && !id.is_empty()).then(|| id.to_string())
 }
 
 fn run(g: Gathered<'_>, as_of: Date, kb: &KnowledgeBase) -> Result<Mapped, InputError> {
@@ -300,7 +282,7 @@ fn run(g: Gathered<'_>, as_of: Date, kb: &KnowledgeBase) -> Result<Mapped, Input
             .and_then(Value::as_str)
     }) {
         m.key = PatientKey {
-            id: patient_id_of(r),
+            id: crate::reference::patient_id(r).map(str::to_string),
             full_url: Some(r.to_string()),
         };
     }

@@ -69,7 +69,10 @@ fn published_cases_carry_their_citation_and_outcome() {
         n += 1;
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         for key in ["case_id", "citation", "final_diagnosis"] {
-            let ok = doc.get(key).and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty());
+            let ok = doc
+                .get(key)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.trim().is_empty());
             assert!(ok, "{}: `{key}` missing or empty", path.display());
         }
     }
@@ -96,6 +99,12 @@ fn published_copies_agree_with_the_reference_set_when_present() {
         let ours = std::fs::read_to_string(&copy)
             .unwrap_or_else(|e| panic!("{}: {e} (copy the new published case)", copy.display()));
         let ours: Value = serde_json::from_str(&ours).unwrap();
-        assert_eq!(ours, theirs, "{} differs from {}", copy.display(), path.display());
+        assert_eq!(
+            ours,
+            theirs,
+            "{} differs from {}",
+            copy.display(),
+            path.display()
+        );
     }
 }

@@ -75,17 +75,34 @@ fn export(d: &Path, gzip: bool) {
     write_lines(&d.join(format!("Condition.{ext}")), &[ms("c1", "p2")], gzip);
 }
 
-fn run(input: &Path, out: &Path, format: cobalt_screen::Format) -> cobalt_screen::Summary {
-    let kb = cobalt_kb::load().unwrap();
-    let profile = &kb.profiles[&kb.meta.default_profile];
-    let opts = cobalt_screen::Options {
+fn options(input: &Path, out: &Path, format: cobalt_screen::Format) -> cobalt_screen::Options {
+    cobalt_screen::Options {
         input: input.into(),
         out: out.into(),
         format,
+        detail: cobalt_screen::Detail::Compact,
+        validate_all: false,
         as_of: cobalt_core::case::parse_date("2026-01-01").unwrap(),
         threads: 2,
-    };
-    cobalt_screen::screen(&kb, profile, &opts, &|_| {}).unwrap()
+    }
+}
+
+fn run_with(opts: &cobalt_screen::Options) -> cobalt_screen::Summary {
+    let kb = cobalt_kb::load().unwrap();
+    let profile = &kb.profiles[&kb.meta.default_profile];
+    cobalt_screen::screen(&kb, profile, opts, &|_| {}).unwrap()
+}
+
+fn run(input: &Path, out: &Path, format: cobalt_screen::Format) -> cobalt_screen::Summary {
+    run_with(&options(input, out, format))
+}
+
+fn read_ndjson(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -98,9 +115,10 @@ fn every_patient_is_accounted_for_and_bad_lines_become_error_records() {
     assert_eq!(s.patients_assessed + s.patients_in_error, s.patients_read);
     assert_eq!(s.patients_assessed, 3);
     assert_eq!(s.lines_read, 11);
-    // The unparseable line, the resource without resourceType, the Observation without a
-    // subject, and the B12 in fL.
-    assert_eq!(s.bad_lines, 4, "{:?}", s.bad_lines_by_kind);
+    // The unparseable line, the Observation without a subject, and the B12 in fL. The
+    // Observation line without resourceType holds no code cobalt reads: skipped unparsed.
+    assert_eq!(s.bad_lines, 3, "{:?}", s.bad_lines_by_kind);
+    assert_eq!(s.lines_skipped, 1);
     let errors: Vec<Value> = std::fs::read_to_string(out.join("errors.ndjson"))
         .unwrap()
         .lines()
@@ -119,19 +137,24 @@ fn every_patient_is_accounted_for_and_bad_lines_become_error_records() {
         (Some("Patient.ndjson"), Some(3))
     );
 
-    let results: Vec<Value> = std::fs::read_to_string(out.join("results.ndjson"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let results = read_ndjson(&out.join("results.ndjson"));
     let ids: Vec<&str> = results.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["p1", "p2", "p3"], "results in patient-id order");
-    assert_eq!(results[0]["conclusions"]["b12_status"], "deficient");
-    assert_eq!(results[1]["screening"], json!(["demyelination_untested"]));
+    assert_eq!(results[0]["b12_status"], "deficient");
+    assert_eq!(results[0]["b12_value"], 150.0);
+    assert_eq!(results[0]["b12_unit"], "pg/mL");
+    assert_eq!(results[0]["b12_date"], "2025-06-01");
+    assert_eq!(results[1]["flags"], json!(["demyelination_untested"]));
+    assert_eq!(results[1]["b12_value"], Value::Null);
     assert_eq!(
-        results[2]["conclusions"]["b12_status"], "not_deficient",
+        results[2]["b12_status"], "not_deficient",
         "the fL line is dropped, not the patient"
     );
+    assert_eq!(
+        results[2]["refused_lines"], 1,
+        "the refused B12 line is counted"
+    );
+    assert_eq!(results[0]["refused_lines"], 0);
     assert_eq!(s.by_flag.get("deficient_untreated"), Some(&1));
     assert_eq!(s.by_b12_status.values().sum::<u64>(), 3);
     let summary: Value =
@@ -150,7 +173,7 @@ fn gzip_and_plain_give_the_same_results() {
     let ra = std::fs::read_to_string(a.join("out/results.csv")).unwrap();
     let rb = std::fs::read_to_string(b.join("out/results.csv")).unwrap();
     assert_eq!(ra, rb);
-    assert!(ra.starts_with("id,b12_status,picture"));
+    assert!(ra.starts_with("id,as_of,knowledge_version,profile,b12_status"));
     assert_eq!(ra.lines().count(), 4);
 }
 
@@ -172,7 +195,9 @@ fn the_same_patient_screened_and_assessed_alone_agree() {
     let d = dir("agree");
     export(&d, false);
     let s_out = d.join("out");
-    run(&d, &s_out, cobalt_screen::Format::Ndjson);
+    let mut opts = options(&d, &s_out, cobalt_screen::Format::Ndjson);
+    opts.detail = cobalt_screen::Detail::Full;
+    run_with(&opts);
     let results: Vec<Value> = std::fs::read_to_string(s_out.join("results.ndjson"))
         .unwrap()
         .lines()

@@ -1,0 +1,234 @@
+//! Assessing the patients of each partition, in parallel, in patient-id order.
+
+use crate::partition::Spill;
+use crate::row::Row;
+use crate::{Detail, ErrorRecord, Format, Options, Summary};
+use anyhow::Result;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+
+/// What every assessment of a run shares.
+pub(crate) struct Context<'a> {
+    pub kb: &'a cobalt_core::KnowledgeBase,
+    pub profile: &'a cobalt_core::Profile,
+    pub opts: &'a Options,
+    pub names: &'a [String],
+    pub threads: usize,
+}
+
+/// Assesses every partition in turn; each partition's results go to its result file, sorted by
+/// patient id, and the counts to the summary.
+pub(crate) fn partitions(
+    ctx: &Context<'_>,
+    spill: &Spill,
+    summary: &mut Summary,
+    errors: &mut Vec<ErrorRecord>,
+) -> Result<()> {
+    for p in 0..spill.parts {
+        let path = spill.lines(p);
+        let mut patients: HashMap<String, Vec<Held>> = HashMap::new();
+        for record in BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?).lines() {
+            let record = record?;
+            let mut f = record.splitn(4, '\t');
+            let (Some(file), Some(line), Some(pid), Some(text)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                continue;
+            };
+            let (Ok(file), Ok(line)) = (file.parse::<u32>(), line.parse::<u64>()) else {
+                continue;
+            };
+            patients.entry(pid.to_string()).or_default().push(Held {
+                file,
+                line,
+                text: text.into(),
+            });
+        }
+        std::fs::remove_file(&path).ok();
+        let mut list: Vec<(String, Vec<Held>)> = patients.into_iter().collect();
+        list.sort_by(|a, b| a.0.cmp(&b.0));
+        summary.patients_read += list.len() as u64;
+        let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(spill.results(p))?);
+        while !list.is_empty() {
+            let take = list.len().min(4096);
+            let block: Vec<(String, Vec<Held>)> = list.drain(..take).collect();
+            let per = block.len().div_ceil(ctx.threads).max(1);
+            let mut groups: Vec<Vec<(String, Vec<Held>)>> = Vec::new();
+            let mut it = block.into_iter().peekable();
+            while it.peek().is_some() {
+                groups.push(it.by_ref().take(per).collect());
+            }
+            let results: Vec<Vec<(String, Outcome)>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = groups
+                    .into_iter()
+                    .map(|group| {
+                        scope.spawn(move || {
+                            group
+                                .into_iter()
+                                .map(|(id, held)| {
+                                    let o = assess_patient(ctx, &id, held);
+                                    (id, o)
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_default())
+                    .collect()
+            });
+            for (id, o) in results.into_iter().flatten() {
+                errors.extend(o.errors);
+                match o.result {
+                    Some(r) => {
+                        summary.patients_assessed += 1;
+                        *summary.by_b12_status.entry(r.status.into()).or_default() += 1;
+                        *summary.by_picture.entry(r.picture.into()).or_default() += 1;
+                        for c in &r.causes {
+                            *summary.by_cause.entry(c.clone()).or_default() += 1;
+                        }
+                        for f in &r.flags {
+                            *summary.by_flag.entry(f.to_string()).or_default() += 1;
+                        }
+                        if !r.flags.is_empty() {
+                            summary.patients_flagged += 1;
+                        }
+                        writeln!(out, "{id}\t{}", r.line)?;
+                    }
+                    None => summary.patients_in_error += 1,
+                }
+            }
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// A resource, with the file and line it came from. The line's text is kept, not a parsed
+/// tree: a JSON tree takes ten times the memory of its text.
+pub(crate) struct Held {
+    pub file: u32,
+    pub line: u64,
+    pub text: Box<str>,
+}
+
+/// One patient's result: the output record, the counts the summary needs.
+pub(crate) struct PatientResult {
+    pub line: String,
+    pub status: &'static str,
+    pub picture: &'static str,
+    pub causes: Vec<String>,
+    pub flags: Vec<&'static str>,
+}
+
+#[derive(Default)]
+pub(crate) struct Outcome {
+    pub result: Option<PatientResult>,
+    pub errors: Vec<ErrorRecord>,
+}
+
+fn assess_patient(ctx: &Context<'_>, id: &str, mut held: Vec<Held>) -> Outcome {
+    let (kb, profile, opts, names) = (ctx.kb, ctx.profile, ctx.opts, ctx.names);
+    let mut outcome = Outcome::default();
+    held.sort_by_key(|h| (h.file, h.line));
+    // Parse the kept lines. A line that parsed as a probe is JSON, so this cannot fail in
+    // practice; a failure becomes an error record all the same.
+    let mut parsed: Vec<(u32, u64, Value)> = Vec::with_capacity(held.len());
+    for h in held {
+        match serde_json::from_str::<Value>(&h.text) {
+            Ok(v) => parsed.push((h.file, h.line, v)),
+            Err(e) => outcome.errors.push(ErrorRecord {
+                file: names[h.file as usize].clone(),
+                line: h.line,
+                patient: Some(id.to_string()),
+                kind: "not_json".into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    let mut held = parsed;
+    // A value the case format refuses names its resource by the path "<file>:<line>"; that line
+    // becomes an error record and the patient is assessed again without it.
+    loop {
+        let paths: Vec<String> = held
+            .iter()
+            .map(|h| format!("{}:{}", names[h.0 as usize], h.1))
+            .collect();
+        let refs: Vec<(String, &Value)> = paths
+            .iter()
+            .cloned()
+            .zip(held.iter().map(|h| &h.2))
+            .collect();
+        match cobalt_fhir::resources_to_case(&refs, opts.as_of, kb) {
+            Ok(mapped) => {
+                let a = cobalt_core::evaluate(kb, profile, &mapped.parsed, opts.as_of);
+                let refused = outcome.errors.iter().filter(|e| e.line > 0).count() as u32;
+                let line = match (opts.detail, opts.format) {
+                    (Detail::Full, _) => {
+                        let mut v = serde_json::to_value(&a).unwrap_or(Value::Null);
+                        v["id"] = Value::String(id.to_string());
+                        v.to_string()
+                    }
+                    (Detail::Compact, f) => {
+                        let row = Row::new(id, &mapped.parsed, &a, opts.as_of, refused);
+                        match f {
+                            Format::Csv => row.csv(),
+                            Format::Ndjson | Format::Parquet => {
+                                serde_json::to_string(&row).unwrap_or_default()
+                            }
+                        }
+                    }
+                };
+                let c = &a.conclusions;
+                outcome.result = Some(PatientResult {
+                    line,
+                    status: c.b12_status.as_str(),
+                    picture: c.picture.as_str(),
+                    causes: c.causes.clone(),
+                    flags: a.screening.clone(),
+                });
+                return outcome;
+            }
+            Err(e) => {
+                let culprit = paths.iter().position(|p| {
+                    e.path.starts_with(p.as_str())
+                        && e.path[p.len()..]
+                            .chars()
+                            .next()
+                            .is_none_or(|c| c == '.' || c == '[')
+                });
+                match culprit {
+                    Some(i) => {
+                        let h = held.remove(i);
+                        outcome.errors.push(ErrorRecord {
+                            file: names[h.0 as usize].clone(),
+                            line: h.1,
+                            patient: Some(id.to_string()),
+                            kind: "invalid_value".into(),
+                            message: format!(
+                                "{}: {}",
+                                &e.path[paths[i].len()..].trim_start_matches('.'),
+                                e.message
+                            ),
+                        });
+                        if held.is_empty() {
+                            return outcome;
+                        }
+                    }
+                    None => {
+                        outcome.errors.push(ErrorRecord {
+                            file: String::new(),
+                            line: 0,
+                            patient: Some(id.to_string()),
+                            kind: "patient".into(),
+                            message: format!("{}: {}", e.path, e.message),
+                        });
+                        return outcome;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Filing every line that can matter under its patient, in partition files by patient hash.
+
+use crate::filter::{patient_of, shard_of, Filter, Probe};
+use crate::read::{self, Block};
+use crate::{ErrorRecord, Options, Progress};
+use anyhow::{Context, Result};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+/// The spill directory under the results directory: partition files of filed lines, then of
+/// sorted results. Removed when the run ends, whichever way it ends.
+pub(crate) struct Spill {
+    pub dir: PathBuf,
+    pub parts: usize,
+}
+
+impl Spill {
+    pub(crate) fn create(out: &Path, parts: usize) -> Result<Spill> {
+        let dir = out.join(".partitions");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Spill { dir, parts })
+    }
+
+    pub(crate) fn lines(&self, p: usize) -> PathBuf {
+        self.dir.join(format!("part-{p}"))
+    }
+
+    pub(crate) fn results(&self, p: usize) -> PathBuf {
+        self.dir.join(format!("result-{p}"))
+    }
+
+    pub(crate) fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+/// What filing found.
+pub(crate) struct Filed {
+    pub lines_read: u64,
+    pub lines_skipped: u64,
+    pub file_lines: Vec<u64>,
+    pub errors: Vec<ErrorRecord>,
+}
+
+/// Reads every file (this thread) and files its lines (one worker per core).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn file_lines(
+    kb: &cobalt_core::KnowledgeBase,
+    opts: &Options,
+    files: &[(String, PathBuf)],
+    names: &[String],
+    spill: &Spill,
+    threads: usize,
+    total_bytes: u64,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Filed> {
+    let parts: Vec<Mutex<BufWriter<std::fs::File>>> = (0..spill.parts)
+        .map(|i| {
+            Ok(Mutex::new(BufWriter::with_capacity(
+                256 << 10,
+                std::fs::File::create(spill.lines(i))?,
+            )))
+        })
+        .collect::<Result<_>>()?;
+    let filter = Filter::new(kb);
+    let errors: Mutex<Vec<ErrorRecord>> = Mutex::new(Vec::new());
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let lines_read = AtomicU64::new(0);
+    let lines_skipped = AtomicU64::new(0);
+    let mut file_lines = vec![0u64; files.len()];
+    let write_failed: Mutex<Option<std::io::Error>> = Mutex::new(None);
+
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Block>(threads * 2);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..threads {
+            let rx = Arc::clone(&rx);
+            let w = Worker {
+                filter: &filter,
+                opts,
+                files,
+                names,
+                parts: &parts,
+            };
+            let (errors, lines_read, lines_skipped, write_failed) =
+                (&errors, &lines_read, &lines_skipped, &write_failed);
+            scope.spawn(move || loop {
+                let msg = rx.lock().map(|r| r.recv());
+                let Ok(Ok(block)) = msg else {
+                    break;
+                };
+                let mut local = Local::default();
+                if let Err(e) = w.block(&block, &mut local) {
+                    if let Ok(mut f) = write_failed.lock() {
+                        f.get_or_insert(e);
+                    }
+                }
+                lines_read.fetch_add(local.lines, Ordering::Relaxed);
+                lines_skipped.fetch_add(local.skipped, Ordering::Relaxed);
+                if !local.errors.is_empty() {
+                    if let Ok(mut e) = errors.lock() {
+                        e.extend(local.errors);
+                    }
+                }
+            });
+        }
+        // The reader: this thread.
+        let mut last = std::time::Instant::now();
+        for (fi, (_, path)) in files.iter().enumerate() {
+            let mut send = |b: Block| {
+                tx.send(b).ok();
+                if last.elapsed().as_millis() >= 200 {
+                    progress(Progress {
+                        bytes: bytes_read.load(Ordering::Relaxed),
+                        total_bytes,
+                        lines: lines_read.load(Ordering::Relaxed),
+                    });
+                    last = std::time::Instant::now();
+                }
+            };
+            let r = read::read_file(fi as u32, path, &bytes_read, &mut send);
+            file_lines[fi] = r.lines;
+            if let Some((line, message)) = r.problem {
+                if let Ok(mut e) = errors.lock() {
+                    e.push(ErrorRecord {
+                        file: names[fi].clone(),
+                        line,
+                        patient: None,
+                        kind: "unreadable".into(),
+                        message,
+                    });
+                }
+            }
+        }
+        drop(tx);
+    });
+    progress(Progress {
+        bytes: bytes_read.load(Ordering::Relaxed),
+        total_bytes,
+        lines: lines_read.load(Ordering::Relaxed),
+    });
+    if let Some(e) = write_failed.into_inner().ok().flatten() {
+        return Err(e).context("writing a partition file");
+    }
+    for w in parts {
+        w.into_inner()
+            .map_err(|_| anyhow::anyhow!("a partition writer panicked"))?
+            .flush()
+            .context("writing a partition file")?;
+    }
+    Ok(Filed {
+        lines_read: lines_read.into_inner(),
+        lines_skipped: lines_skipped.into_inner(),
+        file_lines,
+        errors: errors.into_inner().unwrap_or_default(),
+    })
+}
+
+struct Worker<'a> {
+    filter: &'a Filter<'a>,
+    opts: &'a Options,
+    files: &'a [(String, PathBuf)],
+    names: &'a [String],
+    parts: &'a [Mutex<BufWriter<std::fs::File>>],
+}
+
+#[derive(Default)]
+struct Local {
+    lines: u64,
+    skipped: u64,
+    errors: Vec<ErrorRecord>,
+}
+
+impl Worker<'_> {
+    fn block(&self, block: &Block, local: &mut Local) -> std::io::Result<()> {
+        let kind = self.files[block.file as usize].0.as_str();
+        let observation = kind == "Observation";
+        for (lineno, bytes) in read::lines(block) {
+            local.lines += 1;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if observation && !self.opts.validate_all && !self.filter.observation_may_matter(bytes)
+            {
+                local.skipped += 1;
+                continue;
+            }
+            let bad = |k: &str, m: String| ErrorRecord {
+                file: self.names[block.file as usize].clone(),
+                line: lineno,
+                patient: None,
+                kind: k.into(),
+                message: m,
+            };
+            let line = match std::str::from_utf8(bytes) {
+                Ok(s) => s,
+                Err(e) => {
+                    local.errors.push(bad(
+                        "not_utf8",
+                        format!(
+                            "byte {} is not UTF-8 (FHIR NDJSON is UTF-8)",
+                            e.valid_up_to() + 1
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            if line.trim_start().as_bytes().first() != Some(&b'{') {
+                let k = if serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok() {
+                    "not_fhir"
+                } else {
+                    "not_json"
+                };
+                local
+                    .errors
+                    .push(bad(k, "expected a FHIR resource (a JSON object)".into()));
+                continue;
+            }
+            let probe: Probe<'_> = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(e) => {
+                    // Tell malformed JSON from JSON of the wrong shape.
+                    let k = if serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok() {
+                        "not_fhir"
+                    } else {
+                        "not_json"
+                    };
+                    local.errors.push(bad(k, e.to_string()));
+                    continue;
+                }
+            };
+            match probe.resource_type.as_deref() {
+                Some(t) if t == kind => {}
+                Some(t) => {
+                    local
+                        .errors
+                        .push(bad("not_fhir", format!("a {t} in the {kind} file")));
+                    continue;
+                }
+                None => {
+                    local.errors.push(bad("not_fhir", "no resourceType".into()));
+                    continue;
+                }
+            }
+            if observation && !self.filter.observation_used(probe.code.as_ref()) {
+                local.skipped += 1;
+                continue;
+            }
+            let Some(pid) = patient_of(kind, &probe) else {
+                local.errors.push(bad(
+                    "no_patient",
+                    "no Patient id or subject reference that names a Patient".into(),
+                ));
+                continue;
+            };
+            drop(probe);
+            if pid.contains(['\t', '\n']) {
+                local.errors.push(bad(
+                    "no_patient",
+                    "the patient id contains a tab or newline".into(),
+                ));
+                continue;
+            }
+            let p = shard_of(&pid, self.parts.len());
+            if let Ok(mut w) = self.parts[p].lock() {
+                // One record a line: file, line, patient, then the resource's text (JSON text
+                // has no raw newline; a tab inside it is after the third field).
+                writeln!(w, "{}\t{lineno}\t{pid}\t{line}", block.file)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! Writing the outputs. Each is written under a temporary name and renamed when complete, so a
+//! results directory never holds a partial file under a final name; the outputs of an earlier
+//! run are removed before a run starts, so none can pass for current.
+
+use crate::partition::Spill;
+use crate::row::{Row, COLUMNS};
+use crate::{Detail, ErrorRecord, Format, Options};
+use anyhow::{Context, Result};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// Every file a run writes, by its final name.
+pub(crate) const OUTPUTS: [&str; 5] = [
+    "results.ndjson",
+    "results.csv",
+    "results.parquet",
+    "errors.ndjson",
+    "summary.json",
+];
+
+/// Removes the outputs of an earlier run.
+pub(crate) fn clear(out: &Path) -> Result<()> {
+    for name in OUTPUTS {
+        match std::fs::remove_file(out.join(name)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("removing {name} of an earlier run")),
+        }
+    }
+    Ok(())
+}
+
+/// A file written under a temporary name, renamed to its final name by [`Atomic::commit`];
+/// dropped without a commit, the temporary file is removed.
+pub(crate) struct Atomic {
+    tmp: PathBuf,
+    dest: PathBuf,
+    done: bool,
+}
+
+impl Atomic {
+    pub(crate) fn new(dest: PathBuf) -> Atomic {
+        let name = dest
+            .file_name()
+            .map_or_else(Default::default, |n| n.to_os_string());
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(".partial");
+        Atomic {
+            tmp: dest.with_file_name(tmp_name),
+            dest,
+            done: false,
+        }
+    }
+
+    pub(crate) fn create(&self) -> Result<std::fs::File> {
+        std::fs::File::create(&self.tmp).with_context(|| format!("creating {}", self.tmp.display()))
+    }
+
+    pub(crate) fn commit(mut self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.dest)
+            .with_context(|| format!("renaming to {}", self.dest.display()))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Atomic {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes `bytes` to `dest` atomically.
+pub(crate) fn file(dest: PathBuf, bytes: &[u8]) -> Result<()> {
+    let a = Atomic::new(dest);
+    let mut f = a.create()?;
+    f.write_all(bytes)?;
+    f.sync_all().ok();
+    drop(f);
+    a.commit()
+}
+
+/// The error records, one JSON object a line.
+pub(crate) fn errors(out: &Path, errors: &[ErrorRecord]) -> Result<()> {
+    let a = Atomic::new(out.join("errors.ndjson"));
+    let mut w = BufWriter::new(a.create()?);
+    for e in errors {
+        serde_json::to_writer(&mut w, e)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()?;
+    drop(w);
+    a.commit()
+}
+
+/// Merges the partitions' sorted results into `results.<format>`, in patient-id order.
+pub(crate) fn merge(opts: &Options, spill: &Spill) -> Result<()> {
+    let ext = match opts.format {
+        Format::Ndjson => "ndjson",
+        Format::Csv => "csv",
+        Format::Parquet => "parquet",
+    };
+    let a = Atomic::new(opts.out.join(format!("results.{ext}")));
+    let file = a.create()?;
+    let mut readers: Vec<std::io::Lines<BufReader<std::fs::File>>> = (0..spill.parts)
+        .map(|p| {
+            Ok(BufReader::with_capacity(256 << 10, std::fs::File::open(spill.results(p))?).lines())
+        })
+        .collect::<Result<_>>()?;
+    let mut heap = std::collections::BinaryHeap::new();
+    for (i, r) in readers.iter_mut().enumerate() {
+        if let Some(line) = r.next() {
+            heap.push(std::cmp::Reverse((line?, i)));
+        }
+    }
+    let mut next = || -> Result<Option<String>> {
+        let Some(std::cmp::Reverse((line, i))) = heap.pop() else {
+            return Ok(None);
+        };
+        if let Some(n) = readers[i].next() {
+            heap.push(std::cmp::Reverse((n?, i)));
+        }
+        let body = match line.split_once('\t') {
+            Some((_, b)) => b.to_string(),
+            None => line,
+        };
+        Ok(Some(body))
+    };
+    match opts.format {
+        Format::Ndjson | Format::Csv => {
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            if opts.format == Format::Csv {
+                writeln!(out, "{}", COLUMNS.join(","))?;
+            }
+            while let Some(body) = next()? {
+                out.write_all(body.as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+            out.flush()?;
+        }
+        Format::Parquet => {
+            debug_assert_eq!(opts.detail, Detail::Compact);
+            let mut w = crate::parquet::Writer::new(file)?;
+            while let Some(body) = next()? {
+                let row: Row = serde_json::from_str(&body).context("a compact row")?;
+                w.push(row)?;
+            }
+            w.finish()?;
+        }
+    }
+    a.commit()
+}
