@@ -9,7 +9,9 @@
 # export first). EXPORT_DIR: default /tmp/cobalt-bench/export-PATIENTS; generated with
 # `cobalt synth --seed 1` unless it already holds a manifest.json.
 # Env: AS_OF (2026-01-01), THREADS (2: cobalt --threads and DuckDB threads), ROUNDS (2),
-# COBALT (target/release/cobalt, built if missing), PYTHON (python3).
+# PAD (9: unrelated Observations, vital signs, for each one cobalt reads, as real exports are
+# padded), COBALT (target/release/cobalt, built if missing), COBALT_BASE (another cobalt binary,
+# say the previous commit's, run side by side in the same rounds), PYTHON (python3).
 # Needs /usr/bin/time (Debian `time`) and PyPI duckdb (spark/requirements.txt pins it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,8 @@ AS_OF=${AS_OF:-2026-01-01}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-2}
 PYTHON=${PYTHON:-python3}
+PAD=${PAD:-9}
+COBALT_BASE=${COBALT_BASE:-}
 COBALT=${COBALT:-$ROOT/target/release/cobalt}
 WORK=${WORK:-/tmp/cobalt-bench}
 mkdir -p "$WORK"
@@ -33,17 +37,17 @@ PATIENTS=${1:-}
 if [ -z "$PATIENTS" ]; then
   probe=$WORK/probe
   rm -rf "$probe"
-  "$COBALT" synth --patients 5000 --seed 1 --out "$probe" --as-of "$AS_OF" >/dev/null 2>&1
+  "$COBALT" synth --patients 5000 --seed 1 --out "$probe" --as-of "$AS_OF" --pad-observations "$PAD" >/dev/null 2>&1
   per=$(cat "$probe"/*.ndjson | wc -c)
   PATIENTS=$(( 1000000000 * 5000 / per ))
   echo "probe: $((per / 5000)) bytes per patient; $PATIENTS patients for about 1 GB"
   rm -rf "$probe"
 fi
-DIR=${2:-$WORK/export-$PATIENTS}
+DIR=${2:-$WORK/export-$PATIENTS-pad$PAD}
 if [ ! -f "$DIR/manifest.json" ]; then
   echo "generating $PATIENTS patients in $DIR"
   t0=$(date +%s.%N)
-  "$COBALT" synth --patients "$PATIENTS" --seed 1 --out "$DIR" --as-of "$AS_OF"
+  "$COBALT" synth --patients "$PATIENTS" --seed 1 --out "$DIR" --as-of "$AS_OF" --pad-observations "$PAD"
   echo "  synth: $(echo "$(date +%s.%N) - $t0" | bc) s"
 fi
 BYTES=$(cat "$DIR"/*.ndjson* | wc -c)
@@ -61,6 +65,7 @@ rss_of() { awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }'
 wall_of() { awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$1"; }
 
 declare -A rss
+declare -A out_bytes
 for round in $(seq 1 "$ROUNDS"); do
   echo "-- round $round"
   t0=$(now); cat "$DIR"/*.ndjson > /dev/null; t=$(echo "$(now) - $t0" | bc)
@@ -68,11 +73,23 @@ for round in $(seq 1 "$ROUNDS"); do
   t0=$(now); wc -l "$DIR"/*.ndjson > /dev/null; t=$(echo "$(now) - $t0" | bc)
   record wc "$t"; printf '  %-26s %7.2f s  %8.0f MB/s\n' "floor: wc -l" "$t" "$(echo "$MB / $t" | bc -l)"
 
-  rm -rf "$WORK/cobalt-out"
-  /usr/bin/time -v -o "$WORK/time-cobalt" "$COBALT" screen "$DIR" --out "$WORK/cobalt-out" --format csv \
-    --as-of "$AS_OF" --threads "$THREADS" 2>"$WORK/cobalt-stderr" >/dev/null
-  t=$(wall_of "$WORK/time-cobalt"); rss[cobalt]=$(rss_of "$WORK/time-cobalt")
-  record cobalt "$t"; printf '  %-26s %7.2f s  %8.0f MB/s  peak RSS %6s MB\n' "cobalt screen (csv)" "$t" "$(echo "$MB / $t" | bc -l)" "${rss[cobalt]}"
+  run_cobalt() { # name binary out [flags...]
+    local name=$1 bin=$2 out=$3; shift 3
+    rm -rf "$out"
+    /usr/bin/time -v -o "$WORK/time-$name" "$bin" screen "$DIR" --out "$out" --as-of "$AS_OF" \
+      --threads "$THREADS" "$@" 2>"$WORK/stderr-$name" >/dev/null
+    local t; t=$(wall_of "$WORK/time-$name"); rss[$name]=$(rss_of "$WORK/time-$name")
+    local size; size=$(cat "$out"/results.* | wc -c)
+    record "$name" "$t"; out_bytes[$name]=$size
+    printf '  %-26s %7.2f s  %8.0f MB/s  peak RSS %6s MB  output %6d B/patient\n' "$name" "$t" \
+      "$(echo "$MB / $t" | bc -l)" "${rss[$name]}" "$((size / PATIENTS))"
+  }
+  run_cobalt cobalt "$COBALT" "$WORK/cobalt-out"
+  run_cobalt cobalt-parquet "$COBALT" "$WORK/cobalt-parquet" --format parquet
+  if [ -n "$COBALT_BASE" ]; then
+    run_cobalt base "$COBALT_BASE" "$WORK/base-out"
+    run_cobalt base-csv "$COBALT_BASE" "$WORK/base-csv" --format csv
+  fi
 
   rm -rf "$WORK/duckdb-ids"
   /usr/bin/time -v -o "$WORK/time-duckdb" "$PYTHON" scripts/screen_duckdb.py "$DIR" --as-of "$AS_OF" \
@@ -83,9 +100,12 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 echo "-- best of $ROUNDS (MB/s over $MB MB)"
-for k in cat wc cobalt duckdb; do
+names="cat wc cobalt cobalt-parquet duckdb"; [ -n "$COBALT_BASE" ] && names="$names base base-csv"
+for k in $names; do
   printf '  %-8s %7.2f s  %8.0f MB/s\n' "$k" "${best[$k]}" "$(echo "$MB / ${best[$k]}" | bc -l)"
 done
+printf '  cobalt / DuckDB time: %.2f (target at most 0.5); cobalt / wc -l floor: %.1fx\n' \
+  "$(echo "${best[cobalt]} / ${best[duckdb]}" | bc -l)" "$(echo "${best[cobalt]} / ${best[wc]}" | bc -l)"
 printf '  cobalt / cat floor: %.1fx slower; cobalt / wc floor: %.1fx; cobalt / DuckDB: %.2fx (DuckDB %.1fx %s)\n' \
   "$(echo "${best[cobalt]} / ${best[cat]}" | bc -l)" "$(echo "${best[cobalt]} / ${best[wc]}" | bc -l)" \
   "$(echo "${best[cobalt]} / ${best[duckdb]}" | bc -l)" \
@@ -94,14 +114,17 @@ printf '  cobalt / cat floor: %.1fx slower; cobalt / wc floor: %.1fx; cobalt / D
 echo "  cobalt summary: $(grep -o '"patients_read": [0-9]*' "$WORK/cobalt-out/summary.json"), read $(grep -o '"read_seconds": [0-9.]*' "$WORK/cobalt-out/summary.json" | cut -d' ' -f2) s of $(grep -o '"seconds": [0-9.]*' "$WORK/cobalt-out/summary.json" | cut -d' ' -f2) s"
 
 echo "-- flagged patients, cobalt vs DuckDB"
-"$PYTHON" - "$WORK/cobalt-out/results.csv" "$WORK/duckdb-ids" <<'EOF'
-import csv, os, sys
-flags = ["long_term_drug_untested", "demyelination_untested", "deficient_untreated", "risk_untested"]
+"$PYTHON" - "$WORK/cobalt-out/results.ndjson" "$WORK/duckdb-ids" <<'EOF'
+import json, os, sys
+flags = ["long_term_drug_untested", "demyelination_untested", "deficient_untreated", "risk_untested", "b12_deficient"]
 cob = {f: set() for f in flags}
-with open(sys.argv[1], newline="", encoding="utf-8") as fh:
-    for row in csv.DictReader(fh):
-        for f in filter(None, row["flags"].split(";")):
+with open(sys.argv[1], encoding="utf-8") as fh:
+    for line in fh:
+        row = json.loads(line)
+        for f in row["flags"]:
             cob.setdefault(f, set()).add(row["id"])
+        if row["b12_status"] == "deficient":
+            cob["b12_deficient"].add(row["id"])
 bad = 0
 for f in flags:
     with open(os.path.join(sys.argv[2], f + ".txt"), encoding="utf-8") as fh:

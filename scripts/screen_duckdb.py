@@ -273,6 +273,13 @@ def main():
             ids = [r[0] for r in con.execute("SELECT pid FROM flags WHERE flag = ? ORDER BY pid", [f]).fetchall()]
             with open(os.path.join(a.ids_dir, f"{f}.txt"), "w", encoding="utf-8") as fh:
                 fh.write("".join(i + "\n" for i in ids))
+        # Patients whose latest total or active B12 is in the deficiency range.
+        ids = [r[0] for r in con.execute(
+            "SELECT pid FROM (SELECT pid, bool_or((test = 'total_b12' AND val < 180) OR (test = 'active_b12' AND val < 25)) AS d "
+            "FROM (SELECT *, row_number() OVER (PARTITION BY pid, test ORDER BY dt NULLS FIRST) AS rn, count(*) OVER (PARTITION BY pid, test) AS n "
+            f"FROM labs WHERE dt IS NULL OR dt <= DATE '{a.as_of}') WHERE rn = n GROUP BY pid) WHERE d ORDER BY pid").fetchall()]
+        with open(os.path.join(a.ids_dir, "b12_deficient.txt"), "w", encoding="utf-8") as fh:
+            fh.write("".join(i + "\n" for i in ids))
     print(json.dumps({"duckdb": duckdb.__version__, "threads": a.threads, "patients": patients,
                       "seconds": round(seconds, 3), "by_flag": {f: counts.get(f, 0) for f in FLAGS}}))
     return 0

@@ -79,6 +79,10 @@ enum Command {
         /// Write .ndjson.gz files.
         #[arg(long)]
         gzip: bool,
+        /// Unrelated Observations (vital signs) for each Observation cobalt reads, as real
+        /// exports are padded.
+        #[arg(long, default_value_t = 0)]
+        pad_observations: u32,
     },
     /// Screen a population: a FHIR Bulk Data export in, one result per patient out.
     Screen(screen::ScreenArgs),
@@ -217,6 +221,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             malformed_per_mille,
             as_of,
             gzip,
+            pad_observations,
         } => {
             let as_of = cobalt_core::case::parse_date(&as_of).ok_or_else(|| {
                 InvalidInput(format!(
@@ -229,6 +234,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 malformed_per_mille,
                 as_of,
                 gzip,
+                pad_observations,
             };
             let stats = cobalt_synth::synth(&opts, &out)
                 .with_context(|| format!("writing {}", out.display()))?;
@@ -252,9 +258,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Assess(args) => assess(args),
         Command::FhirToCase { bundle, as_of } => {
             let kb = load_kb()?;
-            let value: serde_json::Value = serde_json::from_str(&read_input(&bundle)?)
-                .map_err(|e| InvalidInput(format!("$: malformed JSON: {e}")))?;
-            let case = fhir_case(&kb, &value, as_of.as_deref())?;
+            let text = read_input(&bundle)?;
+            let case = fhir_case(&kb, &text, as_of.as_deref())?.case;
             writeln!(
                 std::io::stdout().lock(),
                 "{}",
@@ -400,17 +405,26 @@ fn read_kb_dir(dir: &Path) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// Reads a file, or standard input for `-`, as UTF-8 text: the same refusal (exit 2) for bytes
+/// that are not UTF-8 from either.
 fn read_input(path: &Path) -> Result<String> {
-    if path == Path::new("-") {
-        let mut s = String::new();
+    let bytes = if path == Path::new("-") {
+        let mut b = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut s)
+            .read_to_end(&mut b)
             .context("reading standard input")?;
-        Ok(s)
+        b
     } else {
-        std::fs::read_to_string(path)
-            .map_err(|e| InvalidInput(format!("cannot read {}: {e}", path.display())).into())
-    }
+        std::fs::read(path)
+            .map_err(|e| InvalidInput(format!("cannot read {}: {e}", path.display())))?
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        InvalidInput(format!(
+            "$: byte {} is not UTF-8; expected a UTF-8 JSON document",
+            e.utf8_error().valid_up_to() + 1
+        ))
+        .into()
+    })
 }
 
 fn choose_profile(kb: &KnowledgeBase, args: &AssessArgs) -> Result<Profile> {
@@ -443,48 +457,33 @@ fn choose_profile(kb: &KnowledgeBase, args: &AssessArgs) -> Result<Profile> {
     }
 }
 
-/// Whether the input is FHIR: a resource (it has `resourceType`) or an array of resources.
-fn is_fhir(value: &serde_json::Value) -> bool {
-    value.get("resourceType").is_some()
-        || value
-            .as_array()
-            .and_then(|a| a.first())
-            .is_some_and(|r| r.get("resourceType").is_some())
-}
-
-/// Maps FHIR input to a cobalt.case/1 document counted to `as_of` (default today); what was not
-/// used is noted on standard error.
-fn fhir_case(
-    kb: &KnowledgeBase,
-    value: &serde_json::Value,
-    as_of: Option<&str>,
-) -> Result<serde_json::Value> {
+/// Maps FHIR input to a case counted to `as_of` (default today); what was not used is noted on
+/// standard error.
+fn fhir_case(kb: &KnowledgeBase, text: &str, as_of: Option<&str>) -> Result<cobalt_fhir::Mapped> {
     let as_of = match as_of {
         Some(s) => cobalt_core::case::parse_date(s).ok_or_else(|| {
             InvalidInput(format!("--as-of: `{s}` is not a date; expected YYYY-MM-DD"))
         })?,
         None => time::OffsetDateTime::now_utc().date(),
     };
-    let mapped = cobalt_fhir::to_case(value, as_of, kb).map_err(|e| InvalidInput(e.to_string()))?;
+    let mapped = cobalt_fhir::from_slice(text.as_bytes(), as_of, kb)
+        .map_err(|e| InvalidInput(e.to_string()))?;
     for s in &mapped.skipped {
         eprintln!("cobalt: note: not used: {}: {}", s.path, s.reason);
     }
-    Ok(mapped.case)
+    Ok(mapped)
 }
 
 fn assess(args: AssessArgs) -> Result<ExitCode> {
     let kb = load_kb()?;
     let profile = choose_profile(&kb, &args)?;
     let text = read_input(&args.case)?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| InvalidInput(format!("$: malformed JSON: {e}")))?;
-    let value = if is_fhir(&value) {
-        fhir_case(&kb, &value, args.as_of.as_deref())?
+    let case = if cobalt_fhir::is_fhir(&text) {
+        fhir_case(&kb, &text, args.as_of.as_deref())?.parsed
     } else {
-        value
+        cobalt_core::parse_case(&text, &kb.vocab, &kb.analytes)
+            .map_err(|e| InvalidInput(e.to_string()))?
     };
-    let case = cobalt_core::parse_case_value(value, &kb.vocab, &kb.analytes)
-        .map_err(|e| InvalidInput(e.to_string()))?;
     let as_of = match (case.as_of, &args.as_of) {
         (Some(d), _) => d,
         (None, Some(s)) => cobalt_core::case::parse_date(s).ok_or_else(|| {

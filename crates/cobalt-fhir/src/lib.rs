@@ -1,11 +1,14 @@
-//! Maps FHIR R4 resources to a `cobalt.case/1` document.
+//! Maps FHIR R4 resources straight from their JSON bytes to a `cobalt_core::Case`.
 //!
 //! The input is a Bundle (`collection`, `searchset`, `transaction`, `batch` or `document`), a
-//! single resource, a JSON array of resources ([`to_case`]), or resources gathered elsewhere,
-//! such as a CDS Hooks prefetch, each with the JSON path it came from ([`resources_to_case`]).
-//! The result is a case document that `cobalt_core::parse_case_value` accepts: the mapper runs
-//! that parser itself before returning, so any problem (a unit a test cannot have, an impossible
-//! age) comes back as an [`InputError`] naming the FHIR path it came from.
+//! single resource or a JSON array of resources ([`from_slice`]), or resources gathered
+//! elsewhere, such as a CDS Hooks prefetch or a patient's lines in a Bulk Data export, each
+//! with the JSON path it came from ([`resources_to_case`]). Resources are read from the bytes
+//! into typed structs that borrow their text and hold only the fields cobalt reads (no JSON
+//! tree), mapped into the case's wire shape (`cobalt_core::case::RawCase`), and validated by
+//! the core's one validation, so any problem (a unit a test cannot have, an impossible age)
+//! comes back as an [`InputError`] naming the FHIR path it came from. `cobalt fhir-to-case`
+//! prints that wire shape as the `cobalt.case/1` document ([`Mapped::case`]).
 //!
 //! What is read: Patient (age, sex, US Core race and ethnicity), Observation (laboratory
 //! results through the vocabulary's LOINC codes, findings, pregnancy and breastfeeding status),
@@ -28,13 +31,15 @@
 //! });
 //! let as_of = time::macros::date!(2026 - 01 - 01);
 //! let mapped = cobalt_fhir::to_case(&bundle, as_of, &kb).unwrap();
-//! assert_eq!(mapped.case["labs"][0]["test"], "total_b12");
+//! assert_eq!(mapped.case.labs[0].test.as_deref(), Some("total_b12"));
+//! assert_eq!(mapped.parsed.labs[0].test, "total_b12");
 //! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod dates;
+mod gather;
 mod map;
 pub mod model;
 pub mod reference;
@@ -56,16 +61,22 @@ pub const RESOURCE_TYPES: [&str; 6] = [
 /// The case mapped from FHIR, with what could not be used.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mapped {
-    /// A `cobalt.case/1` document, already accepted by `cobalt_core::parse_case_value`.
-    pub case: serde_json::Value,
+    /// The case in its wire shape: serialised, the `cobalt.case/1` document.
+    pub case: cobalt_core::case::RawCase,
     /// The id of the patient the case is about: the first Patient resource's id, or, without
     /// one, the id in the first `subject` reference.
     pub patient_id: Option<String>,
     /// Resources, or parts of them, that were not used, each with its JSON path and the reason.
     pub skipped: Vec<Skipped>,
-    /// The same case as parsed by `cobalt_core::parse_case_value`, so that callers need not
-    /// parse it again.
+    /// The same case, validated: what the evaluator reads.
     pub parsed: cobalt_core::Case,
+}
+
+impl Mapped {
+    /// The `cobalt.case/1` document of the case, as `cobalt fhir-to-case` prints it.
+    pub fn document(&self) -> serde_json::Value {
+        serde_json::to_value(&self.case).unwrap_or(serde_json::Value::Null)
+    }
 }
 
 /// A resource, or part of one, that was not used.
@@ -77,32 +88,68 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Maps a Bundle (collection, searchset, transaction, batch or document), a single resource, or
-/// a JSON array of resources. Ages and durations are counted to `as_of`, which the case also
-/// carries as its `as_of`.
+/// Whether a JSON text is FHIR rather than a case: an array, or an object with a
+/// `resourceType` (a case is an object without one). Skims the text without building it.
+pub fn is_fhir(text: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Sniff {
+        #[serde(rename = "resourceType", default)]
+        resource_type: Option<serde::de::IgnoredAny>,
+    }
+    if text.trim_start().starts_with('[') {
+        return true;
+    }
+    serde_json::from_str::<Sniff>(text).is_ok_and(|s| s.resource_type.is_some())
+}
+
+/// Maps FHIR JSON bytes: a Bundle (collection, searchset, transaction, batch or document), a
+/// single resource, or a JSON array of resources. Ages and durations are counted to `as_of`,
+/// which the case also carries as its `as_of`.
 ///
 /// # Errors
-/// Invalid FHIR (not an object, a missing `resourceType`, a Bundle whose `entry` is not an
-/// array, a value of the wrong JSON type, a bad date) and values the case format refuses, each
-/// with the JSON path of the problem, such as `entry[3].resource.valueQuantity.value`.
+/// Invalid FHIR (not UTF-8, not JSON, not an object, a missing `resourceType`, a Bundle whose
+/// `entry` is not an array, a value of the wrong JSON type, a bad date) and values the case
+/// format refuses, each with the JSON path of the problem, such as
+/// `entry[3].resource.valueQuantity.value`.
+pub fn from_slice(
+    bytes: &[u8],
+    as_of: time::Date,
+    kb: &KnowledgeBase,
+) -> Result<Mapped, InputError> {
+    let mut g = gather::Gathered::default();
+    g.input(bytes)?;
+    map::run(g, as_of, kb)
+}
+
+/// [`from_slice`] for a caller that already holds a JSON tree (tests, tools): the tree is
+/// written out and read as bytes, so that there is one mapping.
+///
+/// # Errors
+/// As [`from_slice`].
 pub fn to_case(
     input: &serde_json::Value,
     as_of: time::Date,
     kb: &KnowledgeBase,
 ) -> Result<Mapped, InputError> {
-    map::to_case(input, as_of, kb)
+    let bytes = serde_json::to_vec(input).map_err(|e| InputError::new("$", e.to_string()))?;
+    from_slice(&bytes, as_of, kb)
 }
 
-/// Maps a list of resources gathered elsewhere (such as CDS Hooks prefetch), each with the JSON
-/// path it came from. An item may itself be a Bundle (a prefetched search), whose entries are
-/// read in turn.
+/// Maps resources gathered elsewhere (CDS Hooks prefetch, a patient's lines of a Bulk Data
+/// export), each as its JSON text with the path it came from. An item may itself be a Bundle
+/// (a prefetched search), whose entries are read in turn.
 ///
 /// # Errors
-/// As [`to_case`], with paths under each item's own path.
+/// As [`from_slice`], with paths under each item's own path.
 pub fn resources_to_case(
-    resources: &[(String, &serde_json::Value)],
+    resources: &[(String, &str)],
     as_of: time::Date,
     kb: &KnowledgeBase,
 ) -> Result<Mapped, InputError> {
-    map::resources_to_case(resources, as_of, kb)
+    let mut g = gather::Gathered::default();
+    for (path, text) in resources {
+        g.resource(text, path, None)?;
+    }
+    g.bundle_id = None;
+    map::run(g, as_of, kb)
 }

@@ -1,25 +1,48 @@
-//! The subset of FHIR R4 that cobalt reads, as typed serde structs. Unknown fields are allowed
-//! (FHIR has many); a known field of the wrong JSON type is an error with its path, through
-//! [`read`]. Dates are kept as text here and checked by [`crate::dates`].
+//! The subset of FHIR R4 that cobalt reads, as typed serde structs that borrow their text from
+//! the input bytes (escaped strings are the only copies). Unknown fields are skipped without
+//! being built (FHIR has many); a known field of the wrong JSON type is an error with its path,
+//! through [`read`]. Dates are kept as text here and checked by [`crate::dates`].
 
 #![allow(non_snake_case, missing_docs)]
 
 use cobalt_core::InputError;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 
-/// Reads a resource (or part of one) as `T`, naming the JSON path of the first problem under
-/// `base` (the resource's own path, such as `entry[3].resource`).
-pub fn read<T: DeserializeOwned>(value: &serde_json::Value, base: &str) -> Result<T, InputError> {
+/// Text borrowed from the input where it has no escapes.
+pub type Str<'a> = Cow<'a, str>;
+
+/// Reads a resource (or part of one) from its JSON text as `T`, naming the JSON path of the
+/// first problem under `base` (the resource's own path, such as `entry[3].resource`).
+pub fn read<'a, T: Deserialize<'a>>(json: &'a str, base: &str) -> Result<T, InputError> {
     // Plain serde first (fast); only a failure is read again to name the path of the problem.
-    if let Ok(v) = T::deserialize(value) {
+    if let Ok(v) = serde_json::from_str::<T>(json) {
         return Ok(v);
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let inner = e.path().to_string();
-        let path = join(base, &inner);
-        InputError::new(path, e.inner().to_string())
-    })
+    let mut de = serde_json::Deserializer::from_str(json);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            Err(InputError::new(join(base, &inner), message_of(e.inner())))
+        }
+    }
+}
+
+/// A serde_json error's message without its " at line L column C" suffix: the path says where.
+pub fn message_of(e: &serde_json::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" at line ") {
+        Some(i)
+            if s[i + 9..].split_once(" column ").is_some_and(|(l, c)| {
+                l.bytes().all(|b| b.is_ascii_digit()) && c.bytes().all(|b| b.is_ascii_digit())
+            }) =>
+        {
+            s[..i].to_string()
+        }
+        _ => s,
+    }
 }
 
 /// Joins a base path and a relative serde path (`.` is the root, `[2]` an index).
@@ -34,20 +57,25 @@ pub fn join(base: &str, rel: &str) -> String {
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct Coding {
-    pub system: Option<String>,
-    pub code: Option<String>,
-    pub display: Option<String>,
+pub struct Coding<'a> {
+    #[serde(borrow)]
+    pub system: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub code: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub display: Option<Str<'a>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct CodeableConcept {
-    pub coding: Vec<Coding>,
-    pub text: Option<String>,
+pub struct CodeableConcept<'a> {
+    #[serde(borrow)]
+    pub coding: Vec<Coding<'a>>,
+    #[serde(borrow)]
+    pub text: Option<Str<'a>>,
 }
 
-impl CodeableConcept {
+impl<'a> CodeableConcept<'a> {
     /// The codings with both a system and a code, as `(system, code)`.
     pub fn pairs(&self) -> Vec<(&str, &str)> {
         self.coding
@@ -59,135 +87,194 @@ impl CodeableConcept {
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct Reference {
-    pub reference: Option<String>,
+pub struct Reference<'a> {
+    #[serde(borrow)]
+    pub reference: Option<Str<'a>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct Quantity {
+pub struct Quantity<'a> {
     pub value: Option<f64>,
-    pub comparator: Option<String>,
-    pub unit: Option<String>,
-    pub system: Option<String>,
-    pub code: Option<String>,
+    #[serde(borrow)]
+    pub comparator: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub unit: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub system: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub code: Option<Str<'a>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct Period {
-    pub start: Option<String>,
-    pub end: Option<String>,
+pub struct Period<'a> {
+    #[serde(borrow)]
+    pub start: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub end: Option<Str<'a>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct ReferenceRange {
-    pub low: Option<Quantity>,
-    pub high: Option<Quantity>,
+pub struct ReferenceRange<'a> {
+    #[serde(borrow)]
+    pub low: Option<Quantity<'a>>,
+    #[serde(borrow)]
+    pub high: Option<Quantity<'a>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct Extension {
-    pub url: Option<String>,
-    pub extension: Vec<Extension>,
-    pub valueCoding: Option<Coding>,
-    pub valueString: Option<String>,
+pub struct Extension<'a> {
+    #[serde(borrow)]
+    pub url: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub extension: Vec<Extension<'a>>,
+    #[serde(borrow)]
+    pub valueCoding: Option<Coding<'a>>,
+    #[serde(borrow)]
+    pub valueString: Option<Str<'a>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct Patient {
-    pub id: Option<String>,
-    pub birthDate: Option<String>,
-    pub gender: Option<String>,
-    pub extension: Vec<Extension>,
+pub struct Patient<'a> {
+    #[serde(borrow)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub birthDate: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub gender: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub extension: Vec<Extension<'a>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct Observation {
-    pub id: Option<String>,
-    pub status: Option<String>,
-    pub code: Option<CodeableConcept>,
-    pub subject: Option<Reference>,
-    pub effectiveDateTime: Option<String>,
-    pub effectivePeriod: Option<Period>,
-    pub effectiveInstant: Option<String>,
-    pub issued: Option<String>,
-    pub valueQuantity: Option<Quantity>,
-    pub valueCodeableConcept: Option<CodeableConcept>,
-    pub valueString: Option<String>,
+pub struct Observation<'a> {
+    #[serde(borrow)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub status: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub code: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub effectiveDateTime: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub effectivePeriod: Option<Period<'a>>,
+    #[serde(borrow)]
+    pub effectiveInstant: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub issued: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub valueQuantity: Option<Quantity<'a>>,
+    #[serde(borrow)]
+    pub valueCodeableConcept: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub valueString: Option<Str<'a>>,
     pub valueBoolean: Option<bool>,
-    pub referenceRange: Vec<ReferenceRange>,
+    #[serde(borrow)]
+    pub referenceRange: Vec<ReferenceRange<'a>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct Condition {
-    pub id: Option<String>,
-    pub clinicalStatus: Option<CodeableConcept>,
-    pub verificationStatus: Option<CodeableConcept>,
-    pub code: Option<CodeableConcept>,
-    pub subject: Option<Reference>,
-    pub onsetDateTime: Option<String>,
-    pub onsetPeriod: Option<Period>,
+pub struct Condition<'a> {
+    #[serde(borrow)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub clinicalStatus: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub verificationStatus: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub code: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub onsetDateTime: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub onsetPeriod: Option<Period<'a>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct Dosage {
-    pub route: Option<CodeableConcept>,
+pub struct Dosage<'a> {
+    #[serde(borrow)]
+    pub route: Option<CodeableConcept<'a>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct DispenseRequest {
-    pub validityPeriod: Option<Period>,
+pub struct DispenseRequest<'a> {
+    #[serde(borrow)]
+    pub validityPeriod: Option<Period<'a>>,
 }
 
 /// A MedicationStatement or a MedicationRequest: the fields of both that cobalt reads.
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct MedicationUse {
-    pub id: Option<String>,
-    pub status: Option<String>,
-    pub medicationCodeableConcept: Option<CodeableConcept>,
-    pub medicationReference: Option<Reference>,
-    pub subject: Option<Reference>,
+pub struct MedicationUse<'a> {
+    #[serde(borrow)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub status: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub medicationCodeableConcept: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub medicationReference: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
     // MedicationStatement
-    pub effectiveDateTime: Option<String>,
-    pub effectivePeriod: Option<Period>,
-    pub dosage: Vec<Dosage>,
+    #[serde(borrow)]
+    pub effectiveDateTime: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub effectivePeriod: Option<Period<'a>>,
+    #[serde(borrow)]
+    pub dosage: Vec<Dosage<'a>>,
     // MedicationRequest
-    pub authoredOn: Option<String>,
-    pub dosageInstruction: Vec<Dosage>,
-    pub dispenseRequest: Option<DispenseRequest>,
-    pub contained: Vec<serde_json::Value>,
+    #[serde(borrow)]
+    pub authoredOn: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub dosageInstruction: Vec<Dosage<'a>>,
+    #[serde(borrow)]
+    pub dispenseRequest: Option<DispenseRequest<'a>>,
+    #[serde(borrow)]
+    pub contained: Vec<&'a RawValue>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct Medication {
-    pub id: Option<String>,
-    pub code: Option<CodeableConcept>,
+pub struct Medication<'a> {
+    #[serde(borrow)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub code: Option<CodeableConcept<'a>>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct Procedure {
-    pub id: Option<String>,
-    pub status: Option<String>,
-    pub code: Option<CodeableConcept>,
-    pub subject: Option<Reference>,
-    pub performedDateTime: Option<String>,
-    pub performedPeriod: Option<Period>,
+pub struct Procedure<'a> {
+    #[serde(borrow)]
+    pub id: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub status: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub code: Option<CodeableConcept<'a>>,
+    #[serde(borrow)]
+    pub subject: Option<Reference<'a>>,
+    #[serde(borrow)]
+    pub performedDateTime: Option<Str<'a>>,
+    #[serde(borrow)]
+    pub performedPeriod: Option<Period<'a>>,
 }
 
 /// The envelope every resource shares.
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(default)]
-pub struct Envelope {
-    pub id: Option<String>,
+pub struct Envelope<'a> {
+    #[serde(borrow)]
+    pub id: Option<Str<'a>>,
 }

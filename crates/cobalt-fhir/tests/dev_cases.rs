@@ -35,8 +35,8 @@ fn same_conclusions(id: &str) {
     let from_case = conclusions(doc["case"].clone());
     let mapped = cobalt_fhir::to_case(&fixture(&format!("dev-{id}.json")), AS_OF, kb())
         .unwrap_or_else(|e| panic!("{id}: {e}"));
-    assert_eq!(mapped.case["id"], id);
-    let from_bundle = conclusions(mapped.case.clone());
+    assert_eq!(mapped.document()["id"], id);
+    let from_bundle = conclusions(mapped.document());
     assert_eq!(
         from_bundle,
         from_case,
@@ -44,7 +44,7 @@ fn same_conclusions(id: &str) {
         serde_json::to_string_pretty(&mapped.case).unwrap()
     );
     let kb = kb();
-    let case = cobalt_core::parse_case_value(mapped.case, &kb.vocab, &kb.analytes).unwrap();
+    let case = cobalt_core::parse_case_value(mapped.document(), &kb.vocab, &kb.analytes).unwrap();
     let a = cobalt_core::evaluate(kb, &kb.profiles[&kb.meta.default_profile], &case, AS_OF);
     let failures = cobalt_kb::check::check_expect(&a, &doc["expect"]);
     assert!(failures.is_empty(), "{id}: {}", failures.join("\n"));

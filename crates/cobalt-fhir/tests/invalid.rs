@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 fn refused(input: Value) -> (String, String) {
     match cobalt_fhir::to_case(&input, AS_OF, kb()) {
-        Ok(m) => panic!("accepted: {}", m.case),
+        Ok(m) => panic!("accepted: {}", m.document()),
         Err(e) => (e.path, e.message),
     }
 }
@@ -169,8 +169,8 @@ fn a_pregnant_man_is_refused_at_the_pregnancy_record() {
 
 #[test]
 fn prefetch_paths_are_kept_in_errors() {
-    let bad = json!({ "resourceType": "Observation", "status": 3 });
-    let items = vec![("prefetch.labs".to_string(), &bad)];
+    let bad = json!({ "resourceType": "Observation", "status": 3 }).to_string();
+    let items = vec![("prefetch.labs".to_string(), bad.as_str())];
     let e = cobalt_fhir::resources_to_case(&items, AS_OF, kb()).unwrap_err();
     assert_eq!(e.path, "prefetch.labs.status");
 }

@@ -7,13 +7,19 @@ mod common;
 use common::{kb, map, skipped, AS_OF};
 use serde_json::json;
 
-/// The mapped case parses with the case parser (the mapper checks this too) and is `expected`.
+/// The mapped case, written as its document and parsed again, is the same `Case` the mapping
+/// validated (what `cobalt fhir-to-case` prints is what was assessed), and is `expected`.
 fn assert_case(name: &str, expected: serde_json::Value) -> cobalt_fhir::Mapped {
     let m = map(name);
-    cobalt_core::parse_case_value(m.case.clone(), &kb().vocab, &kb().analytes)
+    let text = serde_json::to_string(&m.case).unwrap();
+    let again = cobalt_core::parse_case(&text, &kb().vocab, &kb().analytes)
         .unwrap_or_else(|e| panic!("{name}: the mapped case does not parse: {e}"));
     assert_eq!(
-        m.case,
+        again, m.parsed,
+        "{name}: the document parses to another case"
+    );
+    assert_eq!(
+        m.document(),
         expected,
         "{name}: got\n{}",
         serde_json::to_string_pretty(&m.case).unwrap()
@@ -240,7 +246,7 @@ fn unknown_codes_are_kept_as_unrecognised_never_an_error() {
         skipped(&m),
         ["entry[4].resource: resource type Encounter is not read by cobalt"]
     );
-    let case = cobalt_core::parse_case_value(m.case, &kb().vocab, &kb().analytes).unwrap();
+    let case = cobalt_core::parse_case_value(m.document(), &kb().vocab, &kb().analytes).unwrap();
     let codes: Vec<(&str, &str)> = case
         .unrecognised
         .iter()
@@ -310,13 +316,13 @@ fn a_single_resource_and_an_array_of_resources_are_read() {
         "valueQuantity": { "value": 110, "unit": "pmol/L", "system": "http://unitsofmeasure.org", "code": "pmol/L" }
     });
     let one = map_json(obs.clone()).unwrap();
-    assert_eq!(one.case["labs"][0]["test"], "total_b12");
+    assert_eq!(one.document()["labs"][0]["test"], "total_b12");
     let patient =
         json!({ "resourceType": "Patient", "id": "p1", "birthDate": "1980", "gender": "other" });
     let many = map_json(json!([patient, obs])).unwrap();
     // A year alone counts from 1 January.
     assert_eq!(
-        many.case["patient"],
+        many.document()["patient"],
         json!({ "age_years": 46, "sex": "other" })
     );
     assert_eq!(many.patient_id.as_deref(), Some("p1"));
@@ -333,13 +339,13 @@ fn hydroxocobalamin_without_a_route_is_intramuscular_cyanocobalamin_without_one_
     };
     let m = map_json(stmt("B03BA03")).unwrap();
     assert_eq!(
-        m.case["b12_replacement"],
+        m.document()["b12_replacement"],
         json!({ "status": "intramuscular", "since": "2025-12-15" })
     );
     let m = map_json(stmt("B03BA01")).unwrap();
-    assert!(m.case.get("b12_replacement").is_none());
+    assert!(m.document().get("b12_replacement").is_none());
     assert_eq!(
-        m.case["medications"],
+        m.document()["medications"],
         json!([{ "concept": "cyanocobalamin", "months": 1.0, "current": true }])
     );
     // A completed course is history, not replacement now.
@@ -347,8 +353,8 @@ fn hydroxocobalamin_without_a_route_is_intramuscular_cyanocobalamin_without_one_
     done["status"] = json!("completed");
     done["effectivePeriod"]["end"] = json!("2025-12-30");
     let m = map_json(done).unwrap();
-    assert!(m.case.get("b12_replacement").is_none());
-    assert_eq!(m.case["medications"][0]["current"], false);
+    assert!(m.document().get("b12_replacement").is_none());
+    assert_eq!(m.document()["medications"][0]["current"], false);
 }
 
 #[test]
@@ -362,21 +368,21 @@ fn a_pregnancy_condition_counts_unless_the_pregnancy_has_ended() {
         })
     };
     assert_eq!(
-        map_json(cond("Z34.01", "active")).unwrap().case["patient"]["pregnant"],
+        map_json(cond("Z34.01", "active")).unwrap().document()["patient"]["pregnant"],
         true
     );
     assert_eq!(
-        map_json(cond("O24.410", "active")).unwrap().case["patient"]["pregnant"],
+        map_json(cond("O24.410", "active")).unwrap().document()["patient"]["pregnant"],
         true
     );
     assert!(map_json(cond("O24.410", "resolved"))
         .unwrap()
-        .case
+        .document()
         .get("patient")
         .is_none());
     assert!(map_json(cond("O90.81", "active"))
         .unwrap()
-        .case
+        .document()
         .get("patient")
         .is_none());
     // An explicit pregnancy status observation wins over a condition.
@@ -386,7 +392,7 @@ fn a_pregnancy_condition_counts_unless_the_pregnancy_has_ended() {
         "valueCodeableConcept": { "coding": [{ "system": "http://loinc.org", "code": "LA26683-5" }] }
     });
     let m = map_json(json!([cond("Z33.1", "active"), obs])).unwrap();
-    assert_eq!(m.case["patient"]["pregnant"], false);
+    assert_eq!(m.document()["patient"]["pregnant"], false);
 }
 
 #[test]
@@ -402,9 +408,12 @@ fn a_finding_recorded_as_absent_is_not_a_finding() {
         o
     };
     let present = map_json(obs(json!({ "valueBoolean": true }))).unwrap();
-    assert_eq!(present.case["findings"], json!([{ "concept": "fatigue" }]));
+    assert_eq!(
+        present.document()["findings"],
+        json!([{ "concept": "fatigue" }])
+    );
     let absent = map_json(obs(json!({ "valueBoolean": false }))).unwrap();
-    assert!(absent.case.get("findings").is_none());
+    assert!(absent.document().get("findings").is_none());
     assert!(absent.skipped[0].reason.contains("absent"));
 }
 
@@ -417,7 +426,7 @@ fn reference_ranges_in_another_unit_are_left_out() {
         "referenceRange": [{ "low": { "value": 148, "unit": "pmol/L" } }]
     });
     let m = map_json(o).unwrap();
-    assert!(m.case["labs"][0].get("reference_low").is_none());
+    assert!(m.document()["labs"][0].get("reference_low").is_none());
     assert_eq!(m.skipped[0].path, "referenceRange[0]");
 }
 
@@ -430,7 +439,7 @@ fn values_of_the_wrong_kind_for_the_test_are_skipped_not_refused() {
         "valueQuantity": { "value": 3, "unit": "U/mL" }
     });
     let m = map_json(o).unwrap();
-    assert!(m.case.get("labs").is_none());
+    assert!(m.document().get("labs").is_none());
     assert!(m.skipped[0]
         .reason
         .contains("positive, negative or equivocal"));
@@ -453,7 +462,7 @@ fn observations_without_a_patient_follow_the_first_subject() {
     ]))
     .unwrap();
     assert_eq!(m.patient_id.as_deref(), Some("abc"));
-    assert_eq!(m.case["labs"].as_array().unwrap().len(), 2);
+    assert_eq!(m.document()["labs"].as_array().unwrap().len(), 2);
     assert_eq!(m.skipped.len(), 1);
     assert_eq!(m.skipped[0].path, "[2]");
 }
@@ -469,14 +478,15 @@ fn resources_from_a_prefetch_keep_their_paths() {
             "subject": { "reference": "Patient/p" }
         }}]
     });
+    let (patient, labs) = (patient.to_string(), labs.to_string());
     let items = vec![
-        ("prefetch.patient".to_string(), &patient),
-        ("prefetch.labs".to_string(), &labs),
+        ("prefetch.patient".to_string(), patient.as_str()),
+        ("prefetch.labs".to_string(), labs.as_str()),
     ];
     let m = cobalt_fhir::resources_to_case(&items, AS_OF, kb()).unwrap();
     assert_eq!(m.patient_id.as_deref(), Some("p"));
-    assert_eq!(m.case["patient"]["age_years"], 36);
+    assert_eq!(m.document()["patient"]["age_years"], 36);
     assert_eq!(m.skipped[0].path, "prefetch.labs.entry[0].resource");
     // The case carries no Bundle id from a prefetch.
-    assert!(m.case.get("id").is_some_and(|id| id == "p"));
+    assert!(m.document().get("id").is_some_and(|id| id == "p"));
 }

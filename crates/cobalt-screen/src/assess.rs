@@ -4,6 +4,7 @@ use crate::partition::Spill;
 use crate::row::Row;
 use crate::{Detail, ErrorRecord, Format, Options, Summary};
 use anyhow::Result;
+use cobalt_core::InputError;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -130,105 +131,119 @@ pub(crate) struct Outcome {
 }
 
 fn assess_patient(ctx: &Context<'_>, id: &str, mut held: Vec<Held>) -> Outcome {
-    let (kb, profile, opts, names) = (ctx.kb, ctx.profile, ctx.opts, ctx.names);
+    let (kb, opts, names) = (ctx.kb, ctx.opts, ctx.names);
     let mut outcome = Outcome::default();
     held.sort_by_key(|h| (h.file, h.line));
-    // Parse the kept lines. A line that parsed as a probe is JSON, so this cannot fail in
-    // practice; a failure becomes an error record all the same.
-    let mut parsed: Vec<(u32, u64, Value)> = Vec::with_capacity(held.len());
-    for h in held {
-        match serde_json::from_str::<Value>(&h.text) {
-            Ok(v) => parsed.push((h.file, h.line, v)),
-            Err(e) => outcome.errors.push(ErrorRecord {
-                file: names[h.file as usize].clone(),
-                line: h.line,
-                patient: Some(id.to_string()),
-                kind: "not_json".into(),
-                message: e.to_string(),
-            }),
-        }
-    }
-    let mut held = parsed;
+    let path = |h: &Held| format!("{}:{}", names[h.file as usize], h.line);
+    let refused = |h: &Held, e: &InputError, p: &str| ErrorRecord {
+        file: names[h.file as usize].clone(),
+        line: h.line,
+        patient: Some(id.to_string()),
+        kind: "invalid_value".into(),
+        message: format!(
+            "{}: {}",
+            e.path[p.len()..].trim_start_matches('.'),
+            e.message
+        ),
+    };
+    let culprit = |e: &InputError, paths: &[String]| {
+        paths.iter().position(|p| {
+            e.path.starts_with(p.as_str())
+                && e.path[p.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| c == '.' || c == '[')
+        })
+    };
+    let mut first_try = true;
     // A value the case format refuses names its resource by the path "<file>:<line>"; that line
-    // becomes an error record and the patient is assessed again without it.
+    // becomes an error record. When the patient's lines together are refused, each line is
+    // checked alone once (linear, however many are bad), and the patient is assessed from the
+    // rest; a problem only the lines together have (a pregnancy recorded for a man) removes one
+    // line per further try.
     loop {
-        let paths: Vec<String> = held
-            .iter()
-            .map(|h| format!("{}:{}", names[h.0 as usize], h.1))
-            .collect();
-        let refs: Vec<(String, &Value)> = paths
+        let paths: Vec<String> = held.iter().map(path).collect();
+        let refs: Vec<(String, &str)> = paths
             .iter()
             .cloned()
-            .zip(held.iter().map(|h| &h.2))
+            .zip(held.iter().map(|h| &*h.text))
             .collect();
-        match cobalt_fhir::resources_to_case(&refs, opts.as_of, kb) {
+        let e = match cobalt_fhir::resources_to_case(&refs, opts.as_of, kb) {
             Ok(mapped) => {
-                let a = cobalt_core::evaluate(kb, profile, &mapped.parsed, opts.as_of);
-                let refused = outcome.errors.iter().filter(|e| e.line > 0).count() as u32;
-                let line = match (opts.detail, opts.format) {
-                    (Detail::Full, _) => {
-                        let mut v = serde_json::to_value(&a).unwrap_or(Value::Null);
-                        v["id"] = Value::String(id.to_string());
-                        v.to_string()
+                outcome.result = Some(result(ctx, id, &mapped.parsed, &outcome));
+                return outcome;
+            }
+            Err(e) => e,
+        };
+        if first_try && held.len() > 1 {
+            first_try = false;
+            let mut kept = Vec::with_capacity(held.len());
+            for (h, p) in held.into_iter().zip(&paths) {
+                match cobalt_fhir::resources_to_case(&[(p.clone(), &*h.text)], opts.as_of, kb) {
+                    Err(e) if culprit(&e, std::slice::from_ref(p)).is_some() => {
+                        outcome.errors.push(refused(&h, &e, p));
                     }
-                    (Detail::Compact, f) => {
-                        let row = Row::new(id, &mapped.parsed, &a, opts.as_of, refused);
-                        match f {
-                            Format::Csv => row.csv(),
-                            Format::Ndjson | Format::Parquet => {
-                                serde_json::to_string(&row).unwrap_or_default()
-                            }
-                        }
-                    }
-                };
-                let c = &a.conclusions;
-                outcome.result = Some(PatientResult {
-                    line,
-                    status: c.b12_status.as_str(),
-                    picture: c.picture.as_str(),
-                    causes: c.causes.clone(),
-                    flags: a.screening.clone(),
+                    _ => kept.push(h),
+                }
+            }
+            held = kept;
+            if held.is_empty() {
+                return outcome;
+            }
+            continue;
+        }
+        match culprit(&e, &paths) {
+            Some(i) => {
+                let h = held.remove(i);
+                outcome.errors.push(refused(&h, &e, &paths[i]));
+                if held.is_empty() {
+                    return outcome;
+                }
+            }
+            None => {
+                outcome.errors.push(ErrorRecord {
+                    file: String::new(),
+                    line: 0,
+                    patient: Some(id.to_string()),
+                    kind: "patient".into(),
+                    message: format!("{}: {}", e.path, e.message),
                 });
                 return outcome;
             }
-            Err(e) => {
-                let culprit = paths.iter().position(|p| {
-                    e.path.starts_with(p.as_str())
-                        && e.path[p.len()..]
-                            .chars()
-                            .next()
-                            .is_none_or(|c| c == '.' || c == '[')
-                });
-                match culprit {
-                    Some(i) => {
-                        let h = held.remove(i);
-                        outcome.errors.push(ErrorRecord {
-                            file: names[h.0 as usize].clone(),
-                            line: h.1,
-                            patient: Some(id.to_string()),
-                            kind: "invalid_value".into(),
-                            message: format!(
-                                "{}: {}",
-                                &e.path[paths[i].len()..].trim_start_matches('.'),
-                                e.message
-                            ),
-                        });
-                        if held.is_empty() {
-                            return outcome;
-                        }
-                    }
-                    None => {
-                        outcome.errors.push(ErrorRecord {
-                            file: String::new(),
-                            line: 0,
-                            patient: Some(id.to_string()),
-                            kind: "patient".into(),
-                            message: format!("{}: {}", e.path, e.message),
-                        });
-                        return outcome;
-                    }
-                }
+        }
+    }
+}
+
+/// The output record of an assessed patient.
+fn result(
+    ctx: &Context<'_>,
+    id: &str,
+    case: &cobalt_core::Case,
+    outcome: &Outcome,
+) -> PatientResult {
+    let (kb, opts) = (ctx.kb, ctx.opts);
+    let a = cobalt_core::evaluate(kb, ctx.profile, case, opts.as_of);
+    let refused = outcome.errors.iter().filter(|e| e.line > 0).count() as u32;
+    let line = match (opts.detail, opts.format) {
+        (Detail::Full, _) => {
+            let mut v = serde_json::to_value(&a).unwrap_or(Value::Null);
+            v["id"] = Value::String(id.to_string());
+            v.to_string()
+        }
+        (Detail::Compact, f) => {
+            let row = Row::new(id, case, &a, opts.as_of, refused);
+            match f {
+                Format::Csv => row.csv(),
+                Format::Ndjson | Format::Parquet => serde_json::to_string(&row).unwrap_or_default(),
             }
         }
+    };
+    let c = &a.conclusions;
+    PatientResult {
+        line,
+        status: c.b12_status.as_str(),
+        picture: c.picture.as_str(),
+        causes: c.causes.clone(),
+        flags: a.screening.clone(),
     }
 }

@@ -214,11 +214,17 @@ pub async fn assess(
 
 /// Parses a request body that is a `cobalt.case/1` document or a FHIR R4 resource or Bundle.
 pub(crate) fn case_from_body(state: &AppState, body: &[u8]) -> Result<cobalt_core::Case, AppError> {
-    let value = parse_json(body)?;
-    Ok(if value.get("resourceType").is_some() {
-        cobalt_fhir::to_case(&value, today(), &state.kb)?.parsed
+    let text = std::str::from_utf8(body).map_err(|e| AppError::Invalid {
+        path: "$".into(),
+        message: format!(
+            "byte {} is not UTF-8; expected a UTF-8 JSON document",
+            e.valid_up_to() + 1
+        ),
+    })?;
+    Ok(if cobalt_fhir::is_fhir(text) {
+        cobalt_fhir::from_slice(body, today(), &state.kb)?.parsed
     } else {
-        cobalt_core::parse_case_value(value, &state.kb.vocab, &state.kb.analytes)?
+        cobalt_core::parse_case(text, &state.kb.vocab, &state.kb.analytes)?
     })
 }
 

@@ -8,6 +8,7 @@ use crate::error::AppError;
 use crate::AppState;
 use cobalt_core::assessment::B12Status;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -77,9 +78,9 @@ pub struct HookRequest {
     pub fhir_authorization: Option<FhirAuthorization>,
     /// Hook context.
     pub context: Value,
-    /// Prefetched resources.
+    /// Prefetched resources, kept as their JSON text: the FHIR mapping reads them from it.
     #[serde(default)]
-    pub prefetch: Option<serde_json::Map<String, Value>>,
+    pub prefetch: Option<std::collections::BTreeMap<String, Box<RawValue>>>,
 }
 
 /// `fhirAuthorization`.
@@ -116,15 +117,15 @@ pub async fn gather(
     state: &AppState,
     req: &mut HookRequest,
     patient_id: &str,
-) -> Result<Vec<(String, Value)>, AppError> {
+) -> Result<Vec<(String, Box<RawValue>)>, AppError> {
     let templates = prefetch_templates();
     let templates = templates.as_object().expect("object");
     let mut out = Vec::new();
     let mut missing = Vec::new();
     let mut prefetch = req.prefetch.take().unwrap_or_default();
     for (key, template) in templates {
-        match prefetch.remove(key) {
-            Some(Value::Null) | None => missing.push((
+        match prefetch.remove(key).filter(|v| v.get() != "null") {
+            None => missing.push((
                 key.clone(),
                 template
                     .as_str()
@@ -139,7 +140,7 @@ pub async fn gather(
         let Some(base) = req.fhir_server.as_deref() else {
             if out
                 .iter()
-                .any(|(_, r)| r.get("resourceType").and_then(Value::as_str) == Some("Patient"))
+                .any(|(_, r)| resource_type(r).as_deref() == Some("Patient"))
             {
                 // The patient is there; the rest may simply be empty. Work with what was sent.
                 return Ok(out);
@@ -165,7 +166,11 @@ pub async fn gather(
                 if !resp.status().is_success() {
                     return Err(format!("{key}: FHIR server answered {}", resp.status()));
                 }
-                let v: Value = resp.json().await.map_err(|e| format!("{key}: {e}"))?;
+                let bytes = resp.bytes().await.map_err(|e| format!("{key}: {e}"))?;
+                let text = String::from_utf8(bytes.to_vec())
+                    .map_err(|_| format!("{key}: the FHIR server's answer is not UTF-8"))?;
+                let v = RawValue::from_string(text)
+                    .map_err(|e| format!("{key}: the FHIR server's answer is not JSON: {e}"))?;
                 Ok::<_, String>((key.clone(), v))
             }
         });
@@ -184,6 +189,18 @@ pub async fn gather(
         }
     }
     Ok(out)
+}
+
+/// A resource's type, read from its text without building it.
+fn resource_type(raw: &RawValue) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Sniff {
+        #[serde(rename = "resourceType", default)]
+        resource_type: Option<String>,
+    }
+    serde_json::from_str::<Sniff>(raw.get())
+        .ok()
+        .and_then(|s| s.resource_type)
 }
 
 async fn futures_join_all<F: std::future::Future>(fs: Vec<F>) -> Vec<F::Output> {

@@ -280,7 +280,7 @@ async fn call_service(
     state
         .authorise(&headers, &format!("/cds-services/{id}"))
         .await?;
-    // Straight from the bytes into the typed request: the prefetch stays one JSON tree. Plain
+    // Straight from the bytes into the typed request: the prefetch stays JSON text. Plain
     // serde first (fast); only a failure is parsed again to name the path of the problem.
     let mut req: hooks::HookRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -331,7 +331,10 @@ async fn call_service(
         .to_string();
     let resources = hooks::gather(&state, &mut req, &patient_id).await?;
     let as_of = today();
-    let refs: Vec<(String, &Value)> = resources.iter().map(|(p, r)| (p.clone(), r)).collect();
+    let refs: Vec<(String, &str)> = resources
+        .iter()
+        .map(|(p, r)| (p.clone(), r.get()))
+        .collect();
     let case = cobalt_fhir::resources_to_case(&refs, as_of, &state.kb)?.parsed;
     let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
     let cards = if id == hooks::PATIENT_VIEW {

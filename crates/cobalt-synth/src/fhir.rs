@@ -354,3 +354,80 @@ pub fn procedure(buf: &mut Vec<u8>, p: &Person, n: usize, pr: &Proc, clock: Cloc
     quoted_date(buf, clock.ago(pr.days_ago));
     buf.push(b'}');
 }
+
+/// Vital signs as real exports carry them: (LOINC, display, UCUM unit, low, high, decimals).
+const VITALS: [(&str, &str, &str, i64, i64, u32); 9] = [
+    ("8867-4", "Heart rate", "/min", 50, 110, 0),
+    ("8480-6", "Systolic blood pressure", "mm[Hg]", 95, 170, 0),
+    ("8462-4", "Diastolic blood pressure", "mm[Hg]", 55, 100, 0),
+    ("29463-7", "Body weight", "kg", 450, 1200, 1),
+    ("8302-2", "Body height", "cm", 1500, 1950, 1),
+    ("8310-5", "Body temperature", "Cel", 360, 380, 1),
+    ("9279-1", "Respiratory rate", "/min", 12, 22, 0),
+    (
+        "59408-5",
+        "Oxygen saturation in Arterial blood by Pulse oximetry",
+        "%",
+        92,
+        100,
+        0,
+    ),
+    (
+        "39156-5",
+        "Body mass index (BMI) [Ratio]",
+        "kg/m2",
+        180,
+        380,
+        1,
+    ),
+];
+
+/// SplitMix64 of a key: the padding's values, without a stream of their own.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The `k`-th unrelated Observation of a patient: a vital sign with a category, a display and a
+/// UCUM quantity, none of whose codes cobalt reads. Padding, as real exports are padded.
+pub fn vital(buf: &mut Vec<u8>, p: &Person, k: usize, clock: Clock) {
+    let h = mix(p.index.wrapping_mul(1_000_003) ^ k as u64);
+    let (code, display, unit, low, high, places) = VITALS[(h % VITALS.len() as u64) as usize];
+    raw(buf, "{\"resourceType\":\"Observation\",");
+    id(buf, "v", p, k);
+    raw(buf, ",\"status\":\"final\",\"category\":[{\"coding\":[");
+    coding(
+        buf,
+        "http://terminology.hl7.org/CodeSystem/observation-category",
+        "vital-signs",
+        Some("Vital Signs"),
+    );
+    raw(buf, "]}],\"code\":{\"coding\":[");
+    coding(buf, codes::LOINC, code, Some(display));
+    raw(buf, "],\"text\":\"");
+    raw(buf, display);
+    raw(buf, "\"}");
+    subject(buf, p);
+    raw(buf, ",\"effectiveDateTime\":\"");
+    date_time(
+        buf,
+        clock.ago(((h >> 8) % 1095) as u32),
+        ((h >> 20) % 1440) as u32,
+    );
+    raw(buf, "\",\"valueQuantity\":{\"value\":");
+    decimal(
+        buf,
+        low + ((h >> 32) % (high - low + 1) as u64) as i64,
+        places,
+    );
+    raw(buf, ",\"unit\":\"");
+    raw(buf, unit);
+    raw(
+        buf,
+        "\",\"system\":\"http://unitsofmeasure.org\",\"code\":\"",
+    );
+    raw(buf, unit);
+    raw(buf, "\"}}");
+}

@@ -61,6 +61,9 @@ pub struct SynthOptions {
     pub as_of: Date,
     /// Write `.ndjson.gz` (gzip) instead of `.ndjson`.
     pub gzip: bool,
+    /// Unrelated Observations (vital signs, codes cobalt does not read) for each Observation
+    /// cobalt reads, as real exports are padded (default 0).
+    pub pad_observations: u32,
 }
 
 impl SynthOptions {
@@ -73,6 +76,7 @@ impl SynthOptions {
             malformed_per_mille: 2,
             as_of,
             gzip: false,
+            pad_observations: 0,
         }
     }
 }
@@ -133,6 +137,13 @@ pub fn synth(opts: &SynthOptions, out_dir: &Path) -> io::Result<SynthStats> {
                 opts.malformed_per_mille,
             );
             stats.malformed += write_person(&person, clock, faults, &mut lines);
+            let pad = person.labs.len() * opts.pad_observations as usize;
+            let l = &mut lines[fhir::OBSERVATION];
+            for k in 0..pad {
+                let start = l.buf.len();
+                fhir::vital(&mut l.buf, &person, k, clock);
+                l.spans.push((start, l.buf.len()));
+            }
         }
         for (t, l) in lines.iter_mut().enumerate() {
             Rng::stream(opts.seed, STREAM_SHUFFLE, block * 8 + t as u64).shuffle(&mut l.spans);

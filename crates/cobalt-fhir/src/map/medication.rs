@@ -1,0 +1,251 @@
+//! MedicationStatement and MedicationRequest: medicines taken (with how long), B12 replacement
+//! with its route, exposures coded as medicines; Medication resources they refer to.
+
+use super::{at, raw_code, Mapper};
+use crate::dates;
+use crate::gather::Item;
+use crate::model::{self, CodeableConcept, Reference};
+use cobalt_core::case::{RawCode, RawExposure, RawMedication, ReplacementStatus};
+use cobalt_core::vocab::Kind;
+use cobalt_core::InputError;
+
+impl<'a> Mapper<'_, 'a> {
+    pub(super) fn medication_use(&mut self, i: &Item<'a>, request: bool) -> Result<(), InputError> {
+        let u: model::MedicationUse<'a> = model::read(i.raw, &i.path)?;
+        let (status_set, status_system) = if request {
+            (
+                "medication_request_status_counts",
+                "http://hl7.org/fhir/CodeSystem/medicationrequest-status",
+            )
+        } else {
+            (
+                "medication_statement_status_counts",
+                "http://hl7.org/fhir/CodeSystem/medication-statement-status",
+            )
+        };
+        let status = u.status.as_deref().unwrap_or_default().to_string();
+        if !self.t.set(status_set).contains(status_system, &status) {
+            self.skip(
+                &i.path,
+                if status.is_empty() {
+                    "no status".to_string()
+                } else {
+                    format!("status {status}: not taken")
+                },
+            );
+            return Ok(());
+        }
+        if !self.for_patient(u.subject.as_ref(), &i.path) {
+            return Ok(());
+        }
+        // The medicine's codes.
+        let code: CodeableConcept<'a> = match (&u.medicationCodeableConcept, &u.medicationReference)
+        {
+            (Some(cc), _) => cc.clone(),
+            (None, Some(r)) => match self.medication_ref(&u, r, &at(i, "medicationReference"))? {
+                Some(cc) => cc,
+                None => {
+                    self.skip(
+                        &i.path,
+                        format!(
+                            "medicationReference {} names no Medication in the input",
+                            r.reference.as_deref().unwrap_or("(empty)")
+                        ),
+                    );
+                    return Ok(());
+                }
+            },
+            (None, None) => {
+                self.skip(&i.path, "no medication");
+                return Ok(());
+            }
+        };
+        // When: start, end, months.
+        let (start, start_path) = {
+            let candidates: Vec<(Option<&str>, &str)> = if request {
+                vec![
+                    (u.authoredOn.as_deref(), "authoredOn"),
+                    (
+                        u.dispenseRequest
+                            .as_ref()
+                            .and_then(|d| d.validityPeriod.as_ref())
+                            .and_then(|v| v.start.as_deref()),
+                        "dispenseRequest.validityPeriod.start",
+                    ),
+                ]
+            } else {
+                vec![
+                    (
+                        u.effectivePeriod.as_ref().and_then(|x| x.start.as_deref()),
+                        "effectivePeriod.start",
+                    ),
+                    (u.effectiveDateTime.as_deref(), "effectiveDateTime"),
+                ]
+            };
+            let mut found = (None, String::new());
+            for (v, rel) in candidates {
+                let path = at(i, rel);
+                if let Some(d) = self.date(&path, v)? {
+                    if found.0.is_none() {
+                        found = (Some(d), path);
+                    }
+                }
+            }
+            found
+        };
+        let end = if request {
+            None
+        } else {
+            self.date(
+                &at(i, "effectivePeriod.end"),
+                u.effectivePeriod.as_ref().and_then(|x| x.end.as_deref()),
+            )?
+        };
+        let current_status = self
+            .t
+            .set("medication_status_current")
+            .contains(status_system, &status);
+        let current = current_status && end.is_none_or(|e| e >= self.as_of);
+        let until = end.map_or(self.as_of, |e| e.min(self.as_of));
+        let months = start
+            .filter(|s| *s <= until)
+            .map(|s| dates::months_between(s, until));
+
+        let medication =
+            |m: &mut Mapper<'_, 'a>, concept: Option<String>, code: Option<RawCode>| {
+                let n = m.case.medications.len();
+                m.case.medications.push(RawMedication {
+                    concept,
+                    code,
+                    months,
+                    daily_dose_mg: None,
+                    current: Some(current),
+                });
+                let cp = m.entry("medications", n, &i.path);
+                if months.is_some() {
+                    m.origin(format!("{cp}.months"), start_path.clone());
+                }
+            };
+        match self.concept(&code) {
+            Some(c) if c.kind == Kind::B12Product => {
+                let routes: Vec<(&str, &str)> = u
+                    .dosage
+                    .iter()
+                    .chain(&u.dosageInstruction)
+                    .filter_map(|d| d.route.as_ref())
+                    .flat_map(|r| r.pairs())
+                    .collect();
+                let route = if self.t.any("route_intramuscular", &routes) {
+                    Some(ReplacementStatus::Intramuscular)
+                } else if self.t.any("route_oral", &routes) {
+                    Some(ReplacementStatus::Oral)
+                } else if routes.is_empty()
+                    && c.codes.iter().any(|(s, code)| {
+                        self.t
+                            .set("b12_intramuscular_when_route_unknown")
+                            .contains(s.as_str(), code)
+                    })
+                {
+                    Some(ReplacementStatus::Intramuscular)
+                } else {
+                    None
+                };
+                match route {
+                    Some(r) if current => {
+                        let better = match &self.b12 {
+                            None => true,
+                            Some((have, since, _, _)) => {
+                                (r == ReplacementStatus::Intramuscular
+                                    && *have != ReplacementStatus::Intramuscular)
+                                    || (r == *have
+                                        && start.is_some()
+                                        && (since.is_none() || start < *since))
+                            }
+                        };
+                        if better {
+                            let sp = start.map(|_| start_path.clone());
+                            self.b12 = Some((r, start, i.path.clone(), sp));
+                        } else {
+                            medication(self, Some(c.id.clone()), None);
+                        }
+                    }
+                    _ => medication(self, Some(c.id.clone()), None),
+                }
+            }
+            Some(c) if c.kind == Kind::Medication => medication(self, Some(c.id.clone()), None),
+            Some(c) if c.kind == Kind::Exposure => {
+                let n = self.case.exposures.len();
+                self.case.exposures.push(RawExposure {
+                    concept: c.id.clone(),
+                    frequency: None,
+                    last: end.or(start).map(dates::format),
+                });
+                self.entry("exposures", n, &i.path);
+            }
+            Some(c) => self.skip(
+                &i.path,
+                format!(
+                    "the medicine maps to `{}`, a {} concept",
+                    c.id,
+                    c.kind.as_str()
+                ),
+            ),
+            None => match code.pairs().first() {
+                Some((s, c)) => medication(self, None, Some(raw_code(s, c))),
+                None => self.skip(&i.path, "no coded medicine (text only)"),
+            },
+        }
+        Ok(())
+    }
+
+    /// The code of a referenced Medication: contained (`#id`) or in the input.
+    fn medication_ref(
+        &mut self,
+        u: &model::MedicationUse<'a>,
+        r: &Reference<'_>,
+        path: &str,
+    ) -> Result<Option<CodeableConcept<'a>>, InputError> {
+        let Some(reference) = r.reference.as_deref() else {
+            return Ok(None);
+        };
+        if let Some(local) = reference.strip_prefix('#') {
+            for (n, v) in u.contained.iter().enumerate() {
+                let cpath = model::join(
+                    path.trim_end_matches(".medicationReference"),
+                    &format!("contained[{n}]"),
+                );
+                let kind: ContainedKind<'_> = model::read(v.get(), &cpath)?;
+                if kind.resource_type.as_deref() != Some("Medication") {
+                    continue;
+                }
+                let med: model::Medication<'a> = model::read(v.get(), &cpath)?;
+                if med.id.as_deref() == Some(local) {
+                    return Ok(Some(med.code.unwrap_or_default()));
+                }
+            }
+            return Ok(None);
+        }
+        let key = self
+            .medications
+            .keys()
+            .find(|k| {
+                k.as_str() == reference
+                    || (k.starts_with("Medication/")
+                        && reference
+                            .strip_suffix(k.as_str())
+                            .is_some_and(|h| h.is_empty() || h.ends_with('/')))
+            })
+            .cloned();
+        Ok(key.map(|k| {
+            let (mpath, cc) = self.medications[&k].clone();
+            self.used_medications.push(mpath);
+            cc
+        }))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct ContainedKind<'a> {
+    #[serde(rename = "resourceType", borrow, default)]
+    resource_type: Option<model::Str<'a>>,
+}

@@ -1,0 +1,381 @@
+//! The mapping itself: finds the patient, maps each resource straight into the case's typed
+//! wire shape (`cobalt_core::case::RawCase`, one module per resource type), then runs the one
+//! validation (`cobalt_core::case::validate`) and names any problem by the FHIR path it came
+//! from. No JSON tree and no case document are built on the way.
+
+mod condition;
+mod medication;
+mod observation;
+mod patient;
+mod procedure;
+
+use crate::dates;
+use crate::gather::{shown, Gathered, Item};
+use crate::model::{self, CodeableConcept, Quantity, Reference};
+use crate::tables::{tables, Tables};
+use crate::{Mapped, Skipped};
+use cobalt_core::case::{MsStatus, RawCase, RawCode, RawReplacement, ReplacementStatus};
+use cobalt_core::vocab::{CodeSystem, Concept};
+use cobalt_core::{InputError, KnowledgeBase};
+use std::collections::BTreeMap;
+use time::Date;
+
+/// UCUM, the code system of units (FHIR R4, Quantity).
+const UCUM: &str = "http://unitsofmeasure.org";
+/// LOINC's FHIR system URI.
+const LOINC: &str = "http://loinc.org";
+
+/// The patient the case is about, as references name it.
+#[derive(Default)]
+struct PatientKey {
+    id: Option<String>,
+    full_url: Option<String>,
+}
+
+impl PatientKey {
+    /// Whether a reference names this patient: its fullUrl, `Patient/{id}`, or an absolute URL
+    /// ending in `/Patient/{id}`, with or without a `/_history/{version}` suffix.
+    fn matches(&self, reference: &str) -> bool {
+        crate::reference::names(
+            reference,
+            "Patient",
+            self.id.as_deref(),
+            self.full_url.as_deref(),
+        )
+    }
+}
+
+pub(crate) fn run(g: Gathered<'_>, as_of: Date, kb: &KnowledgeBase) -> Result<Mapped, InputError> {
+    let mut m = Mapper {
+        kb,
+        t: tables(),
+        as_of,
+        case: RawCase::new(),
+        origins: Vec::new(),
+        skipped: g.skipped,
+        key: PatientKey::default(),
+        pregnancy_obs: None,
+        pregnancy_cond: None,
+        breastfeeding: None,
+        ms_status: None,
+        b12: None,
+        medications: BTreeMap::new(),
+        used_medications: Vec::new(),
+    };
+    // The patient: the first Patient resource, else the first subject reference.
+    if let Some(p) = g.items.iter().find(|i| i.kind == "Patient") {
+        let patient: model::Patient<'_> = model::read(p.raw, &p.path)?;
+        m.key = PatientKey {
+            id: patient.id.map(|s| s.into_owned()),
+            full_url: p.full_url.as_deref().map(str::to_string),
+        };
+    } else {
+        for i in &g.items {
+            let s: Subject<'_> = model::read(i.raw, &i.path)?;
+            if let Some(r) = s.subject.and_then(|s| s.reference) {
+                m.key = PatientKey {
+                    id: crate::reference::patient_id(&r).map(str::to_string),
+                    full_url: Some(r.into_owned()),
+                };
+                break;
+            }
+        }
+    }
+    // Medications, for references from MedicationStatement and MedicationRequest.
+    for i in g.items.iter().filter(|i| i.kind == "Medication") {
+        let med: model::Medication<'_> = model::read(i.raw, &i.path)?;
+        let mut keys = Vec::new();
+        if let Some(id) = &med.id {
+            keys.push(format!("Medication/{id}"));
+        }
+        if let Some(u) = &i.full_url {
+            keys.push(u.to_string());
+        }
+        let code = med.code.unwrap_or_default();
+        for k in keys {
+            m.medications
+                .entry(k)
+                .or_insert_with(|| (i.path.clone(), code.clone()));
+        }
+    }
+    let mut first_patient_done = false;
+    for i in &g.items {
+        match i.kind.as_ref() {
+            "Patient" => {
+                if first_patient_done {
+                    let p: model::Patient<'_> = model::read(i.raw, &i.path)?;
+                    let reason = if p.id.is_some() && p.id.as_deref() == m.key.id.as_deref() {
+                        "a second copy of the patient; the first is used".to_string()
+                    } else {
+                        format!(
+                            "another patient ({}); only the first Patient is used",
+                            p.id.as_deref().unwrap_or("no id")
+                        )
+                    };
+                    m.skip(&i.path, reason);
+                } else {
+                    first_patient_done = true;
+                    m.patient_resource(i)?;
+                }
+            }
+            "Observation" => m.observation(i)?,
+            "Condition" => m.condition(i)?,
+            "MedicationStatement" => m.medication_use(i, false)?,
+            "MedicationRequest" => m.medication_use(i, true)?,
+            "Procedure" => m.procedure(i)?,
+            "Medication" => {}
+            other => m.skip(
+                &i.path,
+                format!("resource type {other} is not read by cobalt"),
+            ),
+        }
+    }
+    for i in g.items.iter().filter(|i| i.kind == "Medication") {
+        if !m.used_medications.contains(&i.path) {
+            m.skip(
+                &i.path,
+                "a Medication no MedicationStatement or MedicationRequest refers to",
+            );
+        }
+    }
+    let patient_id = m.key.id.clone();
+    let id = g.bundle_id.or_else(|| patient_id.clone());
+    m.finish(id, patient_id)
+}
+
+/// The subject of any resource, to find the patient when there is no Patient resource.
+#[derive(serde::Deserialize)]
+struct Subject<'a> {
+    #[serde(borrow, default)]
+    subject: Option<Reference<'a>>,
+}
+
+/// How a lab's value reads.
+enum LabValue {
+    Number {
+        value: f64,
+        unit: Option<(String, String)>,
+        comparator: Option<String>,
+    },
+    Result(&'static str),
+    None,
+}
+
+struct Mapper<'k, 'a> {
+    kb: &'k KnowledgeBase,
+    t: &'static Tables,
+    as_of: Date,
+    case: RawCase,
+    /// (case path, FHIR path) pairs, to name a validation error by the FHIR path.
+    origins: Vec<(String, String)>,
+    skipped: Vec<Skipped>,
+    key: PatientKey,
+    /// The latest pregnancy status observation: (date, pregnant, path of its value).
+    pregnancy_obs: Option<(Option<Date>, bool, String)>,
+    /// The path of the first active pregnancy condition.
+    pregnancy_cond: Option<String>,
+    breastfeeding: Option<(Option<Date>, bool, String)>,
+    /// (status, path, set by a course code).
+    ms_status: Option<(MsStatus, String, bool)>,
+    /// (route, since, path, since path).
+    b12: Option<(ReplacementStatus, Option<Date>, String, Option<String>)>,
+    /// Medication resources by reference key: (path, code).
+    medications: BTreeMap<String, (String, CodeableConcept<'a>)>,
+    used_medications: Vec<String>,
+}
+
+impl<'k, 'a> Mapper<'k, 'a> {
+    fn skip(&mut self, path: &str, reason: impl Into<String>) {
+        self.skipped.push(Skipped {
+            path: shown(path).to_string(),
+            reason: reason.into(),
+        });
+    }
+
+    /// Records that entry `n` of a case list came from `resource`; returns its case path.
+    fn entry(&mut self, list: &'static str, n: usize, resource: &str) -> String {
+        let case_path = format!("{list}[{n}]");
+        self.origins
+            .push((case_path.clone(), shown(resource).to_string()));
+        case_path
+    }
+
+    fn origin(&mut self, case_path: String, fhir: String) {
+        self.origins.push((case_path, fhir));
+    }
+
+    /// Whether the subject is the patient; if not, the resource is skipped.
+    fn for_patient(&mut self, subject: Option<&Reference<'_>>, path: &str) -> bool {
+        let Some(r) = subject.and_then(|s| s.reference.as_deref()) else {
+            return true;
+        };
+        if self.key.id.is_none() && self.key.full_url.is_none() {
+            return true;
+        }
+        if self.key.matches(r) {
+            return true;
+        }
+        let who = match (&self.key.id, &self.key.full_url) {
+            (Some(id), _) => format!("Patient/{id}"),
+            (None, Some(u)) => u.clone(),
+            (None, None) => String::new(),
+        };
+        self.skip(
+            path,
+            format!("about another subject ({r}); the case is about {who}"),
+        );
+        false
+    }
+
+    fn concept(&self, cc: &CodeableConcept<'_>) -> Option<&'k Concept> {
+        let kb = self.kb;
+        cc.pairs()
+            .into_iter()
+            .find_map(|(s, c)| CodeSystem::parse(s).and_then(|sys| kb.vocab.lookup(sys, c)))
+    }
+
+    fn date(&self, path: &str, s: Option<&str>) -> Result<Option<Date>, InputError> {
+        s.map(|s| dates::parse(path, s)).transpose()
+    }
+
+    fn finish(
+        mut self,
+        id: Option<String>,
+        patient_id: Option<String>,
+    ) -> Result<Mapped, InputError> {
+        // Pregnancy: a pregnancy status observation is the most direct record; without one, an
+        // active pregnancy condition counts.
+        let pregnant = match (&self.pregnancy_obs, &self.pregnancy_cond) {
+            (Some((_, v, path)), _) => Some((*v, path.clone())),
+            (None, Some(path)) => Some((true, path.clone())),
+            (None, None) => None,
+        };
+        if let Some((v, path)) = pregnant {
+            self.patient().pregnant = Some(v);
+            self.origins.push(("patient.pregnant".into(), path));
+        }
+        if let Some((_, v, path)) = self.breastfeeding.clone() {
+            self.patient().breastfeeding = Some(v);
+            self.origins.push(("patient.breastfeeding".into(), path));
+        }
+        self.case.id = id;
+        self.case.as_of = Some(dates::format(self.as_of));
+        if let Some((status, path, _)) = self.ms_status.clone() {
+            self.case.ms = Some(cobalt_core::case::RawMs {
+                status: Some(status),
+                ..Default::default()
+            });
+            self.origins.push(("ms.status".into(), path));
+        }
+        if let Some((status, since, path, since_path)) = self.b12.clone() {
+            self.case.b12_replacement = Some(RawReplacement {
+                status,
+                since: since.map(dates::format),
+                daily_dose_mcg: None,
+            });
+            self.origins.push(("b12_replacement".into(), path));
+            if let Some(sp) = since_path {
+                self.origins.push(("b12_replacement.since".into(), sp));
+            }
+        }
+        // The single validation path: the case's own. Its paths are the case's; name the FHIR
+        // element instead.
+        let parsed =
+            match cobalt_core::case::validate(self.case.clone(), &self.kb.vocab, &self.kb.analytes)
+            {
+                Ok(p) => p,
+                Err(e) => return Err(self.remap(e)),
+            };
+        Ok(Mapped {
+            case: self.case,
+            patient_id,
+            skipped: self.skipped,
+            parsed,
+        })
+    }
+
+    fn patient(&mut self) -> &mut cobalt_core::case::RawPatient {
+        self.case.patient.get_or_insert_with(Default::default)
+    }
+
+    fn remap(&self, e: InputError) -> InputError {
+        let best = self
+            .origins
+            .iter()
+            .filter(|(cp, _)| {
+                e.path == *cp
+                    || e.path
+                        .strip_prefix(cp.as_str())
+                        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+            })
+            .max_by_key(|(cp, _)| cp.len());
+        match best {
+            Some((cp, fhir)) if *cp == e.path => InputError::new(fhir.clone(), e.message),
+            Some((_, fhir)) => InputError::new(
+                fhir.clone(),
+                format!("{} (case field `{}`)", e.message, e.path),
+            ),
+            None => e,
+        }
+    }
+}
+
+/// A code entry of the case: a code that maps to no concept, kept as unrecognised.
+fn raw_code(system: &str, code: &str) -> RawCode {
+    RawCode {
+        system: system.to_string(),
+        code: code.to_string(),
+    }
+}
+
+/// The unit of a quantity: its UCUM `code` when the system is UCUM, else its `unit` (else a
+/// `code` of another system); with the path it came from.
+fn unit_of(q: &Quantity<'_>, path: &str) -> Option<(String, String)> {
+    let ucum = q.system.as_deref() == Some(UCUM);
+    match (&q.code, &q.unit) {
+        (Some(c), _) if ucum => Some((c.to_string(), model::join(path, "code"))),
+        (_, Some(u)) => Some((u.to_string(), model::join(path, "unit"))),
+        (Some(c), None) => Some((c.to_string(), model::join(path, "code"))),
+        (None, None) => None,
+    }
+}
+
+fn same_unit(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let (pa, pb) = (
+                cobalt_core::units::Unit::parse(a),
+                cobalt_core::units::Unit::parse(b),
+            );
+            match (pa, pb) {
+                (Some(x), Some(y)) => x == y,
+                _ => a.trim().eq_ignore_ascii_case(b.trim()),
+            }
+        }
+        _ => false,
+    }
+}
+
+/// A qualitative result written as text.
+fn qualitative_text(s: &str) -> Option<&'static str> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "positive" | "pos" | "detected" | "reactive" => Some("positive"),
+        "negative" | "neg" | "not detected" | "non-reactive" | "nonreactive" => Some("negative"),
+        "equivocal" | "borderline" | "indeterminate" | "inconclusive" => Some("equivocal"),
+        _ => None,
+    }
+}
+
+fn codes_text(pairs: &[(&str, &str)]) -> String {
+    let codes: Vec<&str> = pairs.iter().map(|(_, c)| *c).collect();
+    if codes.is_empty() {
+        "(uncoded)".into()
+    } else {
+        codes.join(", ")
+    }
+}
+
+/// An item's path joined with a field.
+fn at(i: &Item<'_>, rel: &str) -> String {
+    model::join(&i.path, rel)
+}

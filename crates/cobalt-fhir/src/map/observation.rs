@@ -1,0 +1,341 @@
+//! Observation: laboratory results (through the vocabulary's LOINC codes), findings, and
+//! pregnancy and breastfeeding status.
+
+use super::{at, qualitative_text, same_unit, unit_of, LabValue, Mapper, LOINC};
+use crate::dates;
+use crate::gather::Item;
+use crate::model::{self, CodeableConcept};
+use cobalt_core::case::{Comparator, Qualitative, RawLab};
+use cobalt_core::vocab::{CodeSystem, Kind};
+use cobalt_core::InputError;
+use time::Date;
+
+impl Mapper<'_, '_> {
+    pub(super) fn observation(&mut self, i: &Item<'_>) -> Result<(), InputError> {
+        let o: model::Observation<'_> = model::read(i.raw, &i.path)?;
+        if let Some(s) = &o.status {
+            if self
+                .t
+                .set("observation_status_excluded")
+                .contains("http://hl7.org/fhir/observation-status", s)
+            {
+                self.skip(&i.path, format!("status {s}: not a result"));
+                return Ok(());
+            }
+        }
+        if !self.for_patient(o.subject.as_ref(), &i.path) {
+            return Ok(());
+        }
+        // The date: effective[x], else issued.
+        let (date, date_path) = {
+            let candidates = [
+                (o.effectiveDateTime.as_deref(), "effectiveDateTime"),
+                (
+                    o.effectivePeriod.as_ref().and_then(|x| x.start.as_deref()),
+                    "effectivePeriod.start",
+                ),
+                (o.effectiveInstant.as_deref(), "effectiveInstant"),
+                (o.issued.as_deref(), "issued"),
+            ];
+            let mut found = (None, None);
+            for (v, rel) in candidates {
+                let path = at(i, rel);
+                if let Some(d) = self.date(&path, v)? {
+                    if found.0.is_none() {
+                        found = (Some(d), Some(path));
+                    }
+                }
+            }
+            found
+        };
+        let Some(code) = &o.code else {
+            self.skip(&i.path, "no code");
+            return Ok(());
+        };
+        let pairs = code.pairs();
+        let vcc = o.valueCodeableConcept.clone().unwrap_or_default();
+        let vpairs = vcc.pairs();
+        let vpath = at(i, "valueCodeableConcept");
+
+        if self.t.any("pregnancy_status_observation", &pairs) {
+            let value = if self.t.any("pregnant", &vpairs) {
+                Some(true)
+            } else if self.t.any("not_pregnant", &vpairs) {
+                Some(false)
+            } else {
+                None
+            };
+            match value {
+                Some(v) => {
+                    if self
+                        .pregnancy_obs
+                        .as_ref()
+                        .is_none_or(|(d, _, _)| date >= *d)
+                    {
+                        self.pregnancy_obs = Some((date, v, vpath));
+                    }
+                }
+                None => self.skip(
+                    &i.path,
+                    "pregnancy status without a value read as pregnant or not pregnant",
+                ),
+            }
+            return Ok(());
+        }
+        if self.t.any("breastfeeding_status_observation", &pairs) {
+            let value = if self.t.any("breastfeeding", &vpairs) {
+                Some((true, vpath))
+            } else if self.t.any("not_breastfeeding", &vpairs) {
+                Some((false, vpath))
+            } else {
+                o.valueBoolean.map(|b| (b, at(i, "valueBoolean")))
+            };
+            match value {
+                Some((v, path)) => {
+                    if self
+                        .breastfeeding
+                        .as_ref()
+                        .is_none_or(|(d, _, _)| date >= *d)
+                    {
+                        self.breastfeeding = Some((date, v, path));
+                    }
+                }
+                None => self.skip(
+                    &i.path,
+                    "breastfeeding status without a value read as yes or no",
+                ),
+            }
+            return Ok(());
+        }
+
+        let value = self.lab_value(&o, &i.path);
+        match self.concept(code).map(|c| (c.id.clone(), c.kind)) {
+            Some((id, Kind::Lab)) => {
+                self.lab(i, &o, id, value, date.zip(date_path))?;
+            }
+            Some((id, Kind::Finding)) => {
+                let absent =
+                    o.valueBoolean == Some(false) || matches!(value, LabValue::Result("negative"));
+                if absent {
+                    self.skip(&i.path, format!("finding `{id}` recorded as absent"));
+                } else {
+                    self.finding(id, &i.path);
+                }
+            }
+            Some((id, kind)) => self.skip(
+                &i.path,
+                format!(
+                    "the code maps to `{id}`, a {} concept, which an Observation does not carry",
+                    kind.as_str()
+                ),
+            ),
+            None => {
+                let loinc = pairs
+                    .iter()
+                    .find(|(s, _)| CodeSystem::parse(s) == Some(CodeSystem::Loinc));
+                match (loinc, &value) {
+                    (Some(_), LabValue::None) | (None, _) => self.skip(
+                        &i.path,
+                        if loinc.is_some() {
+                            "a LOINC code that maps to no concept, without a value"
+                        } else {
+                            "no LOINC code and no code that maps to a concept"
+                        },
+                    ),
+                    (Some((_, c)), v) => {
+                        let mut e = RawLab {
+                            code: Some(super::raw_code(LOINC, c)),
+                            ..RawLab::default()
+                        };
+                        match v {
+                            LabValue::Number { value, unit, .. } => {
+                                e.value = Some(*value);
+                                e.unit = unit.as_ref().map(|(u, _)| u.clone());
+                            }
+                            LabValue::Result(r) => e.result = qualitative(r),
+                            LabValue::None => {}
+                        }
+                        let n = self.case.labs.len();
+                        self.case.labs.push(e);
+                        self.entry("labs", n, &i.path);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn lab_value(&self, o: &model::Observation<'_>, path: &str) -> LabValue {
+        if let Some(q) = &o.valueQuantity {
+            if let Some(value) = q.value {
+                return LabValue::Number {
+                    value,
+                    unit: unit_of(q, &model::join(path, "valueQuantity")),
+                    comparator: q.comparator.as_deref().map(str::to_string),
+                };
+            }
+        }
+        if let Some(cc) = &o.valueCodeableConcept {
+            if let Some(r) = self.qualitative(cc) {
+                return LabValue::Result(r);
+            }
+        }
+        if let Some(s) = &o.valueString {
+            if let Some(r) = qualitative_text(s) {
+                return LabValue::Result(r);
+            }
+        }
+        LabValue::None
+    }
+
+    fn qualitative(&self, cc: &CodeableConcept<'_>) -> Option<&'static str> {
+        let pairs = cc.pairs();
+        for (set, r) in [
+            ("result_positive", "positive"),
+            ("result_negative", "negative"),
+            ("result_equivocal", "equivocal"),
+        ] {
+            if self.t.any(set, &pairs) {
+                return Some(r);
+            }
+        }
+        cc.text.as_deref().and_then(qualitative_text).or_else(|| {
+            cc.coding
+                .iter()
+                .filter_map(|c| c.display.as_deref())
+                .find_map(qualitative_text)
+        })
+    }
+
+    fn lab(
+        &mut self,
+        i: &Item<'_>,
+        o: &model::Observation<'_>,
+        test: String,
+        value: LabValue,
+        date: Option<(Date, String)>,
+    ) -> Result<(), InputError> {
+        let analyte = self.kb.analytes.get(&test);
+        let numeric = analyte.is_some_and(|a| !a.units.is_empty());
+        let mut e = RawLab {
+            test: Some(test.clone()),
+            ..RawLab::default()
+        };
+        let mut subs: Vec<(&str, String)> = Vec::new();
+        match value {
+            LabValue::None => {
+                self.skip(&i.path, format!("`{test}` without a value cobalt reads"));
+                return Ok(());
+            }
+            LabValue::Number { .. } if !numeric => {
+                self.skip(
+                    &i.path,
+                    format!(
+                        "`{test}` is read as positive, negative or equivocal; a number is not used"
+                    ),
+                );
+                return Ok(());
+            }
+            LabValue::Result(_) if numeric => {
+                self.skip(
+                    &i.path,
+                    format!("`{test}` is read as a number with a unit; a coded result is not used"),
+                );
+                return Ok(());
+            }
+            LabValue::Result(r) => {
+                e.result = qualitative(r);
+                subs.push(("result", at(i, "valueCodeableConcept")));
+            }
+            LabValue::Number {
+                value,
+                unit,
+                comparator,
+            } => {
+                if comparator.as_deref() == Some("ad") {
+                    self.skip(
+                        &i.path,
+                        "comparator `ad` (sufficient to achieve) is not a result",
+                    );
+                    return Ok(());
+                }
+                e.value = Some(value);
+                subs.push(("value", at(i, "valueQuantity.value")));
+                let unit_text = unit.as_ref().map(|(u, _)| u.clone());
+                match unit {
+                    Some((u, upath)) => {
+                        e.unit = Some(u);
+                        subs.push(("unit", upath));
+                    }
+                    None => subs.push(("unit", at(i, "valueQuantity"))),
+                }
+                if let Some(c) = comparator {
+                    let cpath = at(i, "valueQuantity.comparator");
+                    e.comparator = Some(match c.as_str() {
+                        "<" => Comparator::Lt,
+                        "<=" => Comparator::Le,
+                        ">=" => Comparator::Ge,
+                        ">" => Comparator::Gt,
+                        other => {
+                            return Err(InputError::new(
+                                cpath,
+                                format!("unknown comparator `{other}`; expected one of `<`, `<=`, `>=`, `>`"),
+                            ))
+                        }
+                    });
+                    subs.push(("comparator", cpath));
+                }
+                if let Some(range) = o.referenceRange.first() {
+                    let rpath = at(i, "referenceRange[0]");
+                    let mut mismatched = false;
+                    for (field, q, rel) in [
+                        ("reference_low", &range.low, "low"),
+                        ("reference_high", &range.high, "high"),
+                    ] {
+                        let Some(q) = q else { continue };
+                        let Some(v) = q.value else { continue };
+                        let qpath = model::join(&rpath, rel);
+                        let qunit = unit_of(q, &qpath).map(|(u, _)| u);
+                        if qunit.is_some() && !same_unit(qunit.as_deref(), unit_text.as_deref()) {
+                            mismatched = true;
+                            continue;
+                        }
+                        if field == "reference_low" {
+                            e.reference_low = Some(v);
+                        } else {
+                            e.reference_high = Some(v);
+                        }
+                        subs.push((field, model::join(&qpath, "value")));
+                    }
+                    if mismatched {
+                        self.skip(
+                            &rpath,
+                            "reference range in another unit than the result: not used",
+                        );
+                    }
+                }
+            }
+        }
+        if let Some((d, dpath)) = date {
+            e.date = Some(dates::format(d));
+            subs.push(("date", dpath));
+        }
+        let n = self.case.labs.len();
+        self.case.labs.push(e);
+        let cp = self.entry("labs", n, &i.path);
+        for (field, path) in subs {
+            self.origin(format!("{cp}.{field}"), path);
+        }
+        Ok(())
+    }
+}
+
+/// The case's qualitative result for the mapping's fixed words.
+fn qualitative(r: &str) -> Option<Qualitative> {
+    match r {
+        "positive" => Some(Qualitative::Positive),
+        "negative" => Some(Qualitative::Negative),
+        "equivocal" => Some(Qualitative::Equivocal),
+        _ => None,
+    }
+}
