@@ -2,21 +2,24 @@
 //!
 //! Observation files are mostly vital signs and laboratory results that cobalt never reads. An
 //! Observation is used only when its `code` holds a code of the vocabulary or one of the
-//! Observation codes of `knowledge/fhir.toml` (pregnancy and breastfeeding status). So a line
-//! of the Observation file in which no such code appears as text cannot change any patient's
-//! assessment, and is skipped unparsed: one multi-pattern scan (Aho-Corasick, ASCII case
-//! folded, as the vocabulary compares codes) decides it. A line with a `\u` escape could spell
-//! a code in escapes, so it is always parsed. Lines that pass are read by a small typed probe
-//! (resource type, patient reference, code), never a JSON tree, and the probe decides again
-//! with the vocabulary's own lookup.
+//! Observation codes of `knowledge/fhir.toml` (pregnancy and breastfeeding status). Every such
+//! code is the value of a `"code"` member (a Coding), so a line of the Observation file is
+//! skipped unparsed when none of its `"code"` values is one of those codes: a `memmem` search
+//! for the key and a set lookup for each value decide it. The lookup compares as the
+//! vocabulary does (trimmed, ASCII case folded, an ICD-10 code by its three-character category
+//! so that subcodes match). A line with a `\u` escape could spell a key or a code in escapes, and
+//! a code value with a backslash cannot be read without decoding, so such lines are always
+//! parsed. Lines that pass are read by a small typed probe (resource type, patient reference,
+//! code), never a JSON tree, and the probe decides again with the vocabulary's own lookup.
 //!
 //! Patient lines and the other resource types are always read.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use cobalt_core::vocab::CodeSystem;
 use cobalt_core::KnowledgeBase;
 use cobalt_fhir::tables::{tables, System};
+use memchr::memmem;
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 /// The Observation code sets of `knowledge/fhir.toml` that the mapping reads.
 const OBSERVATION_SETS: [&str; 2] = [
@@ -24,44 +27,81 @@ const OBSERVATION_SETS: [&str; 2] = [
     "breastfeeding_status_observation",
 ];
 
+/// The longest code value compared; a longer one is kept for the probe to judge.
+const MAX_CODE: usize = 64;
+
 /// What the filter knows: the codes that can make an Observation matter.
 pub(crate) struct Filter<'kb> {
     kb: &'kb KnowledgeBase,
-    scan: AhoCorasick,
+    /// Codes in upper case: whole for most systems, the three-character category for ICD-10.
+    codes: HashSet<Vec<u8>>,
+    key: memmem::Finder<'static>,
 }
 
 impl<'kb> Filter<'kb> {
     pub(crate) fn new(kb: &'kb KnowledgeBase) -> Filter<'kb> {
-        let mut patterns: Vec<String> = Vec::new();
+        let mut codes = HashSet::new();
+        let mut add = |icd10: bool, code: &str| {
+            let code = code.trim().to_ascii_uppercase();
+            let code = if icd10 {
+                code.chars().take(3).collect()
+            } else {
+                code
+            };
+            if !code.is_empty() {
+                codes.insert(code.into_bytes());
+            }
+        };
+        // Every kind: a code of another kind is refused by the mapping with a reason, as it
+        // would be without the filter.
         for c in kb.vocab.concepts() {
-            // Every kind: a code of another kind is refused by the mapping with a reason, as it
-            // would be without the filter.
             for (sys, code) in &c.codes {
-                patterns.push(pattern(*sys == CodeSystem::Icd10, code));
+                add(*sys == CodeSystem::Icd10, code);
             }
         }
         let t = tables();
         for set in OBSERVATION_SETS {
             for code in &t.set(set).codes {
-                let icd = code.system == System::Vocab(CodeSystem::Icd10);
-                patterns.push(pattern(icd, &code.code));
+                add(code.system == System::Vocab(CodeSystem::Icd10), &code.code);
             }
         }
-        patterns.retain(|p| !p.is_empty());
-        patterns.sort();
-        patterns.dedup();
-        let scan = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
-            .build(&patterns)
-            .expect("the vocabulary's codes build a scanner");
-        Filter { kb, scan }
+        Filter {
+            kb,
+            codes,
+            key: memmem::Finder::new(b"\"code\"").into_owned(),
+        }
     }
 
-    /// Whether an Observation line may hold a code cobalt reads. `false` means it cannot:
-    /// no such code appears in its text and it has no escape that could spell one.
+    /// Whether an Observation line may hold a code cobalt reads. `false` means it cannot: no
+    /// `"code"` value in it is such a code, and it has no escape that could hide one.
     pub(crate) fn observation_may_matter(&self, line: &[u8]) -> bool {
-        self.scan.is_match(line) || memchr::memmem::find(line, b"\\u").is_some()
+        if memmem::find(line, b"\\u").is_some() {
+            return true;
+        }
+        let mut at = 0;
+        while let Some(i) = self.key.find(&line[at..]) {
+            at += i + 6;
+            if let Some(v) = string_value(&line[at..]) {
+                match v {
+                    Value::Text(v) if self.known(v) => return true,
+                    Value::Text(_) => {}
+                    Value::Undecided => return true,
+                }
+            }
+        }
+        false
+    }
+
+    fn known(&self, v: &[u8]) -> bool {
+        let v = v.trim_ascii();
+        if v.is_empty() || v.len() > MAX_CODE {
+            return v.len() > MAX_CODE;
+        }
+        let mut buf = [0u8; MAX_CODE];
+        let up = &mut buf[..v.len()];
+        up.copy_from_slice(v);
+        up.make_ascii_uppercase();
+        self.codes.contains(&up[..]) || (up.len() > 3 && self.codes.contains(&up[..3]))
     }
 
     /// Whether a probed Observation is one the mapping reads: a coding that the vocabulary
@@ -82,15 +122,33 @@ impl<'kb> Filter<'kb> {
     }
 }
 
-/// The text searched for a code: ICD-10 codes by their three-character category (so that
-/// `D51.0`, `D510` and `D51` all match), other codes whole.
-fn pattern(icd10: bool, code: &str) -> String {
-    let code = code.trim();
-    if icd10 {
-        code.chars().take(3).collect()
-    } else {
-        code.to_string()
+/// A member's value after its key.
+enum Value<'a> {
+    /// A string without escapes.
+    Text(&'a [u8]),
+    /// A string with an escape: it cannot be compared undecoded.
+    Undecided,
+}
+
+/// The string value after a key (`: "..."`, JSON whitespace allowed), if the value is a
+/// string; `None` for any other value.
+fn string_value(rest: &[u8]) -> Option<Value<'_>> {
+    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let mut i = rest.iter().position(|b| !ws(b))?;
+    if rest[i] != b':' {
+        return None;
     }
+    i += 1;
+    i += rest[i..].iter().position(|b| !ws(b))?;
+    if rest[i] != b'"' {
+        return None;
+    }
+    let body = &rest[i + 1..];
+    let end = memchr::memchr2(b'"', b'\\', body)?;
+    if body[end] == b'\\' {
+        return Some(Value::Undecided);
+    }
+    Some(Value::Text(&body[..end]))
 }
 
 /// The few fields needed to file a line: serde skips everything else without building it.
