@@ -1,8 +1,17 @@
 #!/usr/bin/env python3
 """Prints a realistic CDS Hooks patient-view request: a patient with a year of results
 (B12 twice, MMA, homocysteine, folate, blood counts), conditions, medicines and a procedure,
-as an EHR would prefetch them."""
+as an EHR would prefetch them, with the vital signs an EHR's Observation search also returns
+(`--vitals N`, default 14: about 12 KB in all).
+
+    python3 scripts/bench_body.py [--vitals N]
+"""
+import argparse
 import json
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--vitals", type=int, default=14)
+args = ap.parse_args()
 
 def obs(i, loinc, value, unit, date):
     return {"resource": {"resourceType": "Observation", "id": f"o{i}", "status": "final",
@@ -18,6 +27,16 @@ observations = [obs(i, *l) for i, l in enumerate(labs)]
 for o in observations:
     if not o["resource"]["referenceRange"]:
         del o["resource"]["referenceRange"]
+VITALS = [("8867-4", "Heart rate", 72, "/min"), ("8480-6", "Systolic blood pressure", 128, "mm[Hg]"),
+          ("8462-4", "Diastolic blood pressure", 81, "mm[Hg]"), ("29463-7", "Body weight", 81.5, "kg"),
+          ("8310-5", "Body temperature", 36.8, "Cel")]
+for k in range(args.vitals):
+    code, display, value, unit = VITALS[k % len(VITALS)]
+    observations.append({"resource": {"resourceType": "Observation", "id": f"v{k}", "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+        "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}], "text": display},
+        "subject": {"reference": "Patient/p1"}, "effectiveDateTime": f"2025-{1 + k % 12:02d}-15",
+        "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}}})
 body = {
     "hook": "patient-view",
     "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",

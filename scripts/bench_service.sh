@@ -3,19 +3,22 @@
 # POST /v1/echo of the same binary (which only parses and echoes the same body). Authentication is
 # off for both (on loopback) so that the comparison is the work of the service itself.
 # Needs wrk (Debian package `wrk`). Usage: scripts/bench_service.sh [seconds] [connections]
+# Env: COBALT (the binary; default target/release/cobalt, built), VITALS (vital signs in the
+# prefetch; default 14, about 12 KB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
 conns="${2:-32}"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
-cargo build --release -q -p cobalt-cli
+COBALT=${COBALT:-}
+if [ -z "$COBALT" ]; then cargo build --release -q -p cobalt-cli; COBALT=target/release/cobalt; fi
 tmp=$(mktemp -d)
 port=$((20000 + RANDOM % 20000))
-target/release/cobalt serve --listen "127.0.0.1:$port" --db "$tmp/audit.sqlite3" --insecure-no-auth --enable-echo >"$tmp/log" 2>&1 &
+"$COBALT" serve --listen "127.0.0.1:$port" --db "$tmp/audit.sqlite3" --insecure-no-auth --enable-echo >"$tmp/log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-python3 scripts/bench_body.py > "$tmp/body.json"
+python3 scripts/bench_body.py --vitals "${VITALS:-14}" > "$tmp/body.json"
 cat > "$tmp/post.lua" <<LUA
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

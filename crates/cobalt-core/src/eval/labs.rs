@@ -532,6 +532,20 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     out.status = status(ctx, facts, &out, hypothyroid);
 
     // --- Normalised results -----------------------------------------------------------
+    // The latest result of each test, found in one pass (not once per result: a case may hold
+    // many thousands of results).
+    let mut latest: std::collections::BTreeMap<&str, &LabResult> =
+        std::collections::BTreeMap::new();
+    for l in case
+        .labs
+        .iter()
+        .filter(|l| l.date.is_none_or(|d| d <= as_of))
+    {
+        let e = latest.entry(l.test.as_str()).or_insert(l);
+        if (l.date, l.index) > (e.date, e.index) {
+            *e = l;
+        }
+    }
     for l in &case.labs {
         let analyte = kb.analytes.get(&l.test);
         let canonical = analyte.and_then(|a| a.canonical_unit);
@@ -550,7 +564,9 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
             ),
             _ => (None, None, None),
         };
-        let is_latest = lab.latest(&l.test).is_some_and(|x| x.index == l.index);
+        let is_latest = latest
+            .get(l.test.as_str())
+            .is_some_and(|x| x.index == l.index);
         let interpretation = if !is_latest {
             None
         } else {
