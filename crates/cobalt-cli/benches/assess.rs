@@ -125,3 +125,52 @@ fn render_clinician_html(bencher: divan::Bencher) {
 fn render_patient_html(bencher: divan::Bencher) {
     render(bencher, |a| cobalt_report::patient::html(a).len());
 }
+
+/// The FHIR example bundles (the fixtures of `cobalt-fhir`), as bytes.
+fn bundles() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cobalt-fhir/tests/fixtures");
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
+
+/// Parse plus evaluation from FHIR bytes: the typed path (`cobalt_fhir::from_slice`).
+#[divan::bench]
+fn fhir_bytes_to_assessment(bencher: divan::Bencher) {
+    let fx = Fixture::new();
+    let bundles = bundles();
+    round_robin(bencher, &bundles, |b| {
+        let m = cobalt_fhir::from_slice(b, fx.as_of, &fx.kb).unwrap();
+        fx.evaluate(&m.parsed).conclusions.test_indicated
+    });
+}
+
+/// One assessment of a case with many laboratory results: the work must grow no faster than
+/// n log n in their number.
+#[divan::bench(args = [1_000, 10_000, 100_000], sample_count = 10)]
+fn many_labs(bencher: divan::Bencher, n: usize) {
+    let fx = Fixture::new();
+    let labs: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"test":"total_b12","value":{},"unit":"pg/mL","date":"20{:02}-{:02}-{:02}"}}"#,
+                150 + i % 300,
+                10 + i % 15,
+                1 + i % 12,
+                1 + i % 28
+            )
+        })
+        .collect();
+    let text = format!(
+        r#"{{"format":"cobalt.case/1","as_of":"2026-01-01","labs":[{}]}}"#,
+        labs.join(",")
+    );
+    bencher.bench_local(|| fx.evaluate(&fx.parse(divan::black_box(&text))).labs.len());
+}

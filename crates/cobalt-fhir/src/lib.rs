@@ -118,7 +118,7 @@ pub fn from_slice(
 ) -> Result<Mapped, InputError> {
     let mut g = gather::Gathered::default();
     g.input(bytes)?;
-    map::run(g, as_of, kb)
+    map::run(g, as_of, kb, None)
 }
 
 /// [`from_slice`] for a caller that already holds a JSON tree (tests, tools): the tree is
@@ -151,5 +151,25 @@ pub fn resources_to_case(
         g.resource(text, path, None)?;
     }
     g.bundle_id = None;
-    map::run(g, as_of, kb)
+    map::run(g, as_of, kb, None)
+}
+
+/// [`resources_to_case`] for a request about one patient (a CDS Hooks `context.patientId`): a
+/// Patient resource with another id, or a resource whose subject is another patient, is refused
+/// with its path, so that an answer never rests on another person's data.
+///
+/// # Errors
+/// As [`resources_to_case`], and another patient's resource.
+pub fn resources_for_patient(
+    resources: &[(String, &str)],
+    patient_id: &str,
+    as_of: time::Date,
+    kb: &KnowledgeBase,
+) -> Result<Mapped, InputError> {
+    let mut g = gather::Gathered::default();
+    for (path, text) in resources {
+        g.resource(text, path, None)?;
+    }
+    g.bundle_id = None;
+    map::run(g, as_of, kb, Some(patient_id))
 }

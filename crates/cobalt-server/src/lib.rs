@@ -335,7 +335,8 @@ async fn call_service(
         .iter()
         .map(|(p, r)| (p.clone(), r.get()))
         .collect();
-    let case = cobalt_fhir::resources_to_case(&refs, as_of, &state.kb)?.parsed;
+    // Every resource must be the context's patient's: another patient's data is refused.
+    let case = cobalt_fhir::resources_for_patient(&refs, &patient_id, as_of, &state.kb)?.parsed;
     let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
     let cards = if id == hooks::PATIENT_VIEW {
         cards::patient_view(&state.kb, &assessment, Some(&patient_id))

@@ -234,6 +234,64 @@ async fn discovery_lists_the_services_with_prefetch() {
     }
 }
 
+/// The card never rests on another person's data: a prefetch whose Patient, or one of whose
+/// resources, is another patient than the context's is refused with its path, and not audited
+/// as an answer.
+#[tokio::test]
+async fn another_patients_prefetch_is_refused() {
+    let (s, db) = state().await;
+    let path = "/cds-services/cobalt-b12-patient-view";
+    let mut other = patient_bundle();
+    other["patient"]["id"] = json!("p2");
+    other["observations"]["entry"][0]["resource"]["subject"]["reference"] = json!("Patient/p2");
+    let (status, v) = call(
+        &s,
+        "POST",
+        path,
+        Some(&token(path)),
+        Some(hook_request("patient-view", Some(other), json!({}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("prefetch.patient.id"), "{v}");
+    let mut mixed = patient_bundle();
+    mixed["observations"]["entry"][0]["resource"]["subject"]["reference"] =
+        json!("https://ehr.example/fhir/Patient/p2/_history/3");
+    let (status, v) = call(
+        &s,
+        "POST",
+        path,
+        Some(&token(path)),
+        Some(hook_request("patient-view", Some(mixed), json!({}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v.to_string()
+            .contains("prefetch.observations.entry[0].resource.subject.reference"),
+        "{v}"
+    );
+    let mut out = Vec::new();
+    assert_eq!(cobalt_server::audit::export(&db, &mut out).unwrap(), 0);
+    // A versioned reference to the right patient is the right patient.
+    let mut versioned = patient_bundle();
+    versioned["observations"]["entry"][0]["resource"]["subject"]["reference"] =
+        json!("Patient/p1/_history/2");
+    let (status, v) = call(
+        &s,
+        "POST",
+        path,
+        Some(&token(path)),
+        Some(hook_request("patient-view", Some(versioned), json!({}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v["cards"][0]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("B12 deficiency"));
+}
+
 #[tokio::test]
 async fn patient_view_returns_cards_for_a_deficient_patient_and_audits_the_call() {
     let (s, db) = state().await;

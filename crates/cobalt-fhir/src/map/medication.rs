@@ -35,7 +35,7 @@ impl<'a> Mapper<'_, 'a> {
             );
             return Ok(());
         }
-        if !self.for_patient(u.subject.as_ref(), &i.path) {
+        if !self.for_patient(u.subject.as_ref(), &i.path)? {
             return Ok(());
         }
         // The medicine's codes.

@@ -45,8 +45,16 @@ impl PatientKey {
     }
 }
 
-pub(crate) fn run(g: Gathered<'_>, as_of: Date, kb: &KnowledgeBase) -> Result<Mapped, InputError> {
+/// Maps the gathered resources. With `patient`, the case is about that patient: a Patient
+/// resource with another id, or a resource whose subject is another patient, is refused.
+pub(crate) fn run(
+    g: Gathered<'_>,
+    as_of: Date,
+    kb: &KnowledgeBase,
+    patient: Option<&str>,
+) -> Result<Mapped, InputError> {
     let mut m = Mapper {
+        expected: patient.is_some(),
         kb,
         t: tables(),
         as_of,
@@ -62,8 +70,29 @@ pub(crate) fn run(g: Gathered<'_>, as_of: Date, kb: &KnowledgeBase) -> Result<Ma
         medications: BTreeMap::new(),
         used_medications: Vec::new(),
     };
-    // The patient: the first Patient resource, else the first subject reference.
-    if let Some(p) = g.items.iter().find(|i| i.kind == "Patient") {
+    // The patient: the one the caller names, else the first Patient resource, else the first
+    // subject reference.
+    if let Some(id) = patient {
+        m.key = PatientKey {
+            id: Some(id.to_string()),
+            full_url: None,
+        };
+        for i in g.items.iter().filter(|i| i.kind == "Patient") {
+            let p: model::Patient<'_> = model::read(i.raw, &i.path)?;
+            if p.id.as_deref() != Some(id) {
+                return Err(InputError::new(
+                    model::join(&i.path, "id"),
+                    format!(
+                        "Patient/{} is another patient; this request is about Patient/{id}",
+                        p.id.as_deref().unwrap_or("(no id)")
+                    ),
+                ));
+            }
+            if m.key.full_url.is_none() {
+                m.key.full_url = i.full_url.as_deref().map(str::to_string);
+            }
+        }
+    } else if let Some(p) = g.items.iter().find(|i| i.kind == "Patient") {
         let patient: model::Patient<'_> = model::read(p.raw, &p.path)?;
         m.key = PatientKey {
             id: patient.id.map(|s| s.into_owned()),
@@ -163,6 +192,8 @@ enum LabValue {
 
 struct Mapper<'k, 'a> {
     kb: &'k KnowledgeBase,
+    /// The caller named the patient: another patient's data is refused, not skipped.
+    expected: bool,
     t: &'static Tables,
     as_of: Date,
     case: RawCase,
@@ -204,27 +235,38 @@ impl<'k, 'a> Mapper<'k, 'a> {
         self.origins.push((case_path, fhir));
     }
 
-    /// Whether the subject is the patient; if not, the resource is skipped.
-    fn for_patient(&mut self, subject: Option<&Reference<'_>>, path: &str) -> bool {
+    /// Whether the subject is the patient; if not, the resource is skipped, or, when the
+    /// caller named the patient, refused.
+    fn for_patient(
+        &mut self,
+        subject: Option<&Reference<'_>>,
+        path: &str,
+    ) -> Result<bool, InputError> {
         let Some(r) = subject.and_then(|s| s.reference.as_deref()) else {
-            return true;
+            return Ok(true);
         };
         if self.key.id.is_none() && self.key.full_url.is_none() {
-            return true;
+            return Ok(true);
         }
         if self.key.matches(r) {
-            return true;
+            return Ok(true);
         }
         let who = match (&self.key.id, &self.key.full_url) {
             (Some(id), _) => format!("Patient/{id}"),
             (None, Some(u)) => u.clone(),
             (None, None) => String::new(),
         };
+        if self.expected {
+            return Err(InputError::new(
+                model::join(path, "subject.reference"),
+                format!("`{r}` is another patient; this request is about {who}"),
+            ));
+        }
         self.skip(
             path,
             format!("about another subject ({r}); the case is about {who}"),
         );
-        false
+        Ok(false)
     }
 
     fn concept(&self, cc: &CodeableConcept<'_>) -> Option<&'k Concept> {
