@@ -80,6 +80,24 @@ fn evaluate_only(bencher: divan::Bencher) {
     });
 }
 
+/// Evaluation without prose (what a screening run's compact rows need).
+#[divan::bench]
+fn evaluate_conclusions_only(bencher: divan::Bencher) {
+    let fx = Fixture::new();
+    let parsed: Vec<_> = fx.texts.iter().map(|t| fx.parse(t)).collect();
+    round_robin(bencher, &parsed, |c| {
+        cobalt_core::evaluate_with(
+            &fx.kb,
+            fx.profile(),
+            c,
+            fx.as_of,
+            cobalt_core::Detail::Conclusions,
+        )
+        .conclusions
+        .test_indicated
+    });
+}
+
 #[divan::bench]
 fn parse_and_evaluate(bencher: divan::Bencher) {
     let fx = Fixture::new();

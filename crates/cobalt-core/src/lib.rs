@@ -33,5 +33,5 @@ pub mod vocab;
 
 pub use assessment::Assessment;
 pub use case::{parse_case, parse_case_value, Case, InputError};
-pub use eval::{evaluate, BUILTINS};
+pub use eval::{evaluate, evaluate_with, Detail, BUILTINS};
 pub use kb::{Analytes, KnowledgeBase, Problem, Profile, SourceFile};

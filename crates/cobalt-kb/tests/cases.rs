@@ -108,3 +108,56 @@ fn published_copies_agree_with_the_reference_set_when_present() {
         );
     }
 }
+
+/// Evaluation without prose reaches the same conclusions, flags and fired rules as the full
+/// evaluation, for every published, constructed and example case and every rule test's case.
+#[test]
+fn conclusions_only_evaluation_agrees_with_the_full_one() {
+    let kb = cobalt_kb::load().expect("knowledge base loads");
+    let profile = &kb.profiles[&kb.meta.default_profile];
+    let mut docs: Vec<(String, Value)> = Vec::new();
+    for dir in ["tests/published", "tests/cases", "examples"] {
+        let mut paths: Vec<_> = std::fs::read_dir(repo().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        paths.sort();
+        for p in paths {
+            let doc: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            let case = doc.get("case").cloned().unwrap_or(doc);
+            docs.push((p.display().to_string(), case));
+        }
+    }
+    for rule in &kb.rules {
+        for (i, t) in rule.tests.iter().enumerate() {
+            if let Ok(case) = cobalt_kb::check::test_case_json(&t.case) {
+                docs.push((format!("{} test {i}", rule.id), case));
+            }
+        }
+    }
+    assert!(docs.len() > 400, "only {} cases", docs.len());
+    for (name, doc) in docs {
+        let Ok(case) = cobalt_core::parse_case_value(doc, &kb.vocab, &kb.analytes) else {
+            continue;
+        };
+        let as_of = case
+            .as_of
+            .unwrap_or_else(|| cobalt_core::case::parse_date("2026-01-01").unwrap());
+        let full = cobalt_core::evaluate(&kb, profile, &case, as_of);
+        let bare = cobalt_core::evaluate_with(
+            &kb,
+            profile,
+            &case,
+            as_of,
+            cobalt_core::Detail::Conclusions,
+        );
+        assert_eq!(bare.conclusions, full.conclusions, "{name}");
+        assert_eq!(bare.screening, full.screening, "{name}");
+        let rules = |a: &cobalt_core::Assessment<'_>| -> Vec<String> {
+            a.findings.iter().map(|f| f.rule.to_string()).collect()
+        };
+        assert_eq!(rules(&bare), rules(&full), "{name}");
+        assert!(bare.findings.iter().all(|f| f.message.is_empty()), "{name}");
+    }
+}

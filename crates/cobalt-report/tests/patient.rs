@@ -131,20 +131,25 @@ fn missing_conclusions() -> BTreeSet<String> {
 }
 
 /// Every laboratory interpretation the evaluator can give: the string literals of the
-/// interpretation block and of `class_name` in eval/labs.rs, less the lab concept ids matched on.
+/// interpretation block (eval/normalise.rs) and of `class_name` (eval/labs.rs), less the lab
+/// concept ids matched on.
 fn interpretations(labs: &BTreeSet<String>) -> BTreeSet<String> {
-    let src = eval_source("labs.rs");
-    let block = |start: &str, end: &str| -> String {
+    let block = |file: &str, start: &str, end: &str| -> String {
+        let src = eval_source(file);
         let i = src
             .find(start)
-            .unwrap_or_else(|| panic!("labs.rs: `{start}` not found"));
+            .unwrap_or_else(|| panic!("{file}: `{start}` not found"));
         let j = src[i..]
             .find(end)
-            .unwrap_or_else(|| panic!("labs.rs: `{end}` not found"));
+            .unwrap_or_else(|| panic!("{file}: `{end}` not found"));
         src[i..i + j].to_string()
     };
-    let mut text = block("let interpretation = if !is_latest", "out.normalised.push");
-    text.push_str(&block("fn class_name", "\n}\n"));
+    let mut text = block(
+        "normalise.rs",
+        "let interpretation = if !is_latest",
+        "normalised.push",
+    );
+    text.push_str(&block("labs.rs", "fn class_name", "\n}\n"));
     let out: BTreeSet<String> = set(literals(&text).into_iter().filter(|l| !labs.contains(*l)));
     assert!(
         out.contains("anaemia") && out.contains("not_deficient"),

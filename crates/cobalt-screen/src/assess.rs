@@ -222,7 +222,12 @@ fn result(
     outcome: &Outcome,
 ) -> PatientResult {
     let (kb, opts) = (ctx.kb, ctx.opts);
-    let a = cobalt_core::evaluate(kb, ctx.profile, case, opts.as_of);
+    // Compact rows need the conclusions and the rules, not the prose.
+    let detail = match opts.detail {
+        Detail::Full => cobalt_core::Detail::Full,
+        Detail::Compact => cobalt_core::Detail::Conclusions,
+    };
+    let a = cobalt_core::evaluate_with(kb, ctx.profile, case, opts.as_of, detail);
     let refused = outcome.errors.iter().filter(|e| e.line > 0).count() as u32;
     let line = match (opts.detail, opts.format) {
         (Detail::Full, _) => {

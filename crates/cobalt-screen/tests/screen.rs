@@ -217,4 +217,10 @@ fn the_same_patient_screened_and_assessed_alone_agree() {
         results[2]["conclusions"],
         serde_json::to_value(&a.conclusions).unwrap()
     );
+    // `--detail full` writes the whole assessment, byte for byte as the one-patient path does
+    // (with the patient's id as its id), as the screening job always wrote it.
+    let mut whole = serde_json::to_value(&a).unwrap();
+    whole["id"] = json!("p3");
+    let text = std::fs::read_to_string(s_out.join("results.ndjson")).unwrap();
+    assert_eq!(text.lines().nth(2).unwrap(), whole.to_string());
 }

@@ -44,7 +44,11 @@ pub(crate) fn find<'kb>(ctx: &mut Ctx<'kb, '_>, _facts: &Facts, lab: &LabFacts) 
         }
         let label = ctx.label(concept);
         let effect = spec.effect.as_str();
-        let message: Option<String> = if diet == Some(concept) {
+        // Every present cause has a message; it is written only when the assessment carries
+        // messages.
+        let message: Option<String> = if !ctx.detail {
+            Some(String::new())
+        } else if diet == Some(concept) {
             Some(format!("{label}: {effect}."))
         } else if let Some(m) = case.medications.iter().find(|m| m.concept == concept) {
             let mut s = format!(

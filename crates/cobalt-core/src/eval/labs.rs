@@ -41,7 +41,7 @@ fn q(v: f64, unit: Unit) -> String {
     format!("{} {}", display_number(v, 2), unit.ucum())
 }
 
-fn reported(l: &LabResult) -> String {
+pub(super) fn reported(l: &LabResult) -> String {
     match l.value {
         LabValue::Numeric(qty) => format!(
             "{}{}",
@@ -79,14 +79,14 @@ impl<'c> Lab<'c> {
     }
 }
 
-fn numeric(l: &LabResult) -> Option<Quantity> {
+pub(super) fn numeric(l: &LabResult) -> Option<Quantity> {
     match l.value {
         LabValue::Numeric(q) => Some(q),
         LabValue::Qualitative(_) => None,
     }
 }
 
-fn qualitative(l: &LabResult) -> Option<Qualitative> {
+pub(super) fn qualitative(l: &LabResult) -> Option<Qualitative> {
     match l.value {
         LabValue::Qualitative(r) => Some(r),
         LabValue::Numeric(_) => None,
@@ -112,7 +112,8 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     {
         ctx.fire(
             "LAB-014",
-            format!(
+            msg!(
+                ctx,
                 "{} {} dated {} is after the assessment date {} and is not used.",
                 ctx.label(&l.test),
                 reported(l),
@@ -147,7 +148,8 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
                 "b12_status",
                 vec![],
                 vec![],
-                format!(
+                msg!(
+                    ctx,
                     "The {} profile has no cut-offs for {}; the result cannot be classified.",
                     profile.id,
                     ctx.label(test)
@@ -192,7 +194,8 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
         };
         ctx.fire(
             rule,
-            format!(
+            msg!(
+                ctx,
                 "{} {shown}: {verdict} ({} profile: {range}).",
                 ctx.label(test),
                 profile.id
@@ -202,7 +205,8 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
         if cmp.is_some() {
             ctx.fire(
                 "LAB-009",
-                format!(
+                msg!(
+                ctx,
                     "{} was reported as {}: the true value is only known to lie {} {}; it is classed as {}.",
                     ctx.label(test),
                     reported(latest),
@@ -254,7 +258,8 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
             };
             ctx.fire(
                 "LAB-010",
-                format!(
+                msg!(
+                    ctx,
                     "{}: latest {}; earlier {}. The trend is {trend}.",
                     ctx.label(test),
                     reported(latest),
@@ -274,7 +279,7 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
                     if highs >= 2 && !facts.on_replacement() {
                         ctx.fire(
                             "LAB-020",
-                            format!("Total B12 is above {high} {} on {highs} measurements without replacement.", cut.unit),
+                            msg!(ctx, "Total B12 is above {high} {} on {highs} measurements without replacement.", cut.unit),
                             Some("A persistently high B12 without supplements is associated with solid tumours, blood cancers and cardiovascular death; consider why.".into()),
                         );
                     }
@@ -292,7 +297,8 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
         if on_supplement && class != Class::Deficient {
             ctx.fire(
                 "TEST-010",
-                format!(
+                msg!(
+                ctx,
                     "{} {} was taken on B12 replacement, so it reflects the supplement, not the body's stores; it does not count towards the B12 status.",
                     ctx.label(test),
                     reported(latest)
@@ -312,7 +318,8 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     if facts.pregnant && out.active.is_some() && out.total.is_some() && out.total != out.active {
         ctx.fire(
             "TEST-004",
-            format!(
+            msg!(
+                ctx,
                 "Pregnant: total B12 falls in pregnancy without a real lack, so active B12 ({}) decides over total B12 ({}).",
                 class_name(out.active.unwrap_or(Class::Indeterminate)),
                 class_name(out.total.unwrap_or(Class::Indeterminate))
@@ -325,7 +332,8 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
         if t != a {
             ctx.fire(
                 "LAB-018",
-                format!(
+                msg!(
+                ctx,
                     "Total B12 ({}) and active B12 ({}) disagree.",
                     class_name(t),
                     class_name(a)
@@ -372,7 +380,7 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
                     if out.folate_low == Some(true) {
                         ctx.fire(
                             "LAB-013",
-                            format!("Serum folate {} is below {low} {}: folate deficiency.", reported(l), cut.unit),
+                            msg!(ctx, "Serum folate {} is below {low} {}: folate deficiency.", reported(l), cut.unit),
                             Some("Start B12 before folic acid if B12 deficiency is present or not excluded.".into()),
                         );
                     }
@@ -392,7 +400,8 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
             if raised == Some(true) {
                 ctx.fire(
                     "LAB-003",
-                    format!(
+                    msg!(
+                        ctx,
                         "MMA {} is above {basis}: raised, a sign of B12 deficiency at the cell.",
                         reported(l)
                     ),
@@ -422,7 +431,11 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
             if raised == Some(true) {
                 ctx.fire(
                     "LAB-005",
-                    format!("Homocysteine {} is above {basis}: raised.", reported(l)),
+                    msg!(
+                        ctx,
+                        "Homocysteine {} is above {basis}: raised.",
+                        reported(l)
+                    ),
                     None,
                 );
                 let mut confounders = Vec::new();
@@ -438,7 +451,7 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
                 if !confounders.is_empty() {
                     ctx.fire(
                         "LAB-006",
-                        format!("Homocysteine is also raised by {}, present here; a raised homocysteine does not on its own show B12 deficiency.", confounders.join(" and ")),
+                        msg!(ctx, "Homocysteine is also raised by {}, present here; a raised homocysteine does not on its own show B12 deficiency.", confounders.join(" and ")),
                         Some("MMA is more specific for B12 deficiency than homocysteine.".into()),
                     );
                 }
@@ -464,7 +477,7 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
                         out.anaemia = below(v, c, lim);
                         if out.anaemia == Some(true) {
                             let group = if facts.pregnant { "in pregnancy" } else if facts.sex == Some(Sex::Female) { "for a woman" } else { "for a man" };
-                            ctx.fire("LAB-011", format!("Haemoglobin {} is below {lim} {} {group}: anaemia.", reported(l), cut.unit), None);
+                            ctx.fire("LAB-011", msg!(ctx, "Haemoglobin {} is below {lim} {} {group}: anaemia.", reported(l), cut.unit), None);
                         }
                     }
                 }
@@ -485,7 +498,8 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
                     if out.macrocytosis == Some(true) {
                         ctx.fire(
                             "LAB-012",
-                            format!(
+                            msg!(
+                                ctx,
                                 "MCV {} is above {lim} {}: macrocytosis.",
                                 reported(l),
                                 cut.unit
@@ -529,78 +543,13 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     }
 
     // --- B12 status -------------------------------------------------------------------
-    out.status = status(ctx, facts, &out, hypothyroid);
+    out.status = super::status::b12_status(ctx, facts, &out, hypothyroid);
 
-    // --- Normalised results -----------------------------------------------------------
-    // The latest result of each test, found in one pass (not once per result: a case may hold
-    // many thousands of results).
-    let mut latest: std::collections::BTreeMap<&str, &LabResult> =
-        std::collections::BTreeMap::new();
-    for l in case
-        .labs
-        .iter()
-        .filter(|l| l.date.is_none_or(|d| d <= as_of))
-    {
-        let e = latest.entry(l.test.as_str()).or_insert(l);
-        if (l.date, l.index) > (e.date, e.index) {
-            *e = l;
-        }
+    // --- Normalised results (not written without detail) ---------------------------------
+    if !ctx.detail {
+        return out;
     }
-    for l in &case.labs {
-        let analyte = kb.analytes.get(&l.test);
-        let canonical = analyte.and_then(|a| a.canonical_unit);
-        let (value, unit, comparator) = match (numeric(l), canonical) {
-            (Some(qty), Some(u)) => (
-                qty.to(u, analyte.and_then(|a| a.molar_mass))
-                    .ok()
-                    .map(|v| crate::units::round_sig(v, 4)),
-                Some(u.ucum()),
-                qty.comparator.map(|c| c.symbol()),
-            ),
-            (Some(qty), None) => (
-                Some(qty.value),
-                Some(qty.unit.ucum()),
-                qty.comparator.map(|c| c.symbol()),
-            ),
-            _ => (None, None, None),
-        };
-        let is_latest = latest
-            .get(l.test.as_str())
-            .is_some_and(|x| x.index == l.index);
-        let interpretation = if !is_latest {
-            None
-        } else {
-            match l.test.as_str() {
-                "total_b12" => out.total.map(class_name),
-                "active_b12" => out.active.map(class_name),
-                "mma" | "homocysteine" => {
-                    let v = if l.test == "mma" { out.mma } else { out.hcy };
-                    v.map(|r| if r { "raised" } else { "normal" })
-                }
-                "haemoglobin" => out.anaemia.map(|a| if a { "anaemia" } else { "normal" }),
-                "mcv" => out
-                    .macrocytosis
-                    .map(|m| if m { "macrocytosis" } else { "normal" }),
-                "serum_folate" => out.folate_low.map(|f| if f { "low" } else { "normal" }),
-                "egfr" => egfr_low.map(|r| if r { "reduced" } else { "normal" }),
-                _ => qualitative(l).map(|r| match r {
-                    Qualitative::Positive => "positive",
-                    Qualitative::Negative => "negative",
-                    Qualitative::Equivocal => "equivocal",
-                }),
-            }
-        };
-        out.normalised.push(NormalisedLab {
-            test: l.test.clone(),
-            date: l.date.map(format_date),
-            reported: reported(l),
-            value,
-            unit,
-            comparator,
-            interpretation,
-            latest: is_latest,
-        });
-    }
+    out.normalised = super::normalise::results(kb, case, as_of, &out, egfr_low);
     out
 }
 
@@ -643,89 +592,4 @@ pub(crate) fn class_name(c: Class) -> &'static str {
         Class::Indeterminate => "indeterminate",
         Class::NotDeficient => "not_deficient",
     }
-}
-
-fn status(ctx: &mut Ctx<'_, '_>, facts: &Facts, lab: &LabFacts, hypothyroid: bool) -> B12Status {
-    use B12Status::*;
-    let any = |c: Class| lab.total == Some(c) || lab.active == Some(c);
-    let kidney = lab.kidney_reduced == Some(true);
-    let hcy_confounded = lab.folate_low == Some(true) || hypothyroid || kidney;
-    let (status, why): (B12Status, String) = if any(Class::Deficient) {
-        (Deficient, "a B12 result is in the deficiency range".into())
-    } else if lab.mma == Some(true) && !kidney {
-        (FunctionalDeficiency, "MMA is raised while B12 is not in the deficiency range (or not measured): deficiency at the cell".into())
-    } else if lab.hcy == Some(true)
-        && facts.nitrous_oxide
-        && !hcy_confounded
-        && lab.mma != Some(false)
-    {
-        (
-            FunctionalDeficiency,
-            "homocysteine is raised after nitrous oxide exposure, which inactivates B12".into(),
-        )
-    } else if lab.mma == Some(true) {
-        (
-            Indeterminate,
-            "MMA is raised but kidney function is reduced, so it cannot show deficiency by itself"
-                .into(),
-        )
-    } else if lab.hcy == Some(true) && facts.nitrous_oxide {
-        (
-            Indeterminate,
-            if lab.mma == Some(false) {
-                "homocysteine is raised after nitrous oxide, but MMA is normal".into()
-            } else {
-                "homocysteine is raised after nitrous oxide, but a confounder is present".into()
-            },
-        )
-    } else if any(Class::Indeterminate) {
-        if lab.mma == Some(false) {
-            ctx.fire(
-                "LAB-019",
-                "B12 is in the indeterminate range and MMA is normal: deficiency is unlikely.",
-                None,
-            );
-            (
-                NotDeficient,
-                "B12 is indeterminate and MMA is normal".into(),
-            )
-        } else if any(Class::NotDeficient) {
-            (
-                NotDeficient,
-                "one B12 measure is indeterminate and the other shows deficiency is unlikely"
-                    .into(),
-            )
-        } else {
-            (
-                Indeterminate,
-                "B12 is in the indeterminate range and no MMA result settles it".into(),
-            )
-        }
-    } else if any(Class::NotDeficient) {
-        (NotDeficient, "B12 is above the indeterminate range".into())
-    } else if lab.mma == Some(false) {
-        (NotDeficient, "MMA is normal".into())
-    } else {
-        (NotTested, String::new())
-    };
-    if status == NotTested {
-        let hcy_only = lab.hcy.is_some();
-        ctx.missing(
-            "b12_status",
-            vec!["labs[].total_b12", "labs[].active_b12", "labs[].mma"],
-            if facts.pregnant { vec!["active_b12"] } else { vec!["total_b12", "active_b12"] },
-            if hcy_only {
-                "No total B12, active B12 or MMA result; homocysteine alone is not specific enough to decide B12 status."
-            } else {
-                "No total B12, active B12 or MMA result: B12 status is not known."
-            },
-        );
-    } else {
-        ctx.fire(
-            "LAB-017",
-            format!("B12 status: {} — {why}.", status.as_str().replace('_', " ")),
-            None,
-        );
-    }
-    status
 }

@@ -58,7 +58,7 @@ pub(crate) fn plan<'kb>(
                 };
                 ctx.fire(
                     "TX-016",
-                    format!("B12 deficiency is unlikely on the results: B12 replacement is not indicated{ms}."),
+                    msg!(ctx, "B12 deficiency is unlikely on the results: B12 replacement is not indicated{ms}."),
                     None,
                 );
                 Route::None
@@ -100,7 +100,7 @@ pub(crate) fn plan<'kb>(
         };
         ctx.fire(
             "TX-005",
-            format!("Nitrous oxide has inactivated B12: {what}Either intramuscular or oral replacement can be offered, by the person's preference; with neurological involvement the intramuscular regimen is used here."),
+            msg!(ctx, "Nitrous oxide has inactivated B12: {what}Either intramuscular or oral replacement can be offered, by the person's preference; with neurological involvement the intramuscular regimen is used here."),
             support,
         );
         if r == Route::Intramuscular {
@@ -162,7 +162,7 @@ pub(crate) fn plan<'kb>(
         };
         ctx.fire(
             "TX-006",
-            format!("Urgent: {why}. Nerve damage from B12 deficiency can become permanent if treatment is delayed."),
+            msg!(ctx, "Urgent: {why}. Nerve damage from B12 deficiency can become permanent if treatment is delayed."),
             Some("Start treatment now and seek specialist advice the same day.".into()),
         );
     }
@@ -206,7 +206,8 @@ pub(crate) fn plan<'kb>(
             let labels: Vec<&str> = gi.iter().map(|c| ctx.label(c)).collect();
             ctx.fire(
                 "TX-009",
-                format!(
+                msg!(
+                    ctx,
                     "{}: gastroenterology to confirm and manage the cause of malabsorption.",
                     labels.join(", ")
                 ),
@@ -272,7 +273,7 @@ pub(crate) fn plan<'kb>(
         );
         ctx.fire(
             "TX-013",
-            format!("Review symptoms and the blood count {when} of treatment ({why}); symptoms can take weeks to months to settle. Do not re-test B12 on long-term replacement."),
+            msg!(ctx, "Review symptoms and the blood count {when} of treatment ({why}); symptoms can take weeks to months to settle. Do not re-test B12 on long-term replacement."),
             None,
         );
         m.follow_up = Some(format!("Review {when} of treatment ({why}). Do not re-test B12 while on long-term replacement."));
@@ -398,7 +399,8 @@ fn diet_plan<'kb>(
     foods.truncate(8);
     ctx.fire(
         "DIET-001",
-        format!(
+        msg!(
+            ctx,
             "Recommended intake for {}: {} micrograms a day ({}).",
             stage.stage,
             display_number(stage.mcg_per_day, 1),
@@ -422,7 +424,8 @@ fn diet_plan<'kb>(
             .collect();
         ctx.fire(
             "DIET-002",
-            format!(
+            msg!(
+                ctx,
                 "Foods that suit the diet, most B12 per serving first: {}.",
                 top.join("; ")
             ),

@@ -53,7 +53,8 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
         let names: Vec<&str> = regions.iter().map(|s| s.as_str()).collect();
         ctx.fire(
             "MCD-001",
-            format!(
+            msg!(
+                ctx,
                 "T2 lesions in {} of the four regions ({}): dissemination in space shown by MRI.",
                 regions.len(),
                 names.join(", ").replace('_', " ")
@@ -99,7 +100,8 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
     {
         ctx.fire(
             "MCD-001",
-            format!(
+            msg!(
+                ctx,
                 "Lesions are in {} of the four regions and at most {possible} could be (the rest were imaged and showed none): dissemination in space is not shown.",
                 regions.len()
             ),
@@ -112,7 +114,7 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
             "mcdonald_2017.dis",
             vec!["mri.lesions", "mri.brain_normal", "mri.spinal_cord_normal"],
             vec!["brain_mri", "spinal_mri"],
-            format!("Lesions are known in {} of the four regions; MRI of the brain and spinal cord would show whether there are two.", regions.len()),
+            msg!(ctx, "Lesions are known in {} of the four regions; MRI of the brain and spinal cord would show whether there are two.", regions.len()),
         );
         }
         None
@@ -237,7 +239,8 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
         };
         ctx.fire(
             "MCD-007",
-            format!(
+            msg!(
+                ctx,
                 "Primary progressive presentation: one year of progression {}; brain lesions {}, two or more cord lesions {}, CSF-specific bands {} (two of three needed): {}.",
                 tri(year), tri(brain), tri(cord), tri(csf), tri(r)
             ),
@@ -270,7 +273,8 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
         .inspect(|r| {
             ctx.fire(
                 "MCD-006",
-                format!(
+                msg!(
+                ctx,
                     "{} attack(s) with objective evidence of {} lesion(s); dissemination in space {}, in time {}: the clinical and imaging part of the criteria is {}.",
                     ms.attacks.unwrap_or(0),
                     ms.lesions_with_objective_clinical_evidence.unwrap_or(0),
@@ -300,7 +304,7 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
             };
             ctx.fire(
                 "MCD-008",
-                format!("The criteria require that no other diagnosis explains the picture better:{fulfilled} {why}. Whether the criteria are met cannot be decided now."),
+                msg!(ctx, "The criteria require that no other diagnosis explains the picture better:{fulfilled} {why}. Whether the criteria are met cannot be decided now."),
                 Some("Measure B12 (and treat a deficiency), then reassess against the criteria.".into()),
             );
             None

@@ -5,13 +5,27 @@
 //! found, fires findings through [`Ctx::fire`], and records missing data through
 //! [`Ctx::missing`]. Evaluation never fails on patient data.
 
+/// A message, formatted only when the assessment carries messages ([`Detail::Full`]); an empty
+/// string (no allocation) otherwise.
+macro_rules! msg {
+    ($ctx:expr, $($arg:tt)*) => {
+        if $ctx.detail {
+            format!($($arg)*)
+        } else {
+            String::new()
+        }
+    };
+}
+
 mod causes;
 mod facts;
 mod labs;
 mod management;
 mod mcdonald;
+mod normalise;
 mod picture;
 pub mod screening;
+mod status;
 mod testing;
 
 use crate::assessment::*;
@@ -185,8 +199,23 @@ pub(crate) struct Fired<'kb> {
     suggestion: Option<String>,
 }
 
+/// How much an evaluation writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Detail {
+    /// Everything: findings with their messages and suggestions, missing data, normalised
+    /// results, the management plan with diet and evidence.
+    #[default]
+    Full,
+    /// The conclusions, the screening flags and the rules that fired (findings without
+    /// messages); no missing-data notes, normalised results or diet plan. For population
+    /// screening, where nobody reads the prose.
+    Conclusions,
+}
+
 /// Evaluation context: the inputs, and what the steps have found so far.
 pub(crate) struct Ctx<'kb, 'c> {
+    /// Whether messages are written ([`Detail::Full`]).
+    pub detail: bool,
     pub kb: &'kb KnowledgeBase,
     pub profile: &'kb Profile,
     pub case: &'c Case,
@@ -199,9 +228,14 @@ impl<'kb, 'c> Ctx<'kb, 'c> {
     /// Records that a rule fired.
     pub fn fire(&mut self, rule: &'kb str, message: impl Into<String>, suggestion: Option<String>) {
         debug_assert!(BUILTINS.contains(&rule), "{rule} is not a builtin");
+        let (message, suggestion) = if self.detail {
+            (message.into(), suggestion)
+        } else {
+            (String::new(), None)
+        };
         self.fired.push(Fired {
             rule,
-            message: message.into(),
+            message,
             suggestion,
         });
     }
@@ -214,6 +248,9 @@ impl<'kb, 'c> Ctx<'kb, 'c> {
         supplied_by: Vec<&'static str>,
         message: impl Into<String>,
     ) {
+        if !self.detail {
+            return;
+        }
         self.missing.push(Missing {
             conclusion,
             inputs,
@@ -261,7 +298,20 @@ pub fn evaluate<'kb>(
     case: &Case,
     as_of: Date,
 ) -> Assessment<'kb> {
+    evaluate_with(kb, profile, case, as_of, Detail::Full)
+}
+
+/// [`evaluate`] with a choice of detail: [`Detail::Conclusions`] reaches the same conclusions,
+/// flags and fired rules without writing the prose.
+pub fn evaluate_with<'kb>(
+    kb: &'kb KnowledgeBase,
+    profile: &'kb Profile,
+    case: &Case,
+    as_of: Date,
+    detail: Detail,
+) -> Assessment<'kb> {
     let mut ctx = Ctx {
+        detail: detail == Detail::Full,
         kb,
         profile,
         case,

@@ -57,7 +57,9 @@ fn feature_with(
     };
     ctx.fire(
         rule,
-        {
+        if message.is_empty() {
+            message
+        } else {
             let mut m = message;
             m.push_str(" Favours ");
             m.push_str(side);
@@ -118,7 +120,11 @@ pub(crate) fn decide(
             ctx,
             &mut t,
             "PIC-001",
-            format!("Both sides of the body equally: {}.", symmetric.join(", ")),
+            msg!(
+                ctx,
+                "Both sides of the body equally: {}.",
+                symmetric.join(", ")
+            ),
         );
     }
     if !one_sided.is_empty() {
@@ -126,7 +132,8 @@ pub(crate) fn decide(
             ctx,
             &mut t,
             "PIC-002",
-            format!(
+            msg!(
+                ctx,
                 "One side, or both sides unequally: {}.",
                 one_sided.join(", ")
             ),
@@ -184,7 +191,7 @@ pub(crate) fn decide(
             ctx,
             &mut t,
             "PIC-005",
-            format!("Dorsal-column signs: {}.", d.join(", ")),
+            msg!(ctx, "Dorsal-column signs: {}.", d.join(", ")),
         );
     }
 
@@ -196,13 +203,14 @@ pub(crate) fn decide(
             ctx.param("PIC-007", "max_age_years"),
         );
         if age >= b12_from {
-            feature(ctx, &mut t, "PIC-006", format!("Age {}: B12 deficiency is more common in middle and older age, and rare before {}.", display_number(age, 1), display_number(b12_from, 0)));
+            feature(ctx, &mut t, "PIC-006", msg!(ctx, "Age {}: B12 deficiency is more common in middle and older age, and rare before {}.", display_number(age, 1), display_number(b12_from, 0)));
         } else if ms_from <= age && age < ms_below {
             feature(
                 ctx,
                 &mut t,
                 "PIC-007",
-                format!(
+                msg!(
+                    ctx,
                     "Age {}: MS most often begins in the 20s and 30s.",
                     display_number(age, 1)
                 ),
@@ -223,7 +231,7 @@ pub(crate) fn decide(
             ctx,
             &mut t,
             "PIC-008",
-            format!("Blood count: {}.", blood.join(" and ")),
+            msg!(ctx, "Blood count: {}.", blood.join(" and ")),
         );
     }
     let systemic: Vec<&str> = case
@@ -237,7 +245,8 @@ pub(crate) fn decide(
             ctx,
             &mut t,
             "PIC-009",
-            format!(
+            msg!(
+                ctx,
                 "Features outside the nervous system: {}.",
                 systemic.join(", ")
             ),
@@ -250,7 +259,8 @@ pub(crate) fn decide(
             ctx,
             &mut t,
             "PIC-010",
-            format!(
+            msg!(
+                ctx,
                 "B12 deficiency is shown by results ({}).",
                 lab.status.as_str().replace('_', " ")
             ),
@@ -266,7 +276,7 @@ pub(crate) fn decide(
             } else {
                 ""
             };
-            feature(ctx, &mut t, "PIC-011", format!("Symmetric T2 signal in the dorsal columns of the cord{lateral} (the \"inverted V\") is the pattern of subacute combined degeneration."));
+            feature(ctx, &mut t, "PIC-011", msg!(ctx, "Symmetric T2 signal in the dorsal columns of the cord{lateral} (the \"inverted V\") is the pattern of subacute combined degeneration."));
         }
         if let Some(seg) = pattern.longest_lesion_segments {
             let (long, short) = (
@@ -278,11 +288,11 @@ pub(crate) fn decide(
                     ctx,
                     &mut t,
                     "PIC-012",
-                    format!("The longest cord lesion spans {seg} vertebral segments: longitudinally extensive lesions are not seen in MS myelitis."),
+                    msg!(ctx, "The longest cord lesion spans {seg} vertebral segments: longitudinally extensive lesions are not seen in MS myelitis."),
                     Some("Besides subacute combined degeneration, a long cord lesion calls for AQP4 and MOG antibodies (NMOSD, MOG antibody disease) and tests for infection.".into()),
                 );
             } else if seg < short && pattern.dorsal_columns_symmetric != Some(true) {
-                feature(ctx, &mut t, "PIC-013", format!("The cord lesion spans {seg} vertebral segment(s): MS cord plaques are short, under two segments."));
+                feature(ctx, &mut t, "PIC-013", msg!(ctx, "The cord lesion spans {seg} vertebral segment(s): MS cord plaques are short, under two segments."));
             }
         }
         let typical: Vec<&str> = mri
@@ -313,7 +323,8 @@ pub(crate) fn decide(
                 ctx,
                 &mut t,
                 "PIC-014",
-                format!(
+                msg!(
+                    ctx,
                     "Lesions in {} of the four regions typical of MS, including the brain: {}.",
                     regions.len(),
                     names.join(", ").replace('_', " ")
@@ -334,7 +345,8 @@ pub(crate) fn decide(
                 ctx,
                 &mut t,
                 "PIC-019",
-                format!(
+                msg!(
+                    ctx,
                     "{enhancing} lesion(s) enhance with gadolinium: active inflammation, as in MS."
                 ),
             );
@@ -364,7 +376,7 @@ pub(crate) fn decide(
             ctx,
             &mut t,
             "PIC-017",
-            format!("Syndromes typical of MS: {}.", syndromes.join(", ")),
+            msg!(ctx, "Syndromes typical of MS: {}.", syndromes.join(", ")),
         );
     }
     let relapsing = case
@@ -404,7 +416,8 @@ pub(crate) fn decide(
             ctx,
             &mut t,
             "PIC-022",
-            format!(
+            msg!(
+                ctx,
                 "A cause of B12 deficiency is present: {}.",
                 labels.join(", ")
             ),
@@ -463,7 +476,8 @@ pub(crate) fn decide(
     } else {
         ""
     };
-    let summary = format!(
+    let summary = msg!(
+                ctx,
         "B12-deficiency features score {} ({}), MS features score {} ({}):{excluded_note} the picture is {}.",
         t.b12,
         if t.b12_features.is_empty() {

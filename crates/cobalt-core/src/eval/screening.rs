@@ -70,7 +70,8 @@ pub(crate) fn flags(
         if !long.is_empty() {
             ctx.fire(
                 "SCR-001",
-                format!(
+                msg!(
+                    ctx,
                     "{}; no B12 result in the last {} months.",
                     long.join("; "),
                     display_number(lookback, 0)
@@ -99,7 +100,8 @@ pub(crate) fn flags(
     {
         ctx.fire(
             "SCR-003",
-            format!(
+            msg!(
+                ctx,
                 "B12 status is {} and no B12 replacement is recorded.",
                 lab.status.as_str().replace('_', " ")
             ),
@@ -126,7 +128,7 @@ pub(crate) fn flags(
         if !risks.is_empty() {
             ctx.fire(
                 "SCR-004",
-                format!("{}; no B12 result in the last {} months.", risks.join(", "), display_number(lookback4, 0)),
+                msg!(ctx, "{}; no B12 result in the last {} months.", risks.join(", "), display_number(lookback4, 0)),
                 Some("Offer a B12 test; people with malabsorption or autoimmune gastritis usually need lifelong replacement.".into()),
             );
             out.push(RISK_UNTESTED);

@@ -17,7 +17,8 @@ pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) 
     if facts.age.is_some_and(|a| a >= min_age) {
         ctx.fire(
             "TEST-011",
-            format!(
+            msg!(
+                ctx,
                 "Age {}: people aged {} or over are a group in whom B12 testing may be warranted.",
                 display_number(facts.age.unwrap_or(0.0), 1),
                 display_number(min_age, 0)
@@ -31,7 +32,8 @@ pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) 
         let symptoms: Vec<&str> = facts.common_findings.iter().map(|c| ctx.label(c)).collect();
         ctx.fire(
             "TEST-001",
-            format!(
+            msg!(
+                ctx,
                 "At least one common symptom or sign ({}) and at least one risk factor ({}): an initial B12 test is indicated.",
                 symptoms.join(", "),
                 risk.join(", ")
@@ -44,7 +46,8 @@ pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) 
         let symptoms: Vec<&str> = facts.neuro_findings.iter().map(|c| ctx.label(c)).collect();
         ctx.fire(
             "TEST-002",
-            format!(
+            msg!(
+                ctx,
                 "Neurological symptoms or signs ({}) are being worked up for MS or another demyelinating disease: B12 deficiency must be excluded first.",
                 symptoms.join(", ")
             ),
@@ -167,7 +170,7 @@ pub(crate) fn next_tests(
             }
             ctx.fire(
                 "TEST-006",
-                format!("Order {} alongside: anaemia and macrocytosis support the diagnosis, and folate deficiency mimics and accompanies B12 deficiency.", what.join(" and ")),
+                msg!(ctx, "Order {} alongside: anaemia and macrocytosis support the diagnosis, and folate deficiency mimics and accompanies B12 deficiency.", what.join(" and ")),
                 None,
             );
             if fbc_missing {
