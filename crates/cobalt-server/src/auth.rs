@@ -4,16 +4,27 @@
 //! and HMAC are refused); its issuer must be on the allowlist, and its key comes from that
 //! issuer's configured JWK Set URL (a `jku` header must name the same URL); the key set is cached
 //! and fetched again when a token names an unknown `kid`; `aud` must be exactly the URL of the
-//! service called; `exp` and `iat` are checked, with `exp` at most five minutes ahead; and a
-//! `jti` is accepted once. Every refusal is the same bare 401: the reason goes to the log at
-//! debug level, the token never does.
+//! service called; `exp`, `iat` and `nbf` are checked, with `exp` at most five minutes ahead; a
+//! header with `crit` is refused (RFC 7515 4.1.11: cobalt understands no extension), and so is
+//! a key meant for encryption or for another algorithm; and a `jti` is accepted once. Every
+//! refusal is the same bare 401: the reason goes to the log at debug level, the token never
+//! does.
+//!
+//! Key sets are cached per JWK Set URL. A fetch holds only its own URL's slot, never the whole
+//! cache, so an issuer whose key set hangs delays nobody else; it is bounded in size
+//! ([`MAX_JWKS_BYTES`]) and time; and a failure is remembered for `refetch_after`, so that
+//! refused tokens do not make the service fetch again and again.
 
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Mutex;
+
+/// The largest JWK Set read (a real one holds a few keys: a few kilobytes).
+pub const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 /// An issuer the service trusts, and where its public keys are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +76,9 @@ pub enum Refusal {
     /// No key with that `kid`.
     #[error("unknown kid")]
     UnknownKid,
+    /// The header names a critical extension (`crit`), or the key is not for this use.
+    #[error("header or key not acceptable")]
+    Unacceptable,
     /// Signature, audience, issuer or expiry check failed.
     #[error("token invalid: {0}")]
     Invalid(String),
@@ -74,6 +88,12 @@ pub enum Refusal {
     /// `jti` missing or already used.
     #[error("replayed or missing jti")]
     Replay,
+}
+
+#[derive(Debug, Deserialize)]
+struct CritHeader {
+    #[serde(default)]
+    crit: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,16 +118,20 @@ pub struct Claims {
     pub jti: Option<String>,
 }
 
-struct CachedKeys {
-    keys: JwkSet,
-    fetched: Instant,
+/// One JWK Set URL's cached keys and the time of the last fetch, good or failed.
+#[derive(Default)]
+struct Slot {
+    keys: Option<Arc<JwkSet>>,
+    fetched: Option<Instant>,
+    failed: Option<Instant>,
 }
 
 /// Verifies tokens; shared by every request.
 pub struct Verifier {
     trusted: Vec<TrustedIssuer>,
     http: reqwest::Client,
-    keys: Mutex<HashMap<String, CachedKeys>>,
+    /// Slots by JWK Set URL: the map's lock is held only to find a slot, never across a fetch.
+    keys: std::sync::Mutex<HashMap<String, Arc<Mutex<Slot>>>>,
     seen: Mutex<HashMap<(String, String), i64>>,
     leeway: i64,
     /// How long a key set is used before it is fetched again.
@@ -142,7 +166,7 @@ impl Verifier {
                 .timeout(Duration::from_secs(3))
                 .build()
                 .expect("http client"),
-            keys: Mutex::new(HashMap::new()),
+            keys: std::sync::Mutex::new(HashMap::new()),
             seen: Mutex::new(HashMap::new()),
             leeway: 30,
             key_ttl: Duration::from_secs(3600),
@@ -151,7 +175,7 @@ impl Verifier {
     }
 
     async fn fetch(&self, url: &str) -> Result<JwkSet, Refusal> {
-        let resp = self
+        let mut resp = self
             .http
             .get(url)
             .send()
@@ -160,37 +184,66 @@ impl Verifier {
         if !resp.status().is_success() {
             return Err(Refusal::KeySet);
         }
-        resp.json::<JwkSet>().await.map_err(|_| Refusal::KeySet)
+        if resp
+            .content_length()
+            .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
+        {
+            return Err(Refusal::KeySet);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|_| Refusal::KeySet)? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(Refusal::KeySet);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|_| Refusal::KeySet)
+    }
+
+    fn slot(&self, url: &str) -> Arc<Mutex<Slot>> {
+        let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(map.entry(url.to_string()).or_default())
     }
 
     async fn key(&self, url: &str, kid: &str) -> Result<jsonwebtoken::jwk::Jwk, Refusal> {
-        let mut cache = self.keys.lock().await;
-        let fresh = cache
-            .get(url)
-            .is_some_and(|c| c.fetched.elapsed() < self.key_ttl);
-        if let Some(k) = cache
-            .get(url)
+        let slot = self.slot(url);
+        let mut slot = slot.lock().await;
+        let fresh = slot.fetched.is_some_and(|t| t.elapsed() < self.key_ttl);
+        if let Some(k) = slot
+            .keys
+            .as_ref()
             .filter(|_| fresh)
-            .and_then(|c| c.keys.find(kid))
+            .and_then(|keys| keys.find(kid))
         {
             return Ok(k.clone());
         }
-        let may_fetch = cache
-            .get(url)
-            .is_none_or(|c| !fresh || c.fetched.elapsed() >= self.refetch_after);
-        if !may_fetch {
+        // A failure, or a fetch for an unknown kid, is not repeated for `refetch_after`.
+        if slot
+            .failed
+            .is_some_and(|t| t.elapsed() < self.refetch_after)
+        {
+            return Err(Refusal::KeySet);
+        }
+        if fresh
+            && slot
+                .fetched
+                .is_some_and(|t| t.elapsed() < self.refetch_after)
+        {
             return Err(Refusal::UnknownKid);
         }
-        let keys = self.fetch(url).await?;
-        let found = keys.find(kid).cloned();
-        cache.insert(
-            url.to_string(),
-            CachedKeys {
-                keys,
-                fetched: Instant::now(),
-            },
-        );
-        found.ok_or(Refusal::UnknownKid)
+        match self.fetch(url).await {
+            Ok(keys) => {
+                let found = keys.find(kid).cloned();
+                slot.keys = Some(Arc::new(keys));
+                slot.fetched = Some(Instant::now());
+                slot.failed = None;
+                found.ok_or(Refusal::UnknownKid)
+            }
+            Err(e) => {
+                slot.failed = Some(Instant::now());
+                Err(e)
+            }
+        }
     }
 
     /// Verifies the `Authorization` header for a call to the service at `audience` (its full
@@ -200,10 +253,13 @@ impl Verifier {
         authorization: Option<&str>,
         audience: &str,
     ) -> Result<Claims, Refusal> {
+        // RFC 6750 2.1 (with RFC 9110 11.1): the scheme is case-insensitive.
         let token = authorization
+            .map(str::trim_start)
             .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
+                h.get(..7)
+                    .filter(|s| s.eq_ignore_ascii_case("bearer "))
+                    .map(|_| &h[7..])
             })
             .map(str::trim)
             .filter(|t| !t.is_empty())
@@ -213,6 +269,15 @@ impl Verifier {
             return Err(Refusal::Algorithm);
         }
         let kid = header.kid.clone().ok_or(Refusal::NoKid)?;
+        // RFC 7515 4.1.11: a recipient that does not understand a listed critical extension
+        // must refuse the token; cobalt understands none.
+        let raw_header = token.split('.').next().ok_or(Refusal::Malformed)?;
+        let raw_header = base64_url_decode(raw_header).ok_or(Refusal::Malformed)?;
+        let crit: CritHeader =
+            serde_json::from_slice(&raw_header).map_err(|_| Refusal::Malformed)?;
+        if crit.crit.is_some() {
+            return Err(Refusal::Unacceptable);
+        }
         // Read the issuer before verifying, only to choose the key set.
         let payload = token.split('.').nth(1).ok_or(Refusal::Malformed)?;
         let bytes = base64_url_decode(payload).ok_or(Refusal::Malformed)?;
@@ -230,12 +295,27 @@ impl Verifier {
             }
         }
         let jwk = self.key(&trusted.jwks_url, &kid).await?;
+        // RFC 7517 4.2 and 4.4: a key meant for encryption, or for another algorithm, does not
+        // verify this signature.
+        let wrong_use = matches!(
+            jwk.common.public_key_use,
+            Some(PublicKeyUse::Encryption | PublicKeyUse::Other(_))
+        );
+        let wanted = match header.alg {
+            Algorithm::ES384 => KeyAlgorithm::ES384,
+            _ => KeyAlgorithm::RS384,
+        };
+        if wrong_use || jwk.common.key_algorithm.is_some_and(|a| a != wanted) {
+            return Err(Refusal::Unacceptable);
+        }
         let key = DecodingKey::from_jwk(&jwk).map_err(|e| Refusal::Invalid(e.to_string()))?;
         let mut validation = Validation::new(header.alg);
         validation.set_audience(&[audience]);
         validation.set_issuer(&[iss.as_str()]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
         validation.leeway = self.leeway as u64;
+        // RFC 7519 4.1.5: not before.
+        validation.validate_nbf = true;
         let data = decode::<Claims>(token, &key, &validation)
             .map_err(|e| Refusal::Invalid(e.to_string()))?;
         let claims = data.claims;
