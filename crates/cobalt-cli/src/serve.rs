@@ -36,6 +36,13 @@ pub struct ServeArgs {
     /// Deadline for fetching missing prefetch from the EHR's FHIR server, in milliseconds.
     #[arg(long)]
     pub fhir_deadline_ms: Option<u64>,
+    /// A FHIR server (base URL) that missing prefetch may be fetched from. Repeatable. Without
+    /// it, only servers with the origin of a trusted issuer.
+    #[arg(long, value_name = "URL")]
+    pub fhir_server: Vec<String>,
+    /// Largest FHIR answer read when fetching missing prefetch, in bytes (default 16 MiB).
+    #[arg(long)]
+    pub fhir_body_limit: Option<usize>,
     /// Threshold profile.
     #[arg(long)]
     pub profile: Option<String>,
@@ -47,7 +54,8 @@ pub struct ServeArgs {
     #[arg(long)]
     pub ui_trust_proxy: bool,
     /// A TOML file with the same settings (listen, db, trust = [...], public_url, cors_origins,
-    /// body_limit, timeout_secs, fhir_deadline_ms, profile, ui_trust_proxy).
+    /// body_limit, timeout_secs, fhir_deadline_ms, fhir_servers, fhir_body_limit, profile,
+    /// ui_trust_proxy).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -65,6 +73,9 @@ struct FileConfig {
     body_limit: Option<usize>,
     timeout_secs: Option<u64>,
     fhir_deadline_ms: Option<u64>,
+    #[serde(default)]
+    fhir_servers: Vec<String>,
+    fhir_body_limit: Option<usize>,
     profile: Option<String>,
     #[serde(default)]
     ui_trust_proxy: bool,
@@ -128,6 +139,14 @@ pub fn config(args: &ServeArgs) -> Result<cobalt_server::Config> {
     }
     if let Some(d) = args.fhir_deadline_ms.or(file.fhir_deadline_ms) {
         c.fhir_deadline = Duration::from_millis(d);
+    }
+    c.fhir_servers = if args.fhir_server.is_empty() {
+        file.fhir_servers
+    } else {
+        args.fhir_server.clone()
+    };
+    if let Some(b) = args.fhir_body_limit.or(file.fhir_body_limit) {
+        c.fhir_body_limit = b;
     }
     if let Some(p) = args.profile.clone().or(file.profile) {
         c.profile = p;

@@ -149,6 +149,12 @@ pub async fn gather(
                 "prefetch is missing and the request has no fhirServer to fetch it from".into(),
             ));
         };
+        if !state.config.trusts_fhir_server(base) {
+            return Err(AppError::Precondition(
+                "prefetch is missing and fhirServer is not a FHIR server this service trusts; nothing was fetched".into(),
+            ));
+        }
+        let limit = state.config.fhir_body_limit;
         let token = req
             .fhir_authorization
             .as_ref()
@@ -162,12 +168,23 @@ pub async fn gather(
                 if let Some(t) = token {
                     rb = rb.bearer_auth(t);
                 }
-                let resp = rb.send().await.map_err(|e| format!("{key}: {e}"))?;
+                let mut resp = rb.send().await.map_err(|e| format!("{key}: {e}"))?;
                 if !resp.status().is_success() {
                     return Err(format!("{key}: FHIR server answered {}", resp.status()));
                 }
-                let bytes = resp.bytes().await.map_err(|e| format!("{key}: {e}"))?;
-                let text = String::from_utf8(bytes.to_vec())
+                // Read at most `limit` bytes: a server that streams without end is cut off.
+                let too_big = || format!("{key}: the FHIR server's answer is larger than {limit} bytes");
+                if resp.content_length().is_some_and(|n| n > limit as u64) {
+                    return Err(too_big());
+                }
+                let mut bytes = Vec::new();
+                while let Some(chunk) = resp.chunk().await.map_err(|e| format!("{key}: {e}"))? {
+                    if bytes.len() + chunk.len() > limit {
+                        return Err(too_big());
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                let text = String::from_utf8(bytes)
                     .map_err(|_| format!("{key}: the FHIR server's answer is not UTF-8"))?;
                 let v = RawValue::from_string(text)
                     .map_err(|e| format!("{key}: the FHIR server's answer is not JSON: {e}"))?;

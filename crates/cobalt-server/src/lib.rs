@@ -53,6 +53,11 @@ pub struct Config {
     pub request_timeout: Duration,
     /// Deadline for fetching missing prefetch.
     pub fhir_deadline: Duration,
+    /// FHIR servers (base URLs) missing prefetch may be fetched from. Empty: a server with the
+    /// origin (scheme, host, port) of a trusted issuer. Any other `fhirServer` is never called.
+    pub fhir_servers: Vec<String>,
+    /// Largest FHIR answer read when fetching missing prefetch, in bytes.
+    pub fhir_body_limit: usize,
     /// Threshold profile id.
     pub profile: String,
     /// Serve `POST /v1/echo` (parses and echoes the body; for benchmarks).
@@ -63,6 +68,29 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether missing prefetch may be fetched from this FHIR base URL: it is on the
+    /// `fhir_servers` list, or, without a list, it has the origin of a trusted issuer (CDS
+    /// Hooks 2.0, security: the service must not call FHIR servers it does not trust).
+    pub fn trusts_fhir_server(&self, base: &str) -> bool {
+        let base = base.trim_end_matches('/');
+        if !self.fhir_servers.is_empty() {
+            return self.fhir_servers.iter().any(|s| {
+                let s = s.trim_end_matches('/');
+                base == s || base.strip_prefix(s).is_some_and(|r| r.starts_with('/'))
+            });
+        }
+        let origin = |u: &str| -> Option<String> {
+            let (scheme, rest) = u.split_once("://")?;
+            let host = rest.split(['/', '?', '#']).next()?;
+            (!host.is_empty() && !host.contains('@'))
+                .then(|| format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+        };
+        let Some(o) = origin(base) else {
+            return false;
+        };
+        self.trust.iter().any(|t| origin(&t.iss).as_deref() == Some(o.as_str()))
+    }
+
     /// Defaults for a listen address.
     pub fn new(listen: SocketAddr) -> Config {
         Config {
@@ -75,6 +103,8 @@ impl Config {
             body_limit: 2 * 1024 * 1024,
             request_timeout: Duration::from_secs(15),
             fhir_deadline: hooks::DEFAULT_FHIR_DEADLINE,
+            fhir_servers: Vec::new(),
+            fhir_body_limit: 16 * 1024 * 1024,
             profile: "nice-ng239".into(),
             echo: false,
             ui_trust_proxy: false,

@@ -221,7 +221,19 @@ async fn order_sign_suggests_a_b12_test_for_metformin_without_a_recent_result() 
 
 #[tokio::test]
 async fn missing_prefetch_is_fetched_from_the_fhir_server_or_412() {
-    let (s, _) = state().await;
+    // A FHIR server that has the data.
+    let p = patient_bundle();
+    let fhir = serve_json(vec![
+        ("/Patient/p1", p["patient"].clone()),
+        ("/Observation", p["observations"].clone()),
+        ("/Condition", p["conditions"].clone()),
+        ("/MedicationStatement", p["medicationStatements"].clone()),
+        ("/MedicationRequest", p["medicationRequests"].clone()),
+        ("/Procedure", p["procedures"].clone()),
+    ])
+    .await;
+    let trusted = fhir.clone();
+    let (s, _) = state_with(|c| c.fhir_servers = vec![trusted, "http://127.0.0.1:9".into()]).await;
     let path = "/cds-services/cobalt-b12-patient-view";
     // No prefetch and no fhirServer: 412 with an OperationOutcome.
     let (status, v) = call(
@@ -234,17 +246,6 @@ async fn missing_prefetch_is_fetched_from_the_fhir_server_or_412() {
     .await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(v["resourceType"], "OperationOutcome");
-    // A FHIR server that has the data.
-    let p = patient_bundle();
-    let fhir = serve_json(vec![
-        ("/Patient/p1", p["patient"].clone()),
-        ("/Observation", p["observations"].clone()),
-        ("/Condition", p["conditions"].clone()),
-        ("/MedicationStatement", p["medicationStatements"].clone()),
-        ("/MedicationRequest", p["medicationRequests"].clone()),
-        ("/Procedure", p["procedures"].clone()),
-    ])
-    .await;
     let mut req = hook_request("patient-view", None, json!({}));
     req["fhirServer"] = json!(fhir);
     req["fhirAuthorization"] = json!({ "access_token": "abc", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read", "subject": "cobalt" });
@@ -254,12 +255,86 @@ async fn missing_prefetch_is_fetched_from_the_fhir_server_or_412() {
         .as_str()
         .unwrap()
         .contains("B12 deficiency"));
-    // A FHIR server that is not there: 412.
+    // A trusted FHIR server that is not there: 412.
     let mut req = hook_request("patient-view", None, json!({}));
     req["fhirServer"] = json!("http://127.0.0.1:9");
     let (status, v) = call(&s, "POST", path, Some(&token(path)), Some(req)).await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED);
     assert_eq!(v["resourceType"], "OperationOutcome");
+}
+
+/// Only FHIR servers the deployment trusts are called, and their answers are bounded: a server
+/// that is not trusted is never contacted, and one that answers without end is cut off.
+#[tokio::test]
+async fn fhir_fetches_go_only_to_trusted_servers_and_are_bounded() {
+    let hits = std::sync::Arc::new(AtomicU64::new(0));
+    let counter = std::sync::Arc::clone(&hits);
+    let router = axum::Router::new()
+        .route(
+            "/untrusted/{*rest}",
+            axum::routing::get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { axum::Json(json!({"resourceType": "Bundle", "type": "searchset"})) }
+            }),
+        )
+        .route(
+            "/huge/{*rest}",
+            axum::routing::get(|| async {
+                let chunk = bytes_chunk();
+                let stream = futures_stream(chunk);
+                axum::body::Body::from_stream(stream)
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let huge = format!("http://{addr}/huge");
+    let (s, _) = state_with(|c| {
+        c.fhir_servers = vec![huge.clone()];
+        c.fhir_body_limit = 1 << 20;
+    })
+    .await;
+    let path = "/cds-services/cobalt-b12-patient-view";
+    let mut req = hook_request("patient-view", None, json!({}));
+    req["fhirServer"] = json!(format!("http://{addr}/untrusted"));
+    let (status, v) = call(&s, "POST", path, Some(&token(path)), Some(req)).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{v}");
+    assert!(v.to_string().contains("not a FHIR server this service trusts"), "{v}");
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "an untrusted server is never called");
+    let mut req = hook_request("patient-view", None, json!({}));
+    req["fhirServer"] = json!(huge);
+    let started = std::time::Instant::now();
+    let (status, v) = call(&s, "POST", path, Some(&token(path)), Some(req)).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{v}");
+    assert!(v.to_string().contains("larger than"), "{v}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // Without a list, the origin of a trusted issuer is trusted, and nothing else.
+    let mut c = Config::new("127.0.0.1:0".parse::<SocketAddr>().unwrap());
+    c.trust = vec!["https://ehr.example.org=https://ehr.example.org/jwks.json".parse().unwrap()];
+    assert!(c.trusts_fhir_server("https://ehr.example.org/fhir/r4"));
+    assert!(c.trusts_fhir_server("https://EHR.example.org/"));
+    assert!(!c.trusts_fhir_server("https://ehr.example.org.evil.test/fhir"));
+    assert!(!c.trusts_fhir_server("https://evil.test@ehr.example.org/fhir"));
+    assert!(!c.trusts_fhir_server("http://ehr.example.org/fhir"));
+}
+
+/// 64 KiB of a JSON array's filler.
+fn bytes_chunk() -> axum::body::Bytes {
+    axum::body::Bytes::from(vec![b' '; 64 * 1024])
+}
+
+/// An answer that never ends: `[` and then filler for ever.
+fn futures_stream(
+    chunk: axum::body::Bytes,
+) -> impl futures_util::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    futures_util::stream::unfold(true, move |first| {
+        let c = if first {
+            axum::body::Bytes::from_static(b"[")
+        } else {
+            chunk.clone()
+        };
+        async move { Some((Ok(c), false)) }
+    })
 }
 
 #[tokio::test]

@@ -42,6 +42,11 @@ pub async fn serve_json(routes: Vec<(&'static str, Value)>) -> String {
 pub static DB: AtomicU64 = AtomicU64::new(0);
 
 pub async fn state() -> (AppState, PathBuf) {
+    state_with(|_| {}).await
+}
+
+/// A state whose configuration `f` adjusts.
+pub async fn state_with(f: impl FnOnce(&mut Config)) -> (AppState, PathBuf) {
     let jwks: Value =
         serde_json::from_str(&std::fs::read_to_string(keys_dir().join("jwks.json")).unwrap())
             .unwrap();
@@ -57,6 +62,7 @@ pub async fn state() -> (AppState, PathBuf) {
     let _ = std::fs::remove_file(&db);
     config.db = db.clone();
     config.fhir_deadline = std::time::Duration::from_secs(2);
+    f(&mut config);
     (AppState::new(config).unwrap(), db)
 }
 
