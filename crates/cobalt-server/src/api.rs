@@ -206,9 +206,10 @@ pub async fn assess(
     body: Bytes,
 ) -> Result<Response, AppError> {
     state.authorise(&headers, "/v1/assess").await?;
-    let case = case_from_body(&state, &body)?;
-    let assessment = assess_and_audit(&state, &headers, &body, &case, "v1/assess").await?;
-    let out = serde_json::to_vec(&assessment).map_err(|e| AppError::Internal(e.to_string()))?;
+    let out = assess_and_audit(&state, &headers, body, "v1/assess", |_, a| {
+        serde_json::to_vec(a).map_err(|e| AppError::Internal(e.to_string()))
+    })
+    .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
 
@@ -228,31 +229,41 @@ pub(crate) fn case_from_body(state: &AppState, body: &[u8]) -> Result<cobalt_cor
     })
 }
 
-/// Evaluates a case (as of its `as_of`, else today) and commits its audit row before returning.
-pub(crate) async fn assess_and_audit<'s>(
-    state: &'s AppState,
+/// Reads a body (a case or FHIR), evaluates it (as of its `as_of`, else today) and renders the
+/// answer with `render`, off the async workers ([`AppState::blocking`]); then commits the audit
+/// row before returning the rendered answer.
+pub(crate) async fn assess_and_audit<R: Send + 'static>(
+    state: &AppState,
     headers: &HeaderMap,
-    body: &[u8],
-    case: &cobalt_core::Case,
-    route: &str,
-) -> Result<cobalt_core::Assessment<'s>, AppError> {
-    let as_of = case.as_of.unwrap_or_else(today);
-    let assessment = cobalt_core::evaluate(&state.kb, &state.profile, case, as_of);
-    let entry = audit::Entry::assessment(
-        request_id(headers),
-        "assess",
-        "",
-        route,
-        sha256_hex(body),
-        &assessment,
-        &[],
-    );
+    body: Bytes,
+    route: &'static str,
+    render: fn(&AppState, &cobalt_core::Assessment<'_>) -> Result<R, AppError>,
+) -> Result<R, AppError> {
+    let rid = request_id(headers);
+    let (out, entry) = state
+        .blocking(move |state| {
+            let case = case_from_body(state, &body)?;
+            let as_of = case.as_of.unwrap_or_else(today);
+            let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
+            let out = render(state, &assessment)?;
+            let entry = audit::Entry::assessment(
+                rid,
+                "assess",
+                "",
+                route,
+                sha256_hex(&body),
+                &assessment,
+                &[],
+            );
+            Ok((out, entry))
+        })
+        .await?;
     state
         .audit
         .write(vec![entry])
         .await
         .map_err(AppError::Internal)?;
-    Ok(assessment)
+    Ok(out)
 }
 
 /// The rules of the knowledge base.

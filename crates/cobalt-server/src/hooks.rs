@@ -173,7 +173,8 @@ pub async fn gather(
                     return Err(format!("{key}: FHIR server answered {}", resp.status()));
                 }
                 // Read at most `limit` bytes: a server that streams without end is cut off.
-                let too_big = || format!("{key}: the FHIR server's answer is larger than {limit} bytes");
+                let too_big =
+                    || format!("{key}: the FHIR server's answer is larger than {limit} bytes");
                 if resp.content_length().is_some_and(|n| n > limit as u64) {
                     return Err(too_big());
                 }

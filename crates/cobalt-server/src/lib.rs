@@ -82,13 +82,20 @@ impl Config {
         let origin = |u: &str| -> Option<String> {
             let (scheme, rest) = u.split_once("://")?;
             let host = rest.split(['/', '?', '#']).next()?;
-            (!host.is_empty() && !host.contains('@'))
-                .then(|| format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+            (!host.is_empty() && !host.contains('@')).then(|| {
+                format!(
+                    "{}://{}",
+                    scheme.to_ascii_lowercase(),
+                    host.to_ascii_lowercase()
+                )
+            })
         };
         let Some(o) = origin(base) else {
             return false;
         };
-        self.trust.iter().any(|t| origin(&t.iss).as_deref() == Some(o.as_str()))
+        self.trust
+            .iter()
+            .any(|t| origin(&t.iss).as_deref() == Some(o.as_str()))
     }
 
     /// Defaults for a listen address.
@@ -141,6 +148,9 @@ pub struct AppState {
     pub audit: audit::AuditLog,
     /// HTTP client for FHIR servers.
     pub http: reqwest::Client,
+    /// Slots for assessments running at once, off the async workers (see
+    /// [`AppState::blocking`]).
+    pub assessments: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -171,7 +181,28 @@ impl AppState {
                 .build()?,
             config: Arc::new(config),
             audit,
+            assessments: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
+            )),
         })
+    }
+
+    /// Runs CPU work (mapping, evaluation, rendering) on the blocking pool, at most two per
+    /// core at once, so that the async workers stay free for other requests (`/healthz`
+    /// among them) and the request timeout can answer on time; a request that waits for a
+    /// slot past its timeout is answered by the timeout.
+    pub async fn blocking<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&AppState) -> Result<R, AppError> + Send + 'static,
+    ) -> Result<R, AppError> {
+        let _permit = Arc::clone(&self.assessments)
+            .acquire_owned()
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
     }
 
     /// Checks the caller's token for a call to `path`, unless authentication is off.
@@ -360,40 +391,43 @@ async fn call_service(
         })?
         .to_string();
     let resources = hooks::gather(&state, &mut req, &patient_id).await?;
-    let as_of = today();
-    let refs: Vec<(String, &str)> = resources
-        .iter()
-        .map(|(p, r)| (p.clone(), r.get()))
-        .collect();
-    // Every resource must be the context's patient's: another patient's data is refused.
-    let case = cobalt_fhir::resources_for_patient(&refs, &patient_id, as_of, &state.kb)?.parsed;
-    let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
-    let cards = if id == hooks::PATIENT_VIEW {
-        cards::patient_view(&state.kb, &assessment, Some(&patient_id))
-    } else {
-        let orders = hooks::draft_orders(&req.context);
-        hooks::order_cards(
-            &state,
-            &assessment,
-            &case,
-            as_of,
-            &orders,
-            Some(&patient_id),
-        )
-    };
-    let card_ids: Vec<String> = cards
-        .iter()
-        .filter_map(|c| c.get("uuid").and_then(Value::as_str).map(str::to_string))
-        .collect();
-    let entry = audit::Entry::assessment(
-        request_id(&headers),
-        "hook",
-        &req.hook,
-        &id,
-        sha256_hex(&body),
-        &assessment,
-        &card_ids,
-    );
+    let rid = request_id(&headers);
+    let hook = req.hook.clone();
+    let context = std::mem::take(&mut req.context);
+    let (cards, entry) = state
+        .blocking(move |state| {
+            let as_of = today();
+            let refs: Vec<(String, &str)> = resources
+                .iter()
+                .map(|(p, r)| (p.clone(), r.get()))
+                .collect();
+            // Every resource must be the context's patient's: another patient's data is
+            // refused.
+            let case =
+                cobalt_fhir::resources_for_patient(&refs, &patient_id, as_of, &state.kb)?.parsed;
+            let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
+            let cards = if id == hooks::PATIENT_VIEW {
+                cards::patient_view(&state.kb, &assessment, Some(&patient_id))
+            } else {
+                let orders = hooks::draft_orders(&context);
+                hooks::order_cards(state, &assessment, &case, as_of, &orders, Some(&patient_id))
+            };
+            let card_ids: Vec<String> = cards
+                .iter()
+                .filter_map(|c| c.get("uuid").and_then(Value::as_str).map(str::to_string))
+                .collect();
+            let entry = audit::Entry::assessment(
+                rid,
+                "hook",
+                &hook,
+                &id,
+                sha256_hex(&body),
+                &assessment,
+                &card_ids,
+            );
+            Ok((cards, entry))
+        })
+        .await?;
     state
         .audit
         .write(vec![entry])

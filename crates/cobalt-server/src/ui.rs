@@ -9,7 +9,7 @@
 //! only `Content-Type: application/json`, which a cross-site form cannot send without a CORS
 //! preflight.
 
-use crate::api::{assess_and_audit, case_from_body};
+use crate::api::assess_and_audit;
 use crate::error::AppError;
 use crate::AppState;
 use axum::body::Bytes;
@@ -133,14 +133,20 @@ pub async fn assess(
     if !state.config.ui_trust_proxy {
         state.authorise(&headers, "/ui/assess").await?;
     }
-    let case = case_from_body(&state, &body)?;
-    let assessment = assess_and_audit(&state, &headers, &body, &case, "ui/assess").await?;
-    Ok(Json(UiAssessment {
-        report_html: cobalt_report::report_fragment(&assessment),
-        patient_html: cobalt_report::patient::html(&assessment),
-        assessment: &assessment,
+    let out = assess_and_audit(&state, &headers, body, "ui/assess", |_, a| {
+        serde_json::to_vec(&UiAssessment {
+            report_html: cobalt_report::report_fragment(a),
+            patient_html: cobalt_report::patient::html(a),
+            assessment: a,
+        })
+        .map_err(|e| AppError::Internal(e.to_string()))
     })
-    .into_response())
+    .await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
 }
 
 /// The answer of `POST /ui/assess`, serialised straight from the assessment (no JSON tree).

@@ -164,9 +164,9 @@ async fn a_hanging_key_set_delays_no_other_issuer() {
         c["iss"] = json!("https://slow.test");
         let t = token_with(Algorithm::ES384, "test-ec", c);
         let s = s.clone();
-        slow.push(tokio::spawn(
-            async move { post(&s, Some(format!("Bearer {t}"))).await },
-        ));
+        slow.push(tokio::spawn(async move {
+            post(&s, Some(format!("Bearer {t}"))).await
+        }));
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();

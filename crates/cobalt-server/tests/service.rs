@@ -299,8 +299,16 @@ async fn fhir_fetches_go_only_to_trusted_servers_and_are_bounded() {
     req["fhirServer"] = json!(format!("http://{addr}/untrusted"));
     let (status, v) = call(&s, "POST", path, Some(&token(path)), Some(req)).await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{v}");
-    assert!(v.to_string().contains("not a FHIR server this service trusts"), "{v}");
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "an untrusted server is never called");
+    assert!(
+        v.to_string()
+            .contains("not a FHIR server this service trusts"),
+        "{v}"
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "an untrusted server is never called"
+    );
     let mut req = hook_request("patient-view", None, json!({}));
     req["fhirServer"] = json!(huge);
     let started = std::time::Instant::now();
@@ -310,7 +318,9 @@ async fn fhir_fetches_go_only_to_trusted_servers_and_are_bounded() {
     assert!(started.elapsed() < std::time::Duration::from_secs(2));
     // Without a list, the origin of a trusted issuer is trusted, and nothing else.
     let mut c = Config::new("127.0.0.1:0".parse::<SocketAddr>().unwrap());
-    c.trust = vec!["https://ehr.example.org=https://ehr.example.org/jwks.json".parse().unwrap()];
+    c.trust = vec!["https://ehr.example.org=https://ehr.example.org/jwks.json"
+        .parse()
+        .unwrap()];
     assert!(c.trusts_fhir_server("https://ehr.example.org/fhir/r4"));
     assert!(c.trusts_fhir_server("https://EHR.example.org/"));
     assert!(!c.trusts_fhir_server("https://ehr.example.org.evil.test/fhir"));
