@@ -4,7 +4,7 @@
 //! and, when enabled for benchmarks, `POST /v1/echo`.
 
 use crate::error::AppError;
-use crate::{audit, parse_json, request_id, sha256_hex, today, AppState};
+use crate::{audit, client_request_id, parse_json, request_id, sha256_hex, today, AppState};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -240,13 +240,14 @@ pub(crate) async fn assess_and_audit<R: Send + 'static>(
     render: fn(&AppState, &cobalt_core::Assessment<'_>) -> Result<R, AppError>,
 ) -> Result<R, AppError> {
     let rid = request_id(headers);
+    let client_rid = client_request_id(headers);
     let (out, entry) = state
         .blocking(move |state| {
             let case = case_from_body(state, &body)?;
             let as_of = case.as_of.unwrap_or_else(today);
             let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
             let out = render(state, &assessment)?;
-            let entry = audit::Entry::assessment(
+            let mut entry = audit::Entry::assessment(
                 rid,
                 "assess",
                 "",
@@ -255,6 +256,7 @@ pub(crate) async fn assess_and_audit<R: Send + 'static>(
                 &assessment,
                 &[],
             );
+            entry.client_request_id = client_rid;
             Ok((out, entry))
         })
         .await?;

@@ -12,10 +12,16 @@ use tokio::sync::oneshot;
 /// One audit row.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
-    /// Request id (the `x-request-id` header, or one the service made).
+    /// The service's own id for the request (a fresh UUID: unique, whatever clients send).
     pub request_id: String,
-    /// RFC 3339 time.
+    /// The client's `x-request-id`, when it is printable ASCII of at most 128 characters;
+    /// else empty.
+    pub client_request_id: String,
+    /// RFC 3339 time, the service's clock: when the row was made.
     pub time: String,
+    /// The time the client gave (a feedback's `outcomeTimestamp`, checked as RFC 3339), or
+    /// empty.
+    pub client_time: String,
     /// `assess`, `hook` or `feedback`.
     pub kind: String,
     /// CDS Hooks hook (`patient-view`, ...), or empty.
@@ -53,7 +59,9 @@ impl Entry {
             .unwrap_or_default();
         Entry {
             request_id,
+            client_request_id: String::new(),
             time,
+            client_time: String::new(),
             kind: kind.into(),
             hook: hook.into(),
             service: service.into(),
@@ -89,7 +97,9 @@ impl std::fmt::Debug for JobMsg {
     }
 }
 
-const SCHEMA: &str = "
+/// The schema, as migrations: the database records the last one applied in `schema_version`.
+const MIGRATIONS: [&str; 2] = [
+    "
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     request_id TEXT NOT NULL,
@@ -105,15 +115,40 @@ CREATE TABLE IF NOT EXISTS audit (
     card TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_request ON audit(request_id);
-";
+",
+    "
+ALTER TABLE audit ADD COLUMN client_request_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN client_time TEXT NOT NULL DEFAULT '';
+",
+];
+
+/// Applies the migrations the database has not had, each in its own transaction.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
+    let have: i64 = conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_version",
+        [],
+        |r| r.get(0),
+    )?;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(have as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(m)?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [i as i64 + 1],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
 
 /// Opens (creating if needed) the database and applies the schema and pragmas.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.execute_batch(SCHEMA)?;
+    migrate(&mut conn)?;
     Ok(conn)
 }
 
@@ -157,8 +192,8 @@ fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
         for JobMsg::Write(job) in jobs {
             for e in &job.entries {
@@ -173,7 +208,9 @@ fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<()> {
                     e.knowledge_version,
                     e.engine_version,
                     e.outcome,
-                    e.card
+                    e.card,
+                    e.client_request_id,
+                    e.client_time
                 ])?;
             }
         }
@@ -185,7 +222,7 @@ fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<()> {
 pub fn export(path: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<usize> {
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let mut stmt = conn.prepare(
-        "SELECT seq, request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card FROM audit ORDER BY seq",
+        "SELECT seq, request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time FROM audit ORDER BY seq",
     )?;
     let mut rows = stmt.query([])?;
     let mut n = 0;
@@ -204,6 +241,8 @@ pub fn export(path: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<usize
             "engine_version": r.get::<_, String>(9)?,
             "outcome": r.get::<_, String>(10)?,
             "card": r.get::<_, String>(11)?,
+            "client_request_id": r.get::<_, String>(12)?,
+            "client_time": r.get::<_, String>(13)?,
         });
         serde_json::to_writer(&mut *out, &v)?;
         out.write_all(b"\n")?;

@@ -244,12 +244,20 @@ fn sha256_hex(bytes: &[u8]) -> String {
     out
 }
 
-fn request_id(headers: &HeaderMap) -> String {
+/// The service's own id for a request: a fresh UUID, never the client's.
+fn request_id(_headers: &HeaderMap) -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// The client's `x-request-id`, kept beside the service's id when it is printable ASCII of at
+/// most 128 characters; anything else is not stored.
+fn client_request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|h| h.to_str().ok())
+        .filter(|s| s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        .unwrap_or_default()
 }
 
 /// Parses a JSON body, naming the problem's position on failure.
@@ -392,6 +400,7 @@ async fn call_service(
         .to_string();
     let resources = hooks::gather(&state, &mut req, &patient_id).await?;
     let rid = request_id(&headers);
+    let client_rid = client_request_id(&headers);
     let hook = req.hook.clone();
     let context = std::mem::take(&mut req.context);
     let (cards, entry) = state
@@ -416,7 +425,7 @@ async fn call_service(
                 .iter()
                 .filter_map(|c| c.get("uuid").and_then(Value::as_str).map(str::to_string))
                 .collect();
-            let entry = audit::Entry::assessment(
+            let mut entry = audit::Entry::assessment(
                 rid,
                 "hook",
                 &hook,
@@ -425,6 +434,7 @@ async fn call_service(
                 &assessment,
                 &card_ids,
             );
+            entry.client_request_id = client_rid;
             Ok((cards, entry))
         })
         .await?;
@@ -454,8 +464,16 @@ async fn feedback(
         .authorise(&headers, &format!("/cds-services/{id}/feedback"))
         .await?;
     let fb: hooks::FeedbackRequest = serde_path_to_value(parse_json(&body)?)?;
+    if fb.feedback.is_empty() {
+        return Err(AppError::Invalid {
+            path: "feedback".into(),
+            message: "empty; expected at least one feedback item".into(),
+        });
+    }
     let rid = request_id(&headers);
+    let client_rid = client_request_id(&headers);
     let hash = sha256_hex(&body);
+    let server_time = now_rfc3339();
     let entries = fb
         .feedback
         .iter()
@@ -467,9 +485,24 @@ async fn feedback(
                     message: format!("`{}`; expected accepted or overridden", f.outcome),
                 });
             }
+            let client_time = match &f.outcome_timestamp {
+                None => String::new(),
+                Some(t) => {
+                    let rfc3339 = &time::format_description::well_known::Rfc3339;
+                    if time::OffsetDateTime::parse(t, rfc3339).is_err() {
+                        return Err(AppError::Invalid {
+                            path: format!("feedback[{i}].outcomeTimestamp"),
+                            message: format!("`{t}` is not a time; expected RFC 3339, such as 2026-01-01T12:00:00Z"),
+                        });
+                    }
+                    t.clone()
+                }
+            };
             Ok(audit::Entry {
                 request_id: rid.clone(),
-                time: f.outcome_timestamp.clone().unwrap_or_else(now_rfc3339),
+                client_request_id: client_rid.clone(),
+                time: server_time.clone(),
+                client_time,
                 kind: "feedback".into(),
                 hook: String::new(),
                 service: id.clone(),

@@ -358,11 +358,65 @@ async fn feedback_is_recorded() {
     let (status, v) = call(&s, "POST", path, Some(&token(path)), Some(bad)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(v["path"], "feedback[0].outcome");
+    // An empty list and a time that is not a time are refused with their paths.
+    let (status, v) = call(
+        &s,
+        "POST",
+        path,
+        Some(&token(path)),
+        Some(json!({ "feedback": [] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["path"], "feedback");
+    let bad_time = json!({ "feedback": [{ "card": "x", "outcome": "accepted", "outcomeTimestamp": "not a time" }] });
+    let (status, v) = call(&s, "POST", path, Some(&token(path)), Some(bad_time)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["path"], "feedback[0].outcomeTimestamp");
     let mut out = Vec::new();
     assert_eq!(cobalt_server::audit::export(&db, &mut out).unwrap(), 1);
-    assert!(String::from_utf8(out)
+    let row: Value = serde_json::from_slice(&out[..out.len() - 1]).unwrap();
+    assert_eq!(row["outcome"], "accepted");
+    // The row's time is the service's; the client's is kept beside it.
+    assert_eq!(row["client_time"], "2026-01-01T10:00:00Z");
+    assert_ne!(row["time"], "2026-01-01T10:00:00Z");
+    assert!(row["time"].as_str().unwrap().starts_with("20"));
+}
+
+/// The service's request id is its own; the client's `x-request-id` is kept beside it only
+/// when it is short printable text.
+#[tokio::test]
+async fn request_ids_are_the_services_and_the_clients_is_bounded() {
+    let (s, db) = state().await;
+    let path = "/cds-services/cobalt-b12-patient-view/feedback";
+    let body = json!({ "feedback": [{ "card": "c", "outcome": "accepted" }] });
+    for client_id in ["same".to_string(), "same".to_string(), "x".repeat(60_000)] {
+        let req = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", token(path)))
+            .header("x-request-id", client_id)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let resp = app(s.clone()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    let mut out = Vec::new();
+    assert_eq!(cobalt_server::audit::export(&db, &mut out).unwrap(), 3);
+    let rows: Vec<Value> = String::from_utf8(out)
         .unwrap()
-        .contains("\"outcome\":\"accepted\""));
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "each request has its own id");
+    assert_eq!(rows[0]["client_request_id"], "same");
+    assert_eq!(rows[1]["client_request_id"], "same");
+    assert_eq!(rows[2]["client_request_id"], "", "a 60 KB id is not stored");
 }
 
 #[tokio::test]
