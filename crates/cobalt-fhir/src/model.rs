@@ -25,7 +25,23 @@ pub fn read<'a, T: Deserialize<'a>>(json: &'a str, base: &str) -> Result<T, Inpu
         Ok(v) => Ok(v),
         Err(e) => {
             let inner = e.path().to_string();
-            Err(InputError::new(join(base, &inner), message_of(e.inner())))
+            let message = message_of(e.inner());
+            // A duplicate key is reported at the object that holds it; name the key itself.
+            let inner = match message
+                .strip_prefix("duplicate field `")
+                .and_then(|r| r.split_once('`'))
+            {
+                Some((key, _)) if inner == "." || inner.is_empty() => key.to_string(),
+                Some((key, _)) => format!("{inner}.{key}"),
+                None => inner,
+            };
+            let path = join(base, &inner);
+            let path = if path.is_empty() {
+                "$".to_string()
+            } else {
+                path
+            };
+            Err(InputError::new(path, message))
         }
     }
 }

@@ -174,3 +174,24 @@ fn prefetch_paths_are_kept_in_errors() {
     let e = cobalt_fhir::resources_to_case(&items, AS_OF, kb()).unwrap_err();
     assert_eq!(e.path, "prefetch.labs.status");
 }
+
+#[test]
+fn a_duplicate_key_is_refused_with_its_path() {
+    let text = r#"{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"p","birthDate":"1950-01-01","birthDate":"2000-01-01"}}]}"#;
+    let e = cobalt_fhir::from_slice(text.as_bytes(), AS_OF, kb()).unwrap_err();
+    assert_eq!(e.path, "entry[0].resource.birthDate");
+    assert!(e.message.contains("duplicate field"), "{}", e.message);
+}
+
+#[test]
+fn an_impossible_birth_date_is_named_as_a_date() {
+    for (birth, words) in [
+        ("2090-01-01", "after the assessment date"),
+        ("1850-06-01", "an age of"),
+    ] {
+        let (path, msg) =
+            refused(json!({ "resourceType": "Patient", "id": "p", "birthDate": birth }));
+        assert_eq!(path, "birthDate");
+        assert!(msg.contains(birth) && msg.contains(words), "{msg}");
+    }
+}

@@ -308,6 +308,9 @@ pub fn app(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     let limit = state.config.body_limit;
     let mut router = router
+        .layer(axum::middleware::map_response(
+            move |r: Response| async move { json_too_large(r, limit) },
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -324,6 +327,24 @@ pub fn app(state: AppState) -> Router {
         router = router.layer(c);
     }
     router
+}
+
+/// A body over the limit is answered in JSON like every other refusal, not in axum's text.
+fn json_too_large(r: Response, limit: usize) -> Response {
+    if r.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return r;
+    }
+    let message = format!("the request body is larger than {limit} bytes");
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Json(json!({
+            "error": "payload too large",
+            "path": "$",
+            "message": message,
+            "outcome": error::operation_outcome("too-costly", &message, None),
+        })),
+    )
+        .into_response()
 }
 
 async fn discovery() -> Json<Value> {

@@ -66,7 +66,7 @@ async fn rules_openapi_health_and_limits() {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let big = json!({ "format": "cobalt.case/1", "id": "x".repeat(3 * 1024 * 1024) });
-    let (status, _) = call(
+    let (status, v) = call(
         &s,
         "POST",
         "/v1/assess",
@@ -75,6 +75,8 @@ async fn rules_openapi_health_and_limits() {
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(v["error"], "payload too large", "a JSON body: {v}");
+    assert_eq!(v["outcome"]["resourceType"], "OperationOutcome");
 }
 
 #[test]

@@ -14,6 +14,24 @@ impl Mapper<'_, '_> {
             let bpath = at(i, "birthDate");
             let birth = dates::parse(&bpath, b)?;
             let age = dates::age_years(birth, self.as_of);
+            if birth > self.as_of {
+                return Err(InputError::new(
+                    bpath,
+                    format!(
+                        "`{b}` is impossible: it is after the assessment date {}; expected a birth date on or before it",
+                        dates::format(self.as_of)
+                    ),
+                ));
+            }
+            if age > 130 {
+                return Err(InputError::new(
+                    bpath,
+                    format!(
+                        "`{b}` is impossible: it gives an age of {age} years on {}; expected at most 130",
+                        dates::format(self.as_of)
+                    ),
+                ));
+            }
             self.patient().age_years = Some(age as f64);
             self.origin("patient.age_years".into(), bpath);
         }
