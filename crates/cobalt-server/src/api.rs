@@ -42,8 +42,10 @@ pub struct ApiDoc;
 /// Health.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`.
+    /// `ok`, or `unavailable` (with status 503) when the store cannot be written.
     pub status: String,
+    /// `writable` or `not writable`: the audit store (a write was committed just now).
+    pub store: String,
     /// Engine version.
     pub version: String,
     /// Knowledge-base version.
@@ -264,7 +266,7 @@ pub(crate) async fn assess_and_audit<R: Send + 'static>(
         .audit
         .write(vec![entry])
         .await
-        .map_err(AppError::Internal)?;
+        .map_err(AppError::Unavailable)?;
     Ok(out)
 }
 
@@ -291,13 +293,31 @@ pub async fn rules(
 }
 
 /// Liveness and versions.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health)))]
-pub async fn healthz(State(state): State<AppState>) -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
-        version: cobalt_core::eval::ENGINE_VERSION.into(),
-        knowledge_version: state.kb.meta.version.clone(),
-    })
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 503, body = Health, description = "the audit store cannot be written")))]
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    // A replica whose store cannot be written answers nothing useful: say so, so that a load
+    // balancer takes it out.
+    let (code, status, store) = match state.audit.probe().await {
+        Ok(()) => (StatusCode::OK, "ok", "writable".to_string()),
+        Err(e) => {
+            tracing::warn!(error = %e, "audit store not writable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "not writable".to_string(),
+            )
+        }
+    };
+    (
+        code,
+        Json(Health {
+            status: status.into(),
+            store,
+            version: cobalt_core::eval::ENGINE_VERSION.into(),
+            knowledge_version: state.kb.meta.version.clone(),
+        }),
+    )
+        .into_response()
 }
 
 /// CDS Hooks discovery.

@@ -1,7 +1,9 @@
 //! The audit log: every assessment and every feedback, in SQLite (WAL). Writes go through one
 //! writer thread that commits in batches (group commit) and acknowledges each row only after its
 //! transaction is on disk, so a request the service has answered is never lost, and concurrent
-//! requests share one fsync.
+//! requests share one fsync. The same database keeps the `jti` of every accepted token until it
+//! expires (a unique key: a token is accepted once, also across restarts), and answers whether
+//! it can be written (`/healthz`).
 
 use rusqlite::{params, Connection};
 use serde::Serialize;
@@ -89,6 +91,15 @@ pub struct AuditLog {
 
 enum JobMsg {
     Write(Job),
+    /// Records a token id; answers whether it was new.
+    Claim {
+        iss: String,
+        jti: String,
+        exp: i64,
+        ack: oneshot::Sender<Result<bool, String>>,
+    },
+    /// A write that only shows the database can be written.
+    Probe(oneshot::Sender<Result<(), String>>),
 }
 
 impl std::fmt::Debug for JobMsg {
@@ -98,7 +109,7 @@ impl std::fmt::Debug for JobMsg {
 }
 
 /// The schema, as migrations: the database records the last one applied in `schema_version`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     "
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -119,6 +130,11 @@ CREATE INDEX IF NOT EXISTS audit_request ON audit(request_id);
     "
 ALTER TABLE audit ADD COLUMN client_request_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit ADD COLUMN client_time TEXT NOT NULL DEFAULT '';
+",
+    "
+CREATE TABLE jti (iss TEXT NOT NULL, jti TEXT NOT NULL, exp INTEGER NOT NULL, PRIMARY KEY (iss, jti));
+CREATE INDEX jti_exp ON jti(exp);
+CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
 ",
 ];
 
@@ -169,9 +185,39 @@ impl AuditLog {
                             break;
                         }
                     }
-                    let result = write_batch(&mut conn, &jobs).map_err(|e| e.to_string());
-                    for JobMsg::Write(job) in jobs {
-                        let _ = job.ack.send(result.clone());
+                    match write_batch(&mut conn, &jobs) {
+                        Ok(claims) => {
+                            let mut claims = claims.into_iter();
+                            for job in jobs {
+                                match job {
+                                    JobMsg::Write(job) => {
+                                        let _ = job.ack.send(Ok(()));
+                                    }
+                                    JobMsg::Claim { ack, .. } => {
+                                        let _ = ack.send(Ok(claims.next().unwrap_or(false)));
+                                    }
+                                    JobMsg::Probe(ack) => {
+                                        let _ = ack.send(Ok(()));
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let e = e.to_string();
+                            for job in jobs {
+                                match job {
+                                    JobMsg::Write(job) => {
+                                        let _ = job.ack.send(Err(e.clone()));
+                                    }
+                                    JobMsg::Claim { ack, .. } => {
+                                        let _ = ack.send(Err(e.clone()));
+                                    }
+                                    JobMsg::Probe(ack) => {
+                                        let _ = ack.send(Err(e.clone()));
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             })?;
@@ -186,36 +232,85 @@ impl AuditLog {
             .map_err(|_| "audit writer stopped".to_string())?;
         done.await.map_err(|_| "audit writer stopped".to_string())?
     }
+
+    /// Records a token id until `exp`; `Ok(false)` if it was already recorded (a replay).
+    pub async fn claim_jti(&self, iss: &str, jti: &str, exp: i64) -> Result<bool, String> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(JobMsg::Claim {
+                iss: iss.to_string(),
+                jti: jti.to_string(),
+                exp,
+                ack,
+            })
+            .map_err(|_| "audit writer stopped".to_string())?;
+        done.await.map_err(|_| "audit writer stopped".to_string())?
+    }
+
+    /// Commits a small write: whether the store can be written now.
+    pub async fn probe(&self) -> Result<(), String> {
+        let (ack, done) = oneshot::channel();
+        self.tx
+            .send(JobMsg::Probe(ack))
+            .map_err(|_| "audit writer stopped".to_string())?;
+        done.await.map_err(|_| "audit writer stopped".to_string())?
+    }
 }
 
-fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<()> {
+/// Writes a batch in one transaction; returns, for each claim in order, whether its token id
+/// was new.
+fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<Vec<bool>> {
     let tx = conn.transaction()?;
+    let mut claims = Vec::new();
     {
         let mut stmt = tx.prepare_cached(
             "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
-        for JobMsg::Write(job) in jobs {
-            for e in &job.entries {
-                stmt.execute(params![
-                    e.request_id,
-                    e.time,
-                    e.kind,
-                    e.hook,
-                    e.service,
-                    e.input_sha256,
-                    e.conclusions.to_string(),
-                    e.knowledge_version,
-                    e.engine_version,
-                    e.outcome,
-                    e.card,
-                    e.client_request_id,
-                    e.client_time
-                ])?;
+        let mut claim =
+            tx.prepare_cached("INSERT OR IGNORE INTO jti (iss, jti, exp) VALUES (?1, ?2, ?3)")?;
+        for job in jobs {
+            match job {
+                JobMsg::Write(job) => {
+                    for e in &job.entries {
+                        stmt.execute(params![
+                            e.request_id,
+                            e.time,
+                            e.kind,
+                            e.hook,
+                            e.service,
+                            e.input_sha256,
+                            e.conclusions.to_string(),
+                            e.knowledge_version,
+                            e.engine_version,
+                            e.outcome,
+                            e.card,
+                            e.client_request_id,
+                            e.client_time
+                        ])?;
+                    }
+                }
+                JobMsg::Claim { iss, jti, exp, .. } => {
+                    claims.push(claim.execute(params![iss, jti, exp])? == 1);
+                }
+                JobMsg::Probe(_) => {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO health (id, at) VALUES (1, datetime('now'))",
+                        [],
+                    )?;
+                }
             }
         }
     }
-    tx.commit()
+    if !claims.is_empty() {
+        // Token ids are kept until their token expires (with a minute's leeway).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        tx.execute("DELETE FROM jti WHERE exp < ?1", [now - 60])?;
+    }
+    tx.commit()?;
+    Ok(claims)
 }
 
 /// Writes the whole log as NDJSON, oldest first, one object per row.

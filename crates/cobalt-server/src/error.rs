@@ -28,6 +28,9 @@ pub enum AppError {
     /// No such CDS service.
     #[error("not found")]
     NotFound,
+    /// The audit store cannot be written (so nothing can be answered): logged, a generic 503.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// Anything else: logged, answered with a generic 500.
     #[error("internal error: {0}")]
     Internal(String),
@@ -79,6 +82,14 @@ impl IntoResponse for AppError {
                 Json(operation_outcome("not-found", "no such service", None)),
             )
                 .into_response(),
+            AppError::Unavailable(msg) => {
+                tracing::error!(error = %msg, "audit store unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({ "error": "unavailable" })),
+                )
+                    .into_response()
+            }
             AppError::Internal(msg) => {
                 tracing::error!(error = %msg, "internal error");
                 (

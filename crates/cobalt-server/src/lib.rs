@@ -213,7 +213,19 @@ impl AppState {
         let audience = format!("{}{}", self.config.public_url.trim_end_matches('/'), path);
         let header = headers.get("authorization").and_then(|h| h.to_str().ok());
         match self.verifier.verify(header, &audience).await {
-            Ok(_) => Ok(()),
+            Ok(claims) => {
+                // The in-memory check catches a replay to this process; the store's unique key
+                // catches one after a restart (and, on a shared store, on another replica).
+                let jti = claims.jti.as_deref().unwrap_or_default();
+                match self.audit.claim_jti(&claims.iss, jti, claims.exp).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => {
+                        tracing::debug!("token refused: jti already used");
+                        Err(AppError::Unauthorised)
+                    }
+                    Err(e) => Err(AppError::Unavailable(e)),
+                }
+            }
             Err(reason) => {
                 tracing::debug!(%reason, "token refused");
                 Err(AppError::Unauthorised)
@@ -463,7 +475,7 @@ async fn call_service(
         .audit
         .write(vec![entry])
         .await
-        .map_err(AppError::Internal)?;
+        .map_err(AppError::Unavailable)?;
     Ok(Json(json!({ "cards": cards })).into_response())
 }
 
@@ -540,7 +552,7 @@ async fn feedback(
         .audit
         .write(entries)
         .await
-        .map_err(AppError::Internal)?;
+        .map_err(AppError::Unavailable)?;
     Ok(StatusCode::OK.into_response())
 }
 

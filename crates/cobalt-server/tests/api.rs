@@ -239,3 +239,26 @@ async fn ui_assess_renders_both_views_and_is_authorised_like_the_api() {
     let (status, _) = call(&proxied, "POST", "/v1/assess", None, Some(case)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// `/healthz` commits a write: a replica whose store is locked by another writer says it is
+/// unavailable (503), so that a load balancer takes it out, and recovers when the lock goes.
+#[tokio::test]
+async fn healthz_says_whether_the_store_can_be_written() {
+    let (s, db) = state().await;
+    let (status, v) = call(&s, "GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["store"], "writable");
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(7));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, v) = call(&s, "GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["store"], "not writable");
+    holder.join().unwrap();
+    let (status, _) = call(&s, "GET", "/healthz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -227,3 +227,27 @@ async fn a_failing_key_set_is_not_fetched_for_every_token_and_an_oversized_one_i
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A token is accepted once, also after the service restarts: its `jti` is kept in the store
+/// until the token expires.
+#[tokio::test]
+async fn a_token_cannot_be_replayed_after_a_restart() {
+    let (first, db) = state().await;
+    let t = token(PATH);
+    assert_eq!(
+        post(&first, Some(format!("Bearer {t}"))).await,
+        StatusCode::OK
+    );
+    // A new process on the same store: its memory is empty, the store is not.
+    let (mut second, _) = state().await;
+    second.audit = cobalt_server::audit::AuditLog::start(&db).unwrap();
+    assert_eq!(
+        post(&second, Some(format!("Bearer {t}"))).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // A fresh token is accepted by the new process.
+    assert_eq!(
+        post(&second, Some(format!("Bearer {}", token(PATH)))).await,
+        StatusCode::OK
+    );
+}
