@@ -15,6 +15,8 @@ pub(crate) struct Context<'a> {
     pub profile: &'a cobalt_core::Profile,
     pub opts: &'a Options,
     pub names: &'a [String],
+    /// Whether each file holds Patient resources.
+    pub patient_files: &'a [bool],
     pub threads: usize,
 }
 
@@ -135,6 +137,7 @@ fn assess_patient(ctx: &Context<'_>, id: &str, mut held: Vec<Held>) -> Outcome {
     let mut outcome = Outcome::default();
     held.sort_by_key(|h| (h.file, h.line));
     let path = |h: &Held| format!("{}:{}", names[h.file as usize], h.line);
+    patient_records(ctx, id, &mut held, &mut outcome.errors);
     let refused = |h: &Held, e: &InputError, p: &str| ErrorRecord {
         file: names[h.file as usize].clone(),
         line: h.line,
@@ -212,6 +215,50 @@ fn assess_patient(ctx: &Context<'_>, id: &str, mut held: Vec<Held>) -> Outcome {
             }
         }
     }
+}
+
+/// What the Patient lines of one patient say: none (the resources name a Patient the export
+/// does not hold: a patient-level record, and the patient is assessed without demographics), or
+/// several that differ (each later one is refused: the first is used, as the mapping does).
+fn patient_records(
+    ctx: &Context<'_>,
+    id: &str,
+    held: &mut Vec<Held>,
+    errors: &mut Vec<ErrorRecord>,
+) {
+    let is_patient = |h: &Held| ctx.patient_files[h.file as usize];
+    let Some(first) = held.iter().position(is_patient) else {
+        errors.push(ErrorRecord {
+            file: String::new(),
+            line: 0,
+            patient: Some(id.to_string()),
+            kind: "patient_absent".into(),
+            message: format!(
+                "resources name Patient/{id}, which the export does not hold; assessed without the Patient's age, sex or pregnancy"
+            ),
+        });
+        return;
+    };
+    let (first_file, first_line) = (held[first].file, held[first].line);
+    let first_text = held[first].text.clone();
+    let mut kept = Vec::with_capacity(held.len());
+    for h in held.drain(..) {
+        if is_patient(&h) && (h.file, h.line) != (first_file, first_line) && h.text != first_text {
+            errors.push(ErrorRecord {
+                file: ctx.names[h.file as usize].clone(),
+                line: h.line,
+                patient: Some(id.to_string()),
+                kind: "conflicting_patient".into(),
+                message: format!(
+                    "another Patient with id `{id}` that differs from the one at {}:{first_line}; that one is used",
+                    ctx.names[first_file as usize]
+                ),
+            });
+            continue;
+        }
+        kept.push(h);
+    }
+    *held = kept;
 }
 
 /// The output record of an assessed patient.

@@ -115,7 +115,9 @@ pub struct ErrorRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patient: Option<String>,
     /// `unreadable` (the file could not be read from this line on), `not_utf8`, `not_json`,
-    /// `not_fhir`, `no_patient`, `invalid_value` or `patient`.
+    /// `not_fhir`, `no_patient`, `invalid_value`, `conflicting_patient` (a second, different
+    /// Patient with the same id), `patient_absent` (resources name a Patient the export does not
+    /// hold; line 0) or `patient` (the patient could not be assessed; line 0).
     pub kind: String,
     /// What is wrong.
     pub message: String,
@@ -232,6 +234,10 @@ pub fn screen(
         profile,
         opts,
         names: &names,
+        patient_files: &files
+            .iter()
+            .map(|(k, _)| k == "Patient")
+            .collect::<Vec<_>>(),
         threads,
     };
     assess::partitions(&ctx, &spill, &mut summary, &mut errors)?;

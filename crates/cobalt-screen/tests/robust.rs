@@ -316,3 +316,54 @@ fn parquet_holds_the_compact_rows_with_their_types() {
         cobalt_screen::row::COLUMNS.map(String::from).to_vec()
     );
 }
+
+#[test]
+fn conflicting_duplicate_patients_and_absent_patients_are_error_records() {
+    let d = dir("dup");
+    let (mut patients, mut obs, meds) = base(&d);
+    // p1 twice, identical: no record. p2 twice, different: the second is refused.
+    patients.push(patients[0].clone());
+    patients.push(
+        json!({"resourceType": "Patient", "id": "p2", "gender": "male", "birthDate": "1980-01-01"})
+            .to_string(),
+    );
+    // p9 has a result and no Patient.
+    obs.push(b12("p9", "Patient/p9", 120.0));
+    write(&d, &patients, &obs, &meds);
+    let s = screen(&options(&d, &d.join("out")));
+    let errors: Vec<Value> = std::fs::read_to_string(d.join("out/errors.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<(&str, &str, u64)> = errors
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["patient"].as_str().unwrap_or(""),
+                e["line"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("patient_absent", "p9", 0),
+            ("conflicting_patient", "p2", 7)
+        ],
+        "{errors:?}"
+    );
+    assert_eq!(s.bad_lines_by_kind.get("conflicting_patient"), Some(&1));
+    assert_eq!(
+        s.patients_assessed, 6,
+        "p9 is still assessed, from its result"
+    );
+    let rows: Vec<Value> = std::fs::read_to_string(d.join("out/results.ndjson"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let p2 = rows.iter().find(|r| r["id"] == "p2").unwrap();
+    assert_eq!(p2["refused_lines"], 1);
+}
