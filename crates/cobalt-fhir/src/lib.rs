@@ -146,12 +146,7 @@ pub fn resources_to_case(
     as_of: time::Date,
     kb: &KnowledgeBase,
 ) -> Result<Mapped, InputError> {
-    let mut g = gather::Gathered::default();
-    for (path, text) in resources {
-        g.resource(text, path, None)?;
-    }
-    g.bundle_id = None;
-    map::run(g, as_of, kb, None)
+    map::run(gather_all(resources)?, as_of, kb, None)
 }
 
 /// [`resources_to_case`] for a request about one patient (a CDS Hooks `context.patientId`): a
@@ -166,10 +161,15 @@ pub fn resources_for_patient(
     as_of: time::Date,
     kb: &KnowledgeBase,
 ) -> Result<Mapped, InputError> {
+    map::run(gather_all(resources)?, as_of, kb, Some(patient_id))
+}
+
+/// The resources of a list gathered elsewhere, each under its own path.
+fn gather_all<'a>(resources: &[(String, &'a str)]) -> Result<gather::Gathered<'a>, InputError> {
     let mut g = gather::Gathered::default();
     for (path, text) in resources {
         g.resource(text, path, None)?;
     }
     g.bundle_id = None;
-    map::run(g, as_of, kb, Some(patient_id))
+    Ok(g)
 }

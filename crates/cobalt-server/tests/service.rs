@@ -499,18 +499,3 @@ async fn every_authentication_refusal_is_a_bare_401() {
     let (status, _) = call(&s, "POST", path, Some(&t), Some(body.clone())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "replayed jti");
 }
-
-fn base64url(b: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in b.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &x)| acc | (x as u32) << (16 - 8 * i));
-        for i in 0..chunk.len() + 1 {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
