@@ -144,6 +144,9 @@ fn a_unit_the_test_cannot_have_is_named_by_its_fhir_element() {
 fn impossible_values_are_named_by_their_fhir_element() {
     let (path, _) = refused(bundle(vec![b12(json!({ "value": -5, "unit": "ng/L" }))]));
     assert_eq!(path, "entry[0].resource.valueQuantity.value");
+    let (path, msg) = refused(bundle(vec![b12(json!({ "value": 1e12, "unit": "pg/mL" }))]));
+    assert_eq!(path, "entry[0].resource.valueQuantity.value");
+    assert!(msg.contains("is impossible for `total_b12`"), "{msg}");
     let (path, msg) = refused(json!({ "resourceType": "Patient", "birthDate": "2027-01-01" }));
     assert_eq!(path, "birthDate");
     assert!(msg.contains("impossible"), "{msg}");

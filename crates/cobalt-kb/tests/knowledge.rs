@@ -152,3 +152,30 @@ fn linter_reports_every_problem_at_once() {
         assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
     }
 }
+
+#[test]
+fn linter_requires_a_cited_impossible_bound_for_every_numeric_analyte() {
+    let mut files: Vec<cobalt_core::SourceFile<'_>> = cobalt_kb::FILES.to_vec();
+    let f = files
+        .iter_mut()
+        .find(|f| f.path == "analytes.toml")
+        .expect("analytes.toml");
+    let text = f.text.to_string();
+    // The mcv entry loses its bound; the homocysteine entry gets one that is not positive.
+    let mcv = text.find("test = \"mcv\"").expect("mcv entry");
+    let mcv_bound = mcv + text[mcv..].find("impossible_above").expect("mcv bound");
+    let line_end = mcv_bound + text[mcv_bound..].find('\n').expect("line end");
+    let mut text = format!("{}{}", &text[..mcv_bound], &text[line_end + 1..]);
+    let hcy = text
+        .find("test = \"homocysteine\"")
+        .expect("homocysteine entry");
+    let hcy_bound = hcy + text[hcy..].find("impossible_above = ").expect("hcy bound");
+    text.insert(hcy_bound + "impossible_above = ".len(), '-');
+    let text: &'static str = Box::leak(text.into_boxed_str());
+    f.text = text;
+    let problems = cobalt_kb::load_from(&files).expect_err("must be refused");
+    let all: String = problems.iter().map(|p| p.to_string() + "\n").collect();
+    for needle in ["mcv: bound_sources without impossible_above", "is not > 0"] {
+        assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
+    }
+}

@@ -226,3 +226,38 @@ fn units_are_normalised_on_the_way_in() {
     .unwrap();
     assert_eq!(c.labs[0].test, "mma");
 }
+
+#[test]
+fn values_above_an_analytes_impossible_bound_are_refused() {
+    let (kb, _) = cobalt_kb::load_with_problems();
+    let mut checked = 0;
+    for a in kb.analytes.iter().filter(|a| !a.qualitative) {
+        let bound = a
+            .impossible_above
+            .expect("every numeric analyte has a bound");
+        for &unit in &a.units {
+            let at = a.impossible_above_in(unit).expect("the bound converts");
+            let case = |v: f64| {
+                format!(
+                    "{{{F},\"labs\":[{{\"test\":\"{}\",\"value\":{v},\"unit\":\"{}\"}}]}}",
+                    a.test,
+                    unit.ucum()
+                )
+            };
+            assert!(
+                parse(&case(at)).is_ok(),
+                "{} at its bound {at} {unit} (canonical {bound}) refused",
+                a.test
+            );
+            rejects(&case(at * 1.001), "labs[0].value", "is impossible");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 15, "only {checked} analyte units checked");
+    // The probe that found the gap: 1e12 pg/mL was "not deficient".
+    rejects(
+        &format!("{{{F},\"labs\":[{{\"test\":\"total_b12\",\"value\":1e12,\"unit\":\"pg/mL\"}}]}}"),
+        "labs[0].value",
+        "is impossible for `total_b12`",
+    );
+}

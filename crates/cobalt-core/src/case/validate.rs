@@ -418,6 +418,18 @@ impl Validator<'_> {
                         ),
                     ));
                 }
+                if let Some(bound) = analyte.impossible_above_in(unit) {
+                    if v > bound {
+                        return Err(InputError::new(
+                            format!("{path}.value"),
+                            format!(
+                                "{v} {unit} is impossible for `{test}`; expected at most {} {unit} \
+                                 (far above any value reported in people: check the unit and the figure)",
+                                crate::units::display_number(bound, 3)
+                            ),
+                        ));
+                    }
+                }
                 for (field, r) in [
                     ("reference_low", l.reference_low),
                     ("reference_high", l.reference_high),

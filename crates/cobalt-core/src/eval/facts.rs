@@ -22,6 +22,8 @@ pub struct Facts {
     pub common_findings: Vec<String>,
     /// Finding concepts present that are neurological.
     pub neuro_findings: Vec<String>,
+    /// Finding concepts present that are haematological signs (glossitis, pallor).
+    pub haem_findings: Vec<String>,
     /// Any nitrous oxide exposure.
     pub nitrous_oxide: bool,
     /// Recreational nitrous oxide.
@@ -84,6 +86,7 @@ impl Facts {
             black_family_background: black_family_background(&ethnicity),
             common_findings: present("common_symptoms_signs"),
             neuro_findings: present("neurological"),
+            haem_findings: present("haematological_signs"),
             nitrous_oxide: case
                 .exposures
                 .iter()

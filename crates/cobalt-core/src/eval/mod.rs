@@ -52,6 +52,7 @@ pub const BUILTINS: &[&str] = &[
     "TEST-010",
     "TEST-011",
     "TEST-012",
+    "TEST-013",
     // interpretation
     "LAB-001",
     "LAB-002",

@@ -73,6 +73,15 @@ pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) 
     indicated
 }
 
+/// Neurological or haematological symptoms and signs of B12 deficiency, for which a B12 test is
+/// ordered on clinical judgement even without a risk factor (TEST-013).
+fn judgement_signs(facts: &Facts, lab: &LabFacts) -> bool {
+    facts.neuro()
+        || !facts.haem_findings.is_empty()
+        || lab.anaemia == Some(true)
+        || lab.macrocytosis == Some(true)
+}
+
 pub(crate) fn next_tests(
     ctx: &mut Ctx<'_, '_>,
     facts: &Facts,
@@ -98,7 +107,30 @@ pub(crate) fn next_tests(
                 Some("Judge by the clinical response; do not re-test B12 on long-term replacement.".into()),
             );
         }
-    } else if status == B12Status::NotTested && indicated {
+    } else if status == B12Status::NotTested && (indicated || judgement_signs(facts, lab)) {
+        if !indicated {
+            let mut signs: Vec<&str> = facts
+                .neuro_findings
+                .iter()
+                .chain(&facts.haem_findings)
+                .map(|c| ctx.label(c))
+                .collect();
+            if lab.anaemia == Some(true) {
+                signs.push("anaemia");
+            }
+            if lab.macrocytosis == Some(true) {
+                signs.push("macrocytosis");
+            }
+            ctx.fire(
+                "TEST-013",
+                msg!(
+                    ctx,
+                    "Symptoms or signs of B12 deficiency ({}) but no recorded risk factor: NICE asks for clinical judgement here rather than \"no test\". B12 deficiency is cheap to test for, treatable, and must be excluded before a demyelinating diagnosis, so order it.",
+                    signs.join(", ")
+                ),
+                None,
+            );
+        }
         if facts.nitrous_oxide {
             ctx.fire(
                 "TEST-005",

@@ -123,68 +123,7 @@ impl Linter {
 
         // Analytes.
         match find("analytes.toml") {
-            Some(f) => {
-                if let Some(af) = self.parse::<AnalyteFile>(f.path, f.text) {
-                    for a in af.analyte {
-                        let item = a.test.clone();
-                        match kb.vocab.get(&a.test) {
-                            Some(c) if c.kind == Kind::Lab => {}
-                            _ => self.problem(f.path, &item, "not a lab concept of the vocabulary"),
-                        }
-                        let mut units = Vec::new();
-                        for u in &a.units {
-                            match Unit::parse(u) {
-                                Some(unit) => units.push(unit),
-                                None => self.problem(f.path, &item, format!("unknown unit `{u}`")),
-                            }
-                        }
-                        let canonical = a.canonical_unit.as_deref().and_then(|u| {
-                            let parsed = Unit::parse(u);
-                            if parsed.is_none() {
-                                self.problem(f.path, &item, format!("unknown unit `{u}`"));
-                            }
-                            parsed
-                        });
-                        if let Some(c) = canonical {
-                            if !units.contains(&c) {
-                                self.problem(f.path, &item, "canonical_unit is not among units");
-                            }
-                        }
-                        if a.qualitative != units.is_empty() {
-                            self.problem(
-                                f.path,
-                                &item,
-                                "a test is qualitative exactly when it has no units",
-                            );
-                        }
-                        let dims: BTreeSet<_> = units
-                            .iter()
-                            .map(|u| format!("{:?}", u.dimension()))
-                            .collect();
-                        if dims.len() > 1 && a.molar_mass_g_per_mol.is_none() {
-                            self.problem(
-                                f.path,
-                                &item,
-                                "mass and molar units without molar_mass_g_per_mol",
-                            );
-                        }
-                        if a.molar_mass_g_per_mol.is_some() || !units.is_empty() {
-                            self.cites(f.path, &item, &a.sources, &kb.references, &mut used_refs);
-                        }
-                        kb.analytes.by_test.insert(
-                            a.test.clone(),
-                            Analyte {
-                                test: a.test,
-                                units,
-                                canonical_unit: canonical,
-                                molar_mass: a.molar_mass_g_per_mol,
-                                qualitative: a.qualitative,
-                                sources: a.sources,
-                            },
-                        );
-                    }
-                }
-            }
+            Some(f) => self.analytes(f, &mut kb, &mut used_refs),
             None => self.problem("analytes.toml", "", "missing file"),
         }
         for c in kb.vocab.concepts() {

@@ -5,11 +5,13 @@
 //! real parser and validates the whole. It returns every problem at once, each naming its file,
 //! item and field, as [`Problem`]s. The same function backs `cobalt kb lint` and a test.
 
+mod analytes;
 mod lint;
 mod model;
 mod overrides;
 
 use crate::vocab::Vocabulary;
+pub use analytes::{Analyte, Analytes};
 use lint::*;
 pub use model::*;
 use overrides::*;
