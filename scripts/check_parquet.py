@@ -24,6 +24,9 @@ TYPES = {
     "mcdonald_2017_met": "BOOLEAN", "flags": "VARCHAR[]", "rules": "VARCHAR[]",
     "b12_test": "VARCHAR", "b12_value": "DOUBLE", "b12_comparator": "VARCHAR",
     "b12_unit": "VARCHAR", "b12_date": "DATE", "refused_lines": "UINTEGER",
+    "mcdonald_2024_regions": "UTINYINT", "mcdonald_2024_dis": "BOOLEAN", "mcdonald_2024_dit": "BOOLEAN",
+    "mcdonald_2024_csf_positive": "BOOLEAN", "mcdonald_2024_cvs_select6": "BOOLEAN",
+    "mcdonald_2024_met": "BOOLEAN",
 }
 
 passed = failed = 0

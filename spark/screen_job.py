@@ -63,7 +63,8 @@ TYPES = [
 
 CSV_HEADER = ("id,as_of,knowledge_version,profile,b12_status,picture,test_indicated,next_tests,causes,route,"
               "urgent,referrals,mcdonald_2017_dis,mcdonald_2017_dit,mcdonald_2017_met,flags,rules,b12_test,"
-              "b12_value,b12_comparator,b12_unit,b12_date,refused_lines")
+              "b12_value,b12_comparator,b12_unit,b12_date,refused_lines,mcdonald_2024_regions,mcdonald_2024_dis,"
+              "mcdonald_2024_dit,mcdonald_2024_csf_positive,mcdonald_2024_cvs_select6,mcdonald_2024_met")
 
 
 # --- file discovery (as crates/cobalt-screen `discover`) ---------------------------------------

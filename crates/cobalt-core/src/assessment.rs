@@ -95,6 +95,46 @@ pub struct McDonald {
     pub met: Option<bool>,
 }
 
+/// McDonald 2024 (contract section 5b): each `None` means not enough data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct McDonald2024 {
+    /// Regions of the five shown to hold a typical lesion (a lower bound while some were not
+    /// assessed); `None` with no imaging and no optic nerve data.
+    pub regions: Option<u8>,
+    /// Dissemination in space: two or more regions.
+    pub dis: Option<bool>,
+    /// Dissemination in time by MRI or by a further attack (CSF does not count).
+    pub dit: Option<bool>,
+    /// CSF-specific oligoclonal bands, or a kappa FLC index at or above the profile's cut-off.
+    pub csf_positive: Option<bool>,
+    /// The central vein sign by the select-six rule.
+    pub cvs_select6: Option<bool>,
+    /// The 2024 criteria are fulfilled.
+    pub met: Option<bool>,
+}
+
+/// What the 2024 assessment rests on, for the reports: which regions were shown and which were
+/// not assessed, the pathway that held, and the parts that rest on secondary sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct McDonald2024Detail {
+    /// Regions shown to hold a typical lesion.
+    pub regions_shown: Vec<crate::case::Site>,
+    /// Regions not assessed (they could still hold a lesion).
+    pub regions_not_assessed: Vec<crate::case::Site>,
+    /// How the optic nerve was shown (`mri`, `oct`, `vep`), when it was.
+    pub optic_nerve_by: Vec<&'static str>,
+    /// Paramagnetic rim lesions: at least one.
+    pub prl: Option<bool>,
+    /// The presentation the pathways were chosen for: `attack`, `radiologically_isolated`,
+    /// `primary_progressive`, `none`, or `None` when unknown.
+    pub presentation: Option<&'static str>,
+    /// The pathway that holds on the MS criteria alone (`met` still needs B12 deficiency to be
+    /// excluded), when one does.
+    pub pathway: Option<&'static str>,
+    /// Age 50 or over: a marker of high specificity was needed.
+    pub older_marker_needed: bool,
+}
+
 /// Treatment conclusion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Treatment {
@@ -119,6 +159,8 @@ pub struct Conclusions {
     pub picture: Picture,
     /// McDonald 2017.
     pub mcdonald_2017: McDonald,
+    /// McDonald 2024.
+    pub mcdonald_2024: McDonald2024,
     /// Treatment.
     pub treatment: Treatment,
     /// Referrals.
@@ -148,6 +190,9 @@ pub struct FindingOut<'kb> {
     pub suggestion: Option<String>,
     /// The rule's sources.
     pub sources: &'kb [SourceRef],
+    /// What in the rule is unverified (secondary sources only), when the rule says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unverified: Option<&'kb str>,
 }
 
 /// Not enough data for a conclusion: what is missing and what would supply it.
@@ -290,6 +335,8 @@ pub struct Assessment<'kb> {
     pub missing: Vec<Missing>,
     /// Laboratory results, normalised.
     pub labs: Vec<NormalisedLab>,
+    /// What the McDonald 2024 conclusions rest on.
+    pub mcdonald_2024_detail: McDonald2024Detail,
     /// What to do.
     pub management: Management<'kb>,
     /// Codes that mapped to no concept.
@@ -304,6 +351,12 @@ impl Assessment<'_> {
     pub fn mcdonald_assessed(&self) -> bool {
         self.conclusions.mcdonald_2017 != McDonald::default()
             || self.findings.iter().any(|f| f.category == "mcdonald")
+    }
+
+    /// Whether the McDonald 2024 criteria were assessed at all.
+    pub fn mcdonald_2024_assessed(&self) -> bool {
+        self.conclusions.mcdonald_2024 != McDonald2024::default()
+            || self.findings.iter().any(|f| f.category == "mcdonald_2024")
     }
 
     /// Whether a rule fired.

@@ -181,7 +181,8 @@ fn choices_match_the_enums() {
         | MsStatus::ClinicallyIsolatedSyndrome
         | MsStatus::RelapsingRemitting
         | MsStatus::PrimaryProgressive
-        | MsStatus::SecondaryProgressive => (),
+        | MsStatus::SecondaryProgressive
+        | MsStatus::RadiologicallyIsolatedSyndrome => (),
     };
     check(
         "ms.status",
@@ -192,6 +193,7 @@ fn choices_match_the_enums() {
             MsStatus::RelapsingRemitting,
             MsStatus::PrimaryProgressive,
             MsStatus::SecondaryProgressive,
+            MsStatus::RadiologicallyIsolatedSyndrome,
         ],
     );
     let _ = |v: ReplacementStatus| match v {

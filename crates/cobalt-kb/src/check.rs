@@ -33,58 +33,72 @@ pub fn check_expect(a: &Assessment<'_>, expect: &Value) -> Vec<String> {
         } else {
             want
         };
-        let ok = match key.as_str() {
-            "b12_status" => want.as_str() == Some(c.b12_status.as_str()),
-            "causes_include" => strs(want).iter().all(|w| c.causes.contains(w)),
-            "causes_exclude" => strs(want).iter().all(|w| !c.causes.contains(w)),
-            "picture" => want.as_str() == Some(c.picture.as_str()),
-            "picture_not" => want.as_str() != Some(c.picture.as_str()),
-            "mcdonald_dis" => {
-                *want == serde_json::to_value(c.mcdonald_2017.dis).unwrap_or(Value::Null)
-            }
-            "mcdonald_dit" => {
-                *want == serde_json::to_value(c.mcdonald_2017.dit).unwrap_or(Value::Null)
-            }
-            "mcdonald_met" => {
-                *want == serde_json::to_value(c.mcdonald_2017.met).unwrap_or(Value::Null)
-            }
-            "mcdonald_met_not_true" => c.mcdonald_2017.met != Some(true),
-            "route" => want.as_str() == Some(c.treatment.route.as_str()),
-            "route_any_of" => strs(want).iter().any(|w| w == c.treatment.route.as_str()),
-            "urgent" => want.as_bool() == Some(c.treatment.urgent),
-            "test_indicated" => want.as_bool() == Some(c.test_indicated),
-            "next_tests_include_any" => strs(want)
-                .iter()
-                .any(|w| c.next_tests.contains(&w.as_str())),
-            "next_tests_include" => strs(want)
-                .iter()
-                .all(|w| c.next_tests.contains(&w.as_str())),
-            "next_tests_exclude" => strs(want)
-                .iter()
-                .all(|w| !c.next_tests.contains(&w.as_str())),
-            "next_tests" => {
-                strs(want)
-                    == c.next_tests
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>()
-            }
-            "referrals_include" => strs(want).iter().all(|w| c.referrals.contains(&w.as_str())),
-            "referrals_exclude" => strs(want)
-                .iter()
-                .all(|w| !c.referrals.contains(&w.as_str())),
-            "fired" => strs(want).iter().all(|w| a.fired(w)),
-            "not_fired" => strs(want).iter().all(|w| !a.fired(w)),
-            other => {
-                fails.push(format!("unknown expect key `{other}`"));
-                continue;
-            }
-        };
+        let ok =
+            match key.as_str() {
+                "b12_status" => want.as_str() == Some(c.b12_status.as_str()),
+                "causes_include" => strs(want).iter().all(|w| c.causes.contains(w)),
+                "causes_exclude" => strs(want).iter().all(|w| !c.causes.contains(w)),
+                "picture" => want.as_str() == Some(c.picture.as_str()),
+                "picture_not" => want.as_str() != Some(c.picture.as_str()),
+                "mcdonald_dis" => {
+                    *want == serde_json::to_value(c.mcdonald_2017.dis).unwrap_or(Value::Null)
+                }
+                "mcdonald_dit" => {
+                    *want == serde_json::to_value(c.mcdonald_2017.dit).unwrap_or(Value::Null)
+                }
+                "mcdonald_met" => {
+                    *want == serde_json::to_value(c.mcdonald_2017.met).unwrap_or(Value::Null)
+                }
+                "mcdonald_met_not_true" => c.mcdonald_2017.met != Some(true),
+                k if k.starts_with("mcdonald_2024_") => {
+                    let m = serde_json::to_value(c.mcdonald_2024).unwrap_or(Value::Null);
+                    match &k["mcdonald_2024_".len()..] {
+                        "met_not_true" => c.mcdonald_2024.met != Some(true),
+                        field @ ("regions" | "dis" | "dit" | "csf_positive" | "cvs_select6"
+                        | "met") => m.get(field) == Some(want),
+                        _ => {
+                            fails.push(format!("unknown expect key `{k}`"));
+                            continue;
+                        }
+                    }
+                }
+                "route" => want.as_str() == Some(c.treatment.route.as_str()),
+                "route_any_of" => strs(want).iter().any(|w| w == c.treatment.route.as_str()),
+                "urgent" => want.as_bool() == Some(c.treatment.urgent),
+                "test_indicated" => want.as_bool() == Some(c.test_indicated),
+                "next_tests_include_any" => strs(want)
+                    .iter()
+                    .any(|w| c.next_tests.contains(&w.as_str())),
+                "next_tests_include" => strs(want)
+                    .iter()
+                    .all(|w| c.next_tests.contains(&w.as_str())),
+                "next_tests_exclude" => strs(want)
+                    .iter()
+                    .all(|w| !c.next_tests.contains(&w.as_str())),
+                "next_tests" => {
+                    strs(want)
+                        == c.next_tests
+                            .iter()
+                            .map(|s| s.to_string())
+                            .collect::<Vec<_>>()
+                }
+                "referrals_include" => strs(want).iter().all(|w| c.referrals.contains(&w.as_str())),
+                "referrals_exclude" => strs(want)
+                    .iter()
+                    .all(|w| !c.referrals.contains(&w.as_str())),
+                "fired" => strs(want).iter().all(|w| a.fired(w)),
+                "not_fired" => strs(want).iter().all(|w| !a.fired(w)),
+                other => {
+                    fails.push(format!("unknown expect key `{other}`"));
+                    continue;
+                }
+            };
         if !ok {
             let got = match key.as_str() {
                 "b12_status" => c.b12_status.as_str().to_string(),
                 "causes_include" | "causes_exclude" => format!("{:?}", c.causes),
                 "picture" | "picture_not" => c.picture.as_str().to_string(),
+                k if k.starts_with("mcdonald_2024") => format!("{:?}", c.mcdonald_2024),
                 k if k.starts_with("mcdonald") => format!("{:?}", c.mcdonald_2017),
                 "route" | "route_any_of" => c.treatment.route.as_str().to_string(),
                 "urgent" => c.treatment.urgent.to_string(),

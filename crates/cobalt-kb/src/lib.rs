@@ -33,6 +33,7 @@ files!(
     "rules/causes.toml",
     "rules/picture.toml",
     "rules/mcdonald.toml",
+    "rules/mcdonald_2024.toml",
     "rules/management.toml",
     "rules/diet.toml",
     "rules/evidence.toml",

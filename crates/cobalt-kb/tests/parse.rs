@@ -261,3 +261,61 @@ fn values_above_an_analytes_impossible_bound_are_refused() {
         "is impossible for `total_b12`",
     );
 }
+
+#[test]
+fn bad_mcdonald_2024_fields_are_refused_with_their_path() {
+    rejects(
+        &format!("{{{F},\"csf\":{{\"kappa_flc_index\":-1}}}}"),
+        "csf.kappa_flc_index",
+        ">= 0",
+    );
+    rejects(
+        &format!("{{{F},\"mri\":{{\"central_vein_sign\":{{\"lesions_assessed\":4,\"lesions_positive\":5}}}}}}"),
+        "mri.central_vein_sign.lesions_positive",
+        "at most `lesions_assessed`",
+    );
+    rejects(
+        &format!("{{{F},\"mri\":{{\"central_vein_sign\":{{\"lesions_assessed\":-4,\"lesions_positive\":0}}}}}}"),
+        "mri.central_vein_sign.lesions_assessed",
+        "u32",
+    );
+    rejects(
+        &format!("{{{F},\"mri\":{{\"central_vein_sign\":{{\"lesions_assessed\":4}}}}}}"),
+        "mri.central_vein_sign",
+        "lesions_positive",
+    );
+    rejects(
+        &format!("{{{F},\"mri\":{{\"paramagnetic_rim_lesions\":-1}}}}"),
+        "mri.paramagnetic_rim_lesions",
+        "u32",
+    );
+    rejects(
+        &format!("{{{F},\"optic_nerve\":{{\"oct_prnfl_intereye_difference_um\":-2}}}}"),
+        "optic_nerve.oct_prnfl_intereye_difference_um",
+        ">= 0",
+    );
+    rejects(
+        &format!("{{{F},\"optic_nerve\":{{\"oct_gcipl_intereye_difference_um\":-0.5}}}}"),
+        "optic_nerve.oct_gcipl_intereye_difference_um",
+        ">= 0",
+    );
+    rejects(
+        &format!("{{{F},\"optic_nerve\":{{\"vep_delayed\":\"yes\"}}}}"),
+        "optic_nerve.vep_delayed",
+        "boolean",
+    );
+    rejects(
+        &format!("{{{F},\"optic_nerve\":{{\"vep\":true}}}}"),
+        "optic_nerve.vep",
+        "unknown field",
+    );
+    rejects(
+        &format!("{{{F},\"ms\":{{\"status\":\"radiologically_isolated\"}}}}"),
+        "ms.status",
+        "radiologically_isolated_syndrome",
+    );
+    assert!(parse(&format!(
+        "{{{F},\"ms\":{{\"status\":\"radiologically_isolated_syndrome\"}},\"csf\":{{\"kappa_flc_index\":0}},\"optic_nerve\":{{\"vep_delayed\":false}},\"mri\":{{\"paramagnetic_rim_lesions\":0,\"central_vein_sign\":{{\"lesions_assessed\":0,\"lesions_positive\":0}}}}}}"
+    ))
+    .is_ok());
+}

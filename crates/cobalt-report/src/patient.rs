@@ -58,6 +58,7 @@ struct About {
 struct Results {
     heading: String,
     indicated_untested: String,
+    judgement_untested: String,
     indicated_tested: String,
     not_indicated: String,
     results_intro: String,
@@ -96,6 +97,10 @@ struct Ms {
     b12_treat_first: String,
     evidence: String,
     both: String,
+    criteria_2024_met: String,
+    criteria_2024_not_met: String,
+    criteria_2024_open: String,
+    versions_differ: String,
     picture: BTreeMap<String, String>,
 }
 
@@ -183,6 +188,8 @@ const TX_NO_DELAY: &str = "TX-014";
 const TX_STARTED: &str = "TX-015";
 /// McDonald: B12 deficiency not excluded (or shown).
 const MCD_B12_FIRST: &str = "MCD-008";
+const TEST_JUDGEMENT: &str = "TEST-013";
+const MCD_B12_FIRST_2024: &str = "MCD-018";
 /// What the evidence says about B12 in MS (fires when MS is in question).
 const EVID_B12_IN_MS: &str = "EVID-001";
 /// MS and B12 deficiency can coexist.
@@ -255,6 +262,7 @@ fn results(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
     match (c.test_indicated, untested) {
         (true, true) => p.push(r.indicated_untested.clone()),
         (true, false) => p.push(r.indicated_tested.clone()),
+        (false, true) if a.fired(TEST_JUDGEMENT) => p.push(r.judgement_untested.clone()),
         (false, true) => p.push(r.not_indicated.clone()),
         (false, false) => {}
     }
@@ -325,6 +333,30 @@ fn ms(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
                     });
                 }
             }
+        }
+    }
+    let m24 = c.mcdonald_2024.met;
+    if a.mcdonald_2024_assessed() && (in_question || m24.is_some()) {
+        let m17 = c.mcdonald_2017.met;
+        match m24 {
+            Some(true) => p.push(m.criteria_2024_met.clone()),
+            Some(false) => p.push(m.criteria_2024_not_met.clone()),
+            // Both open: the 2017 sentences already say so.
+            None if a.mcdonald_assessed() && m17.is_none() => {}
+            None if a.mcdonald_assessed() => p.push(m.criteria_2024_open.clone()),
+            None => {
+                p.push(m.criteria_open.clone());
+                if a.fired(MCD_B12_FIRST_2024) && !a.fired(MCD_B12_FIRST) {
+                    p.push(if c.b12_status.shown() {
+                        m.b12_treat_first.clone()
+                    } else {
+                        m.b12_first.clone()
+                    });
+                }
+            }
+        }
+        if m17.is_some() && m24.is_some() && m17 != m24 {
+            p.push(m.versions_differ.clone());
         }
     }
     if a.fired(EVID_B12_IN_MS) {

@@ -98,6 +98,14 @@ pub(crate) fn partitions(
                         if !r.flags.is_empty() {
                             summary.patients_flagged += 1;
                         }
+                        *summary
+                            .by_mcdonald_2017
+                            .entry(r.mcdonald[0].into())
+                            .or_default() += 1;
+                        *summary
+                            .by_mcdonald_2024
+                            .entry(r.mcdonald[1].into())
+                            .or_default() += 1;
                         writeln!(out, "{id}\t{}", r.line)?;
                     }
                     None => summary.patients_in_error += 1,
@@ -124,6 +132,8 @@ pub(crate) struct PatientResult {
     pub picture: &'static str,
     pub causes: Vec<String>,
     pub flags: Vec<&'static str>,
+    /// McDonald 2017 and 2024, as summary keys.
+    pub mcdonald: [&'static str; 2],
 }
 
 #[derive(Default)]
@@ -297,5 +307,18 @@ fn result(
         picture: c.picture.as_str(),
         causes: c.causes.clone(),
         flags: a.screening.clone(),
+        mcdonald: [
+            criteria_key(a.mcdonald_assessed(), c.mcdonald_2017.met),
+            criteria_key(a.mcdonald_2024_assessed(), c.mcdonald_2024.met),
+        ],
+    }
+}
+
+fn criteria_key(assessed: bool, met: Option<bool>) -> &'static str {
+    match (assessed, met) {
+        (false, _) => "not_assessed",
+        (_, Some(true)) => "met",
+        (_, Some(false)) => "not_met",
+        (_, None) => "undecided",
     }
 }

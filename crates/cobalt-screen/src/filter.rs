@@ -22,9 +22,11 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// The Observation code sets of `knowledge/fhir.toml` that the mapping reads.
-const OBSERVATION_SETS: [&str; 2] = [
+const OBSERVATION_SETS: [&str; 4] = [
     "pregnancy_status_observation",
     "breastfeeding_status_observation",
+    "oct_rnfl_right",
+    "oct_rnfl_left",
 ];
 
 /// The longest code value compared; a longer one is kept for the probe to judge.

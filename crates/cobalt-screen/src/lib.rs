@@ -160,6 +160,11 @@ pub struct Summary {
     pub by_flag: BTreeMap<String, u64>,
     /// Patients with at least one flag.
     pub patients_flagged: u64,
+    /// Counts by McDonald 2017 result: `met`, `not_met`, `undecided` (not enough data) or
+    /// `not_assessed`.
+    pub by_mcdonald_2017: BTreeMap<String, u64>,
+    /// Counts by McDonald 2024 result, with the same keys.
+    pub by_mcdonald_2024: BTreeMap<String, u64>,
     /// Seconds taken.
     pub seconds: f64,
     /// Of which reading and filing the input.

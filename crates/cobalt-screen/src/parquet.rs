@@ -6,6 +6,7 @@ use crate::row::Row;
 use anyhow::Result;
 use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Float64Builder, ListBuilder, StringBuilder, UInt32Builder,
+    UInt8Builder,
 };
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -53,6 +54,12 @@ pub fn schema() -> SchemaRef {
         opt_text("b12_unit"),
         Field::new("b12_date", DataType::Date32, true),
         Field::new("refused_lines", DataType::UInt32, false),
+        Field::new("mcdonald_2024_regions", DataType::UInt8, true),
+        opt_flag("mcdonald_2024_dis"),
+        opt_flag("mcdonald_2024_dit"),
+        opt_flag("mcdonald_2024_csf_positive"),
+        opt_flag("mcdonald_2024_cvs_select6"),
+        opt_flag("mcdonald_2024_met"),
     ]))
 }
 
@@ -86,6 +93,12 @@ struct Columns {
     b12_unit: StringBuilder,
     b12_date: Date32Builder,
     refused_lines: UInt32Builder,
+    regions_2024: UInt8Builder,
+    dis_2024: BooleanBuilder,
+    dit_2024: BooleanBuilder,
+    csf_2024: BooleanBuilder,
+    cvs_2024: BooleanBuilder,
+    met_2024: BooleanBuilder,
 }
 
 fn list(b: &mut ListBuilder<StringBuilder>, v: &[String]) {
@@ -124,6 +137,12 @@ impl Columns {
         self.b12_date
             .append_option(r.b12_date.as_deref().and_then(days));
         self.refused_lines.append_value(r.refused_lines);
+        self.regions_2024.append_option(r.mcdonald_2024_regions);
+        self.dis_2024.append_option(r.mcdonald_2024_dis);
+        self.dit_2024.append_option(r.mcdonald_2024_dit);
+        self.csf_2024.append_option(r.mcdonald_2024_csf_positive);
+        self.cvs_2024.append_option(r.mcdonald_2024_cvs_select6);
+        self.met_2024.append_option(r.mcdonald_2024_met);
         Ok(())
     }
 
@@ -152,6 +171,12 @@ impl Columns {
             Arc::new(self.b12_unit.finish()),
             Arc::new(self.b12_date.finish()),
             Arc::new(self.refused_lines.finish()),
+            Arc::new(self.regions_2024.finish()),
+            Arc::new(self.dis_2024.finish()),
+            Arc::new(self.dit_2024.finish()),
+            Arc::new(self.csf_2024.finish()),
+            Arc::new(self.cvs_2024.finish()),
+            Arc::new(self.met_2024.finish()),
         ]
     }
 }

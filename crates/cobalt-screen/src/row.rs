@@ -59,10 +59,22 @@ pub struct Row {
     /// Lines of this patient that were refused (error records): a patient whose B12 line was
     /// refused must not read as an ordinary "not tested".
     pub refused_lines: u32,
+    /// `conclusions.mcdonald_2024.regions` (null: no imaging or optic nerve data).
+    pub mcdonald_2024_regions: Option<u8>,
+    /// `conclusions.mcdonald_2024.dis`.
+    pub mcdonald_2024_dis: Option<bool>,
+    /// `conclusions.mcdonald_2024.dit`.
+    pub mcdonald_2024_dit: Option<bool>,
+    /// `conclusions.mcdonald_2024.csf_positive`.
+    pub mcdonald_2024_csf_positive: Option<bool>,
+    /// `conclusions.mcdonald_2024.cvs_select6`.
+    pub mcdonald_2024_cvs_select6: Option<bool>,
+    /// `conclusions.mcdonald_2024.met`.
+    pub mcdonald_2024_met: Option<bool>,
 }
 
 /// The CSV header: the columns in order.
-pub const COLUMNS: [&str; 23] = [
+pub const COLUMNS: [&str; 29] = [
     "id",
     "as_of",
     "knowledge_version",
@@ -86,6 +98,12 @@ pub const COLUMNS: [&str; 23] = [
     "b12_unit",
     "b12_date",
     "refused_lines",
+    "mcdonald_2024_regions",
+    "mcdonald_2024_dis",
+    "mcdonald_2024_dit",
+    "mcdonald_2024_csf_positive",
+    "mcdonald_2024_cvs_select6",
+    "mcdonald_2024_met",
 ];
 
 impl Row {
@@ -134,6 +152,12 @@ impl Row {
             b12_unit: unit,
             b12_date: latest.and_then(|l| l.date).map(cobalt_fhir::dates::format),
             refused_lines: refused,
+            mcdonald_2024_regions: c.mcdonald_2024.regions,
+            mcdonald_2024_dis: c.mcdonald_2024.dis,
+            mcdonald_2024_dit: c.mcdonald_2024.dit,
+            mcdonald_2024_csf_positive: c.mcdonald_2024.csf_positive,
+            mcdonald_2024_cvs_select6: c.mcdonald_2024.cvs_select6,
+            mcdonald_2024_met: c.mcdonald_2024.met,
         }
     }
 
@@ -167,6 +191,13 @@ impl Row {
             os(&self.b12_unit),
             os(&self.b12_date),
             self.refused_lines.to_string(),
+            self.mcdonald_2024_regions
+                .map_or(String::new(), |n| n.to_string()),
+            ob(self.mcdonald_2024_dis),
+            ob(self.mcdonald_2024_dit),
+            ob(self.mcdonald_2024_csf_positive),
+            ob(self.mcdonald_2024_cvs_select6),
+            ob(self.mcdonald_2024_met),
         ]
         .iter()
         .map(|f| csv_field(f))

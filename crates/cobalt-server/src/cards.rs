@@ -178,6 +178,8 @@ pub fn patient_view(
                 format!("B12 indeterminate: order {first} to decide{cause_text}")
             } else if a.fired("TEST-002") {
                 format!("Exclude B12 deficiency before diagnosing MS: order {first}")
+            } else if a.fired("TEST-013") {
+                format!("Signs of B12 deficiency, no risk factor recorded: order {first} on clinical judgement")
             } else {
                 format!("B12 test indicated{cause_text}: order {first}")
             };
@@ -185,8 +187,8 @@ pub fn patient_view(
                 "uuid": uuid(),
                 "summary": clip(&summary),
                 "indicator": if c.test_indicated { "warning" } else { "info" },
-                "source": source_of(a, if a.fired("TEST-002") { "TEST-002" } else if a.fired("TEST-001") { "TEST-001" } else { "TEST-007" }),
-                "detail": detail(a, &["TEST-001", "TEST-002", "TEST-003", "TEST-004", "TEST-005", "TEST-006", "TEST-007", "TEST-011", "LAB-001", "LAB-002", "LAB-017"]),
+                "source": source_of(a, if a.fired("TEST-002") { "TEST-002" } else if a.fired("TEST-001") { "TEST-001" } else if a.fired("TEST-013") { "TEST-013" } else { "TEST-007" }),
+                "detail": detail(a, &["TEST-001", "TEST-002", "TEST-013", "TEST-003", "TEST-004", "TEST-005", "TEST-006", "TEST-007", "TEST-011", "LAB-001", "LAB-002", "LAB-017"]),
                 "suggestions": test_suggestions(kb, a, patient_id),
                 "selectionBehavior": "any",
                 "links": [link_to_rules()],
@@ -195,14 +197,20 @@ pub fn patient_view(
         _ => {}
     }
 
-    // 2. MS criteria cannot be met while B12 deficiency is present or not excluded.
-    if a.fired("MCD-008") {
+    // 2. MS criteria cannot be met while B12 deficiency is present or not excluded: the 2024
+    // criteria first, the 2017 ones beside them.
+    if a.fired("MCD-018") || a.fired("MCD-008") {
+        let rule = if a.fired("MCD-018") {
+            "MCD-018"
+        } else {
+            "MCD-008"
+        };
         cards.push(json!({
             "uuid": uuid(),
-            "summary": clip("McDonald 2017: MS cannot be diagnosed until B12 deficiency is excluded or treated"),
+            "summary": clip("McDonald 2024 (and 2017): MS cannot be diagnosed until B12 deficiency is excluded or treated"),
             "indicator": "info",
-            "source": source_of(a, "MCD-008"),
-            "detail": detail(a, &["MCD-001", "MCD-002", "MCD-003", "MCD-004", "MCD-005", "MCD-006", "MCD-007", "MCD-008"]),
+            "source": source_of(a, rule),
+            "detail": detail(a, &["MCD-018", "MCD-010", "MCD-011", "MCD-012", "MCD-013", "MCD-014", "MCD-015", "MCD-016", "MCD-017", "MCD-019", "MCD-008", "MCD-001", "MCD-002", "MCD-003", "MCD-004", "MCD-005", "MCD-006", "MCD-007"]),
             "links": [link_to_rules()],
         }));
     }

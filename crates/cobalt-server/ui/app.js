@@ -35,9 +35,18 @@
       { path: 'mri.spinal_cord_pattern.dorsal_columns_symmetric', label: 'Symmetric dorsal-column signal (“inverted V”)', type: 'bool' },
       { path: 'mri.spinal_cord_pattern.lateral_columns', label: 'Lateral-column signal', type: 'bool' },
       { path: 'mri.spinal_cord_pattern.longest_lesion_segments', label: 'Longest cord lesion (vertebral segments)', type: 'number', min: 0 },
+      { path: 'mri.central_vein_sign.lesions_assessed', label: 'Central vein sign: lesions assessed', type: 'number', min: 0, step: 1 },
+      { path: 'mri.central_vein_sign.lesions_positive', label: 'Central vein sign: lesions with a central vein', type: 'number', min: 0, step: 1 },
+      { path: 'mri.paramagnetic_rim_lesions', label: 'Paramagnetic rim lesions', type: 'number', min: 0, step: 1 },
+    ] },
+    { legend: 'Optic nerve (OCT and visual evoked potentials)', fields: [
+      { path: 'optic_nerve.oct_prnfl_intereye_difference_um', label: 'OCT pRNFL difference between the eyes (µm)', type: 'number', min: 0 },
+      { path: 'optic_nerve.oct_gcipl_intereye_difference_um', label: 'OCT GCIPL difference between the eyes (µm)', type: 'number', min: 0 },
+      { path: 'optic_nerve.vep_delayed', label: 'Visual evoked potential delayed (laboratory norms)', type: 'bool' },
     ] },
     { legend: 'Cerebrospinal fluid and MS history', fields: [
       { path: 'csf.oligoclonal_bands', label: 'Oligoclonal bands', type: 'choice', choices: 'csf.oligoclonal_bands' },
+      { path: 'csf.kappa_flc_index', label: 'Kappa free light chain index', type: 'number', min: 0 },
       { path: 'ms.status', label: 'MS status before this assessment', type: 'choice', choices: 'ms.status' },
       { path: 'ms.attacks', label: 'Clinical attacks so far', type: 'number', min: 0, step: 1 },
       { path: 'ms.lesions_with_objective_clinical_evidence', label: 'Lesions with objective clinical evidence', type: 'number', min: 0, step: 1 },
@@ -351,7 +360,10 @@
     ['next_tests', 'Next tests', (c, label) => (c.next_tests.length ? c.next_tests.map(label).join(', ') : 'none')],
     ['treatment', 'Treatment', (c) => words(c.treatment.route) + (c.treatment.urgent ? ' (urgent)' : '')],
     ['referrals', 'Referrals', (c, label) => (c.referrals.length ? c.referrals.map(label).join(', ') : 'none')],
+    ['mcdonald_2024', 'McDonald 2024 / 2017 met', (c) => [c.mcdonald_2024.met, c.mcdonald_2017.met].map(yn).join(' / ')],
   ];
+
+  const yn = (v) => (v === true ? 'yes' : v === false ? 'no' : 'not enough data');
 
   function labelOf(id) {
     for (const list of Object.values(schema.concepts)) {
@@ -367,7 +379,7 @@
     glance.replaceChildren();
     const dl = el('dl', { class: 'glance' });
     for (const [key, label, fmt] of GLANCE) {
-      const raw = key === 'treatment' ? c.treatment.route : Array.isArray(c[key]) ? c[key].join(' ') : c[key];
+      const raw = key === 'treatment' ? c.treatment.route : key === 'mcdonald_2024' ? String(c.mcdonald_2024.met) : Array.isArray(c[key]) ? c[key].join(' ') : c[key];
       const cls = key === 'treatment' && c.treatment.urgent ? 'urgent' : key === 'b12_status' ? 'status-' + c.b12_status : '';
       dl.append(el('div', { class: 'item ' + cls, 'data-conclusion': key, 'data-value': raw }, [
         el('dt', { text: label }),

@@ -90,6 +90,7 @@ pub const CHOICES: &[(&str, &[&str])] = &[
             "relapsing_remitting",
             "primary_progressive",
             "secondary_progressive",
+            "radiologically_isolated_syndrome",
         ],
     ),
     ("b12_replacement.status", &["none", "oral", "intramuscular"]),
@@ -288,6 +289,8 @@ pub enum MsStatus {
     RelapsingRemitting,
     PrimaryProgressive,
     SecondaryProgressive,
+    /// Lesions typical of MS found incidentally, without typical clinical symptoms (2024).
+    RadiologicallyIsolatedSyndrome,
 }
 
 /// B12 replacement route.
@@ -426,6 +429,30 @@ pub struct Mri {
     pub brain_normal: Option<bool>,
     /// The cord was imaged and normal.
     pub spinal_cord_normal: Option<bool>,
+    /// The central vein sign on susceptibility-sensitive MRI.
+    pub central_vein_sign: Option<CentralVeinSign>,
+    /// Lesions with a paramagnetic rim on susceptibility-sensitive MRI.
+    pub paramagnetic_rim_lesions: Option<u32>,
+}
+
+/// The central vein sign: white-matter lesions assessed, and those with a central vein.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CentralVeinSign {
+    /// Lesions assessed.
+    pub lesions_assessed: u32,
+    /// Lesions with a central vein (at most `lesions_assessed`).
+    pub lesions_positive: u32,
+}
+
+/// Optic nerve tests outside MRI (McDonald 2024).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct OpticNerve {
+    /// OCT peripapillary retinal nerve fibre layer difference between the eyes, in micrometres.
+    pub oct_prnfl_intereye_difference_um: Option<f64>,
+    /// OCT macular ganglion cell + inner plexiform layer difference between the eyes, in micrometres.
+    pub oct_gcipl_intereye_difference_um: Option<f64>,
+    /// Visual evoked potential latency delayed against the laboratory's own norms.
+    pub vep_delayed: Option<bool>,
 }
 
 /// MS history.
@@ -494,6 +521,10 @@ pub struct Case {
     pub mri: Option<Mri>,
     /// CSF oligoclonal bands.
     pub csf_oligoclonal_bands: Option<OligoclonalBands>,
+    /// CSF kappa free light chain index.
+    pub csf_kappa_flc_index: Option<f64>,
+    /// Optic nerve tests outside MRI.
+    pub optic_nerve: Option<OpticNerve>,
     /// MS history.
     pub ms: Option<MsHistory>,
     /// B12 replacement.

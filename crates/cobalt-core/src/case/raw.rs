@@ -79,6 +79,8 @@ pub struct RawCase {
     #[serde(default, skip_serializing_if = "skip")]
     pub csf: Option<RawCsf>,
     #[serde(default, skip_serializing_if = "skip")]
+    pub optic_nerve: Option<RawOpticNerve>,
+    #[serde(default, skip_serializing_if = "skip")]
     pub ms: Option<RawMs>,
     #[serde(default, skip_serializing_if = "skip")]
     pub b12_replacement: Option<RawReplacement>,
@@ -228,6 +230,28 @@ pub struct RawMri {
     pub brain_normal: Option<bool>,
     #[serde(default, skip_serializing_if = "skip")]
     pub spinal_cord_normal: Option<bool>,
+    #[serde(default, skip_serializing_if = "skip")]
+    pub central_vein_sign: Option<RawCentralVeinSign>,
+    #[serde(default, skip_serializing_if = "skip")]
+    pub paramagnetic_rim_lesions: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCentralVeinSign {
+    pub lesions_assessed: u32,
+    pub lesions_positive: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpticNerve {
+    #[serde(default, skip_serializing_if = "skip")]
+    pub oct_prnfl_intereye_difference_um: Option<f64>,
+    #[serde(default, skip_serializing_if = "skip")]
+    pub oct_gcipl_intereye_difference_um: Option<f64>,
+    #[serde(default, skip_serializing_if = "skip")]
+    pub vep_delayed: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
@@ -235,6 +259,8 @@ pub struct RawMri {
 pub struct RawCsf {
     #[serde(default, skip_serializing_if = "skip")]
     pub oligoclonal_bands: Option<OligoclonalBands>,
+    #[serde(default, skip_serializing_if = "skip")]
+    pub kappa_flc_index: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]

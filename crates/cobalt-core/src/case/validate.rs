@@ -316,6 +316,22 @@ impl Validator<'_> {
                 }),
                 None => None,
             };
+            let central_vein_sign = match m.central_vein_sign {
+                Some(c) if c.lesions_positive > c.lesions_assessed => {
+                    return Err(InputError::new(
+                        "mri.central_vein_sign.lesions_positive",
+                        format!(
+                            "{} lesions with a central vein of {} assessed; expected at most `lesions_assessed`",
+                            c.lesions_positive, c.lesions_assessed
+                        ),
+                    ))
+                }
+                Some(c) => Some(CentralVeinSign {
+                    lesions_assessed: c.lesions_assessed,
+                    lesions_positive: c.lesions_positive,
+                }),
+                None => None,
+            };
             case.mri = Some(Mri {
                 date: date("mri.date", &m.date)?,
                 lesions,
@@ -323,9 +339,27 @@ impl Validator<'_> {
                 spinal_cord_pattern: pattern,
                 brain_normal: m.brain_normal,
                 spinal_cord_normal: m.spinal_cord_normal,
+                central_vein_sign,
+                paramagnetic_rim_lesions: m.paramagnetic_rim_lesions,
             });
         }
-        case.csf_oligoclonal_bands = raw.csf.and_then(|c| c.oligoclonal_bands);
+        if let Some(c) = raw.csf {
+            case.csf_oligoclonal_bands = c.oligoclonal_bands;
+            case.csf_kappa_flc_index = non_negative("csf.kappa_flc_index", c.kappa_flc_index)?;
+        }
+        if let Some(o) = raw.optic_nerve {
+            case.optic_nerve = Some(OpticNerve {
+                oct_prnfl_intereye_difference_um: non_negative(
+                    "optic_nerve.oct_prnfl_intereye_difference_um",
+                    o.oct_prnfl_intereye_difference_um,
+                )?,
+                oct_gcipl_intereye_difference_um: non_negative(
+                    "optic_nerve.oct_gcipl_intereye_difference_um",
+                    o.oct_gcipl_intereye_difference_um,
+                )?,
+                vep_delayed: o.vep_delayed,
+            });
+        }
         if let Some(ms) = raw.ms {
             case.ms = Some(MsHistory {
                 status: ms.status,

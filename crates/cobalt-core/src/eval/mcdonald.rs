@@ -4,9 +4,19 @@
 
 use super::{Ctx, Facts};
 use crate::assessment::{B12Status, McDonald};
-use crate::case::{MsStatus, OligoclonalBands, Site};
+use crate::case::{Mri, MsStatus, OligoclonalBands, Site};
 
-fn tri(v: Option<bool>) -> &'static str {
+/// Whether the brain and the spinal cord were imaged. An MRI report lists every lesion it found:
+/// in an imaged part of the CNS, a region without a listed lesion has none.
+pub(crate) fn imaged(m: &Mri) -> (bool, bool) {
+    let brain = m.brain_normal.is_some() || m.lesions.iter().any(|l| l.site.is_brain());
+    let cord = m.spinal_cord_normal.is_some()
+        || m.spinal_cord_pattern.is_some()
+        || m.lesions.iter().any(|l| l.site == Site::SpinalCord);
+    (brain, cord)
+}
+
+pub(crate) fn tri(v: Option<bool>) -> &'static str {
     match v {
         Some(true) => "met",
         Some(false) => "not met",
@@ -71,13 +81,8 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
         Some(true)
     } else if let Some(possible) = mri
         .map(|m| {
-            // An MRI report lists every lesion it found: in an imaged part of the CNS, a region
-            // without a listed lesion has none. Regions that were not imaged could still have one.
-            let brain_imaged =
-                m.brain_normal.is_some() || m.lesions.iter().any(|l| l.site.is_brain());
-            let cord_imaged = m.spinal_cord_normal.is_some()
-                || m.spinal_cord_pattern.is_some()
-                || m.lesions.iter().any(|l| l.site == Site::SpinalCord);
+            // Regions that were not imaged could still have a lesion.
+            let (brain_imaged, cord_imaged) = imaged(m);
             let unknown = [
                 Site::Periventricular,
                 Site::CorticalJuxtacortical,

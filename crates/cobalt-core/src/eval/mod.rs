@@ -22,6 +22,7 @@ mod facts;
 mod labs;
 mod management;
 mod mcdonald;
+mod mcdonald2024;
 mod normalise;
 mod picture;
 pub mod screening;
@@ -135,6 +136,17 @@ pub const BUILTINS: &[&str] = &[
     "MCD-007",
     "MCD-008",
     "MCD-009",
+    // McDonald 2024
+    "MCD-010",
+    "MCD-011",
+    "MCD-012",
+    "MCD-013",
+    "MCD-014",
+    "MCD-015",
+    "MCD-016",
+    "MCD-017",
+    "MCD-018",
+    "MCD-019",
     // management
     "TX-001",
     "TX-002",
@@ -181,6 +193,12 @@ pub const BUILTIN_PARAMS: &[(&str, &str)] = &[
     ("PIC-021", "min_score"),
     ("PIC-021", "min_lead"),
     ("MCD-007", "min_progression_months"),
+    ("MCD-011", "prnfl_min_um"),
+    ("MCD-011", "gcipl_min_um"),
+    ("MCD-014", "min_positive_lesions"),
+    ("MCD-014", "few_lesions_below"),
+    ("MCD-017", "min_age_years"),
+    ("MCD-019", "min_progression_months"),
     ("TX-013", "review_months"),
     ("TX-013", "review_months_pregnant_or_breastfeeding"),
     ("DIET-004", "older_than_years"),
@@ -326,6 +344,7 @@ pub fn evaluate_with<'kb>(
     let test_indicated = testing::indication(&mut ctx, &facts, &causes);
     let picture = picture::decide(&mut ctx, &facts, &lab, &causes);
     let mcdonald = mcdonald::assess(&mut ctx, &facts, lab.status);
+    let (mcdonald_2024, mcdonald_2024_detail) = mcdonald2024::assess(&mut ctx, &facts, lab.status);
     let next_tests = testing::next_tests(&mut ctx, &facts, &lab, &causes, test_indicated);
     let (treatment, referrals, management) =
         management::plan(&mut ctx, &facts, &lab, &causes, picture);
@@ -338,6 +357,7 @@ pub fn evaluate_with<'kb>(
         causes: causes.concepts.clone(),
         picture,
         mcdonald_2017: mcdonald,
+        mcdonald_2024,
         treatment,
         referrals,
     };
@@ -356,6 +376,7 @@ pub fn evaluate_with<'kb>(
                 message: f.message,
                 suggestion: f.suggestion,
                 sources,
+                unverified: rule.unverified.as_deref(),
             })
         })
         .collect();
@@ -381,6 +402,7 @@ pub fn evaluate_with<'kb>(
         findings,
         missing: ctx.missing,
         labs: lab.normalised,
+        mcdonald_2024_detail,
         management,
         unrecognised_codes: case.unrecognised.clone(),
         screening,

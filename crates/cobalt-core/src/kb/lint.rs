@@ -236,6 +236,10 @@ impl Linter {
                     ("why", &r.why),
                     ("inputs", &r.inputs),
                     ("limitations", &r.limitations),
+                    (
+                        "unverified",
+                        r.unverified.as_ref().unwrap_or(&"-".to_string()),
+                    ),
                 ] {
                     if text.trim().is_empty() {
                         self.problem(f.path, &id, format!("empty `{field}`"));
@@ -522,6 +526,21 @@ impl Linter {
                 self.problem(file, &item, "overlapping ranges: a test is either deficient_below, raised_above or low_below");
             }
             self.cites(file, &item, &c.sources, refs, used);
+        }
+        let item = format!("{}.csf", p.id);
+        match &p.csf {
+            Some(c) => {
+                let v = c.kappa_flc_index_positive_from;
+                if !(v.is_finite() && v > 0.0) {
+                    self.problem(file, &item, format!("impossible bound {v}"));
+                }
+                self.cites(file, &item, &c.sources, refs, used);
+            }
+            None => self.problem(
+                file,
+                &item,
+                "missing: kappa_flc_index_positive_from (McDonald 2024)",
+            ),
         }
     }
 }

@@ -179,6 +179,9 @@ impl KnowledgeBase {
                     let entry = p.tests.entry(test).or_default();
                     merge_cutoffs(entry, table);
                 }
+                if let Some(csf) = o.csf {
+                    merge_csf(&mut p.csf, csf);
+                }
                 p
             }
             Err(e) => {

@@ -192,6 +192,10 @@ pub struct Rule {
     pub thresholds: Option<String>,
     /// Known limitations.
     pub limitations: String,
+    /// What in the rule rests on secondary sources or could not be verified, in one sentence a
+    /// clinician reads beside the finding.
+    #[serde(default)]
+    pub unverified: Option<String>,
     /// Sources.
     pub sources: Vec<Cite>,
     /// Cause data, for cause rules.
@@ -241,6 +245,7 @@ pub const CATEGORIES: &[&str] = &[
     "cause",
     "picture",
     "mcdonald",
+    "mcdonald_2024",
     "management",
     "diet",
     "evidence",
@@ -389,6 +394,20 @@ pub struct Profile {
     /// Cut-offs by lab concept.
     #[serde(default)]
     pub tests: BTreeMap<String, Cutoffs>,
+    /// CSF cut-offs (McDonald 2024), which depend on the laboratory's assay.
+    #[serde(default)]
+    pub csf: Option<CsfCutoffs>,
+}
+
+/// CSF cut-offs: the kappa free light chain index counts as positive at or above this.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CsfCutoffs {
+    /// Positive at or above this index (unitless).
+    pub kappa_flc_index_positive_from: f64,
+    /// Sources.
+    #[serde(default)]
+    pub sources: Vec<Cite>,
 }
 
 impl Profile {

@@ -13,6 +13,27 @@ pub(super) struct OverrideFile {
     pub(super) title: Option<String>,
     #[serde(default)]
     pub(super) tests: BTreeMap<String, CutoffsPatch>,
+    #[serde(default)]
+    pub(super) csf: Option<CsfPatch>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CsfPatch {
+    #[serde(default)]
+    pub(super) kappa_flc_index_positive_from: Option<f64>,
+    #[serde(default)]
+    pub(super) sources: Option<Vec<Cite>>,
+}
+
+pub(super) fn merge_csf(c: &mut Option<CsfCutoffs>, p: CsfPatch) {
+    let entry = c.get_or_insert_with(CsfCutoffs::default);
+    if let Some(v) = p.kappa_flc_index_positive_from {
+        entry.kappa_flc_index_positive_from = v;
+    }
+    if let Some(s) = p.sources {
+        entry.sources = s;
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -63,6 +63,7 @@ pub(crate) fn run(
         skipped: g.skipped,
         key: PatientKey::default(),
         pregnancy_obs: None,
+        rnfl: [None, None],
         pregnancy_cond: None,
         breastfeeding: None,
         ms_status: None,
@@ -203,6 +204,8 @@ struct Mapper<'k, 'a> {
     key: PatientKey,
     /// The latest pregnancy status observation: (date, pregnant, path of its value).
     pregnancy_obs: Option<(Option<Date>, bool, String)>,
+    /// The latest OCT RNFL thickness of the right and the left eye: (date, um, path).
+    rnfl: [Option<(Option<Date>, f64, String)>; 2],
     /// The path of the first active pregnancy condition.
     pregnancy_cond: Option<String>,
     breastfeeding: Option<(Option<Date>, bool, String)>,
@@ -299,6 +302,19 @@ impl<'k, 'a> Mapper<'k, 'a> {
         if let Some((_, v, path)) = self.breastfeeding.clone() {
             self.patient().breastfeeding = Some(v);
             self.origins.push(("patient.breastfeeding".into(), path));
+        }
+        if let [Some((_, r, rp)), Some((_, l, _))] = &self.rnfl {
+            self.case.optic_nerve = Some(cobalt_core::case::RawOpticNerve {
+                oct_prnfl_intereye_difference_um: Some(cobalt_core::units::round_sig(
+                    (r - l).abs(),
+                    9,
+                )),
+                ..Default::default()
+            });
+            self.origins.push((
+                "optic_nerve.oct_prnfl_intereye_difference_um".into(),
+                rp.clone(),
+            ));
         }
         self.case.id = id;
         self.case.as_of = Some(dates::format(self.as_of));

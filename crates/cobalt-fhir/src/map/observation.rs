@@ -108,6 +108,13 @@ impl Mapper<'_, '_> {
             return Ok(());
         }
 
+        for (set, eye) in [("oct_rnfl_right", 0), ("oct_rnfl_left", 1)] {
+            if self.t.any(set, &pairs) {
+                self.rnfl(i, &o, eye, date);
+                return Ok(());
+            }
+        }
+
         let value = self.lab_value(&o, &i.path);
         match self.concept(code).map(|c| (c.id.clone(), c.kind)) {
             Some((id, Kind::Lab)) => {
@@ -163,6 +170,23 @@ impl Mapper<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// An OCT RNFL thickness of one eye (0 right, 1 left), in micrometres; the latest counts.
+    fn rnfl(&mut self, i: &Item<'_>, o: &model::Observation<'_>, eye: usize, date: Option<Date>) {
+        let q = o.valueQuantity.as_ref();
+        let um = q.and_then(|q| {
+            let unit = q.code.as_deref().or(q.unit.as_deref())?;
+            matches!(unit, "um" | "µm" | "μm").then_some(q.value?)
+        });
+        match um {
+            Some(v) if v.is_finite() && v >= 0.0 => {
+                if self.rnfl[eye].as_ref().is_none_or(|(d, _, _)| date >= *d) {
+                    self.rnfl[eye] = Some((date, v, at(i, "valueQuantity.value")));
+                }
+            }
+            _ => self.skip(&i.path, "an OCT RNFL thickness without a value in um"),
+        }
     }
 
     fn lab_value(&self, o: &model::Observation<'_>, path: &str) -> LabValue {
