@@ -130,7 +130,8 @@ struct AssessArgs {
     /// Threshold profile.
     #[arg(long)]
     profile: Option<String>,
-    /// A laboratory's own thresholds (TOML with [tests.<lab>] tables) applied over the profile.
+    /// A laboratory's own thresholds (TOML with [tests.<lab>] tables and a [csf] table) applied
+    /// over the profile.
     #[arg(long, value_name = "FILE")]
     thresholds: Option<PathBuf>,
     /// The assessment date (YYYY-MM-DD) when the case has no as_of; default today.

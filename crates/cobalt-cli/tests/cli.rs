@@ -340,3 +340,35 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn a_laboratory_sets_its_own_kappa_flc_cut_off() {
+    let case = r#"{"format":"cobalt.case/1","as_of":"2026-01-01","ms":{"status":"clinically_isolated_syndrome"},"mri":{"lesions":[{"site":"periventricular","count":3}]},"csf":{"kappa_flc_index":7}}"#;
+    let csf = |args: &[&str]| {
+        let out = run_stdin(args, case);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["conclusions"]["mcdonald_2024"]["csf_positive"].clone()
+    };
+    assert_eq!(
+        csf(&["assess", "-", "--format", "json"]),
+        serde_json::json!(true)
+    );
+    let dir = std::env::temp_dir().join(format!("cobalt-cli-kflc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lab = dir.join("lab.toml");
+    let lab_arg = lab.to_str().unwrap().to_string();
+    std::fs::write(&lab, "[csf]\nkappa_flc_index_positive_from = 8.0\nsources = [{ ref = \"deisenhammer-2025-csf\", at = \"method-specific cut-off\" }]\n").unwrap();
+    let with_lab = csf(&["assess", "-", "--format", "json", "--thresholds", &lab_arg]);
+    std::fs::write(&lab, "[csf]\nkappa_flc_index_positive_from = -1.0\nsources = [{ ref = \"deisenhammer-2025-csf\" }]\n").unwrap();
+    let bad = run_stdin(&["assess", "-", "--thresholds", &lab_arg], case);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(with_lab, serde_json::json!(false));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("csf: impossible bound -1"));
+}

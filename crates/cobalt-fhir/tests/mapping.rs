@@ -490,3 +490,25 @@ fn resources_from_a_prefetch_keep_their_paths() {
     // The case carries no Bundle id from a prefetch.
     assert!(m.document().get("id").is_some_and(|id| id == "p"));
 }
+
+#[test]
+fn oct_rnfl_of_both_eyes_becomes_the_intereye_difference() {
+    // The latest thickness of each eye counts (98 and 91.5 um; the older 110 um does not).
+    let m = assert_case(
+        "oct-rnfl.json",
+        json!({
+            "format": "cobalt.case/1", "id": "oct-rnfl", "as_of": "2026-01-15",
+            "patient": { "age_years": 33, "sex": "female" },
+            "optic_nerve": { "oct_prnfl_intereye_difference_um": 6.5 }
+        }),
+    );
+    assert!(m.skipped.is_empty(), "{:?}", m.skipped);
+    let a = cobalt_core::evaluate(
+        kb(),
+        &kb().profiles[&kb().meta.default_profile],
+        &m.parsed,
+        AS_OF,
+    );
+    assert_eq!(a.conclusions.mcdonald_2024.regions, Some(1));
+    assert_eq!(a.mcdonald_2024_detail.optic_nerve_by, ["oct"]);
+}

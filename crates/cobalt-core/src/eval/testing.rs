@@ -134,8 +134,8 @@ pub(crate) fn next_tests(
         if facts.nitrous_oxide {
             ctx.fire(
                 "TEST-005",
-                "Nitrous oxide exposure: nitrous oxide inactivates B12, so total B12 can be normal while the cells are deficient. Homocysteine (or MMA) is the first test.",
-                Some("Measure plasma homocysteine (or MMA), with total B12; if not available in primary care, refer to secondary care.".into()),
+                "Nitrous oxide exposure: nitrous oxide inactivates B12, so total B12 can be normal while the cells are deficient. Plasma homocysteine or serum MMA is the initial test.",
+                Some("Measure plasma homocysteine (through phlebotomy in secondary care) or serum MMA; total B12 alongside confirms a deficiency but cannot exclude one.".into()),
             );
             add("homocysteine", &mut tests);
             add("mma", &mut tests);
