@@ -25,6 +25,10 @@ let caseFiles = process.argv.slice(3);
 if (caseFiles.length === 0) {
   const dir = resolve(repo, 'tests/published');
   caseFiles = readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => join(dir, f));
+  // The constructed McDonald 2024 cases: they use the form's 2024 fields (central vein sign, rim
+  // lesions, OCT, VEP, kappa FLC index).
+  const constructed = resolve(repo, 'tests/cases');
+  caseFiles.push(...readdirSync(constructed).filter((f) => /^C-M24-.*\.json$/.test(f)).sort().map((f) => join(constructed, f)));
 }
 const artefacts = join(repo, 'target/browser-artifacts');
 mkdirSync(artefacts, { recursive: true });
@@ -126,10 +130,14 @@ async function shown(page) {
       glance[d.dataset.conclusion] = { value: d.dataset.value, text: d.querySelector('dd').textContent, urgent: d.classList.contains('urgent') };
     }
     const mcdonald = {};
-    for (const tr of document.querySelectorAll('#view-clinician [data-criterion]')) mcdonald[tr.dataset.criterion] = tr.querySelector('td').textContent;
+    const mcdonald2024 = {};
+    for (const tr of document.querySelectorAll('#view-clinician [data-criterion]')) {
+      mcdonald[tr.dataset.criterion] = tr.querySelector('td').textContent;
+      mcdonald2024[tr.dataset.criterion] = tr.querySelector('td[data-year="2024"]').textContent;
+    }
     const rows = {};
     for (const tr of document.querySelectorAll('#view-clinician table.glance tr')) rows[tr.querySelector('th').textContent] = tr.querySelector('td').textContent;
-    return { glance, mcdonald, rows };
+    return { glance, mcdonald, mcdonald2024, rows };
   });
 }
 
@@ -141,12 +149,20 @@ function expectShown(s, e) {
   if (e.route) assert.equal(s.glance.treatment.value, e.route, 'route');
   if (e.route_any_of) assert.ok(e.route_any_of.includes(s.glance.treatment.value), `route ${s.glance.treatment.value}`);
   if (e.urgent !== undefined) assert.equal(s.glance.treatment.urgent, e.urgent, 'urgency');
-  if (e.test_indicated !== undefined) assert.equal(s.rows['Test indicated'], e.test_indicated ? 'yes' : 'no', 'test indicated');
+  if (e.test_indicated !== undefined) assert.equal(s.rows['Test indicated'].split(' ')[0], e.test_indicated ? 'yes' : 'no', 'test indicated');
   for (const c of e.causes_include || []) assert.ok(list('causes').includes(c), `cause ${c} in ${list('causes')}`);
   if (e.next_tests_include_any) assert.ok(e.next_tests_include_any.some((t) => list('next_tests').includes(t)), `next tests ${list('next_tests')}`);
   if (e.mcdonald_dis !== undefined) assert.equal(s.mcdonald.dis, e.mcdonald_dis ? 'yes' : 'no', 'McDonald DIS');
   if (e.mcdonald_dit !== undefined) assert.equal(s.mcdonald.dit, e.mcdonald_dit ? 'yes' : 'no', 'McDonald DIT');
   if (e.mcdonald_met_not_true) assert.notEqual(s.mcdonald.met, 'yes', 'McDonald met');
+  const tri = (v) => (v === true ? 'yes' : v === false ? 'no' : 'not enough data');
+  if (e.mcdonald_met !== undefined) assert.equal(s.mcdonald.met, tri(e.mcdonald_met), 'McDonald 2017 met');
+  for (const [key, row] of [['dis', 'dis'], ['dit', 'dit'], ['csf_positive', 'csf'], ['cvs_select6', 'cvs'], ['met', 'met']]) {
+    const want = e[`mcdonald_2024_${key}`];
+    if (want !== undefined) assert.equal(s.mcdonald2024[row], tri(want), `McDonald 2024 ${key}`);
+  }
+  if (e.mcdonald_2024_met_not_true) assert.notEqual(s.mcdonald2024.met, 'yes', 'McDonald 2024 met');
+  if (typeof e.mcdonald_2024_regions === 'number') assert.ok(s.mcdonald2024.regions.startsWith(`${e.mcdonald_2024_regions} of 5`), `McDonald 2024 regions ${s.mcdonald2024.regions}`);
 }
 
 const browser = await chromium.launch({
