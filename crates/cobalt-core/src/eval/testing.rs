@@ -76,7 +76,8 @@ pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) 
 /// Neurological or haematological symptoms and signs of B12 deficiency, for which a B12 test is
 /// ordered on clinical judgement even without a risk factor (TEST-013).
 fn judgement_signs(facts: &Facts, lab: &LabFacts) -> bool {
-    facts.neuro()
+    facts.demyelination_considered
+        || facts.neuro()
         || !facts.haem_findings.is_empty()
         || lab.anaemia == Some(true)
         || lab.macrocytosis == Some(true)
@@ -121,15 +122,23 @@ pub(crate) fn next_tests(
             if lab.macrocytosis == Some(true) {
                 signs.push("macrocytosis");
             }
-            ctx.fire(
-                "TEST-013",
-                msg!(
-                    ctx,
-                    "Symptoms or signs of B12 deficiency ({}) but no recorded risk factor: NICE asks for clinical judgement here rather than \"no test\". B12 deficiency is cheap to test for, treatable, and must be excluded before a demyelinating diagnosis, so order it.",
-                    signs.join(", ")
-                ),
-                None,
-            );
+            if signs.is_empty() {
+                ctx.fire(
+                    "TEST-013",
+                    "MS or another demyelinating disease is being considered and B12 has not been measured: B12 deficiency must be excluded before a demyelinating diagnosis, so order it.",
+                    None,
+                );
+            } else {
+                ctx.fire(
+                    "TEST-013",
+                    msg!(
+                        ctx,
+                        "Symptoms or signs of B12 deficiency ({}) but no recorded risk factor: NICE asks for clinical judgement here rather than \"no test\". B12 deficiency is cheap to test for, treatable, and must be excluded before a demyelinating diagnosis, so order it.",
+                        signs.join(", ")
+                    ),
+                    None,
+                );
+            }
         }
         if facts.nitrous_oxide {
             ctx.fire(
