@@ -266,6 +266,9 @@ pub struct FoodOut<'kb> {
     pub mcg_high: Option<f64>,
     /// Share of the daily intake for this person, in percent.
     pub percent_of_intake: f64,
+    /// A limit that applies to this person (in pregnancy: tuna, oily fish), with its reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caution: Option<&'kb str>,
 }
 
 /// The diet plan.
@@ -281,6 +284,9 @@ pub struct DietPlan<'kb> {
     pub foods: Vec<FoodOut<'kb>>,
     /// Advice specific to this person.
     pub advice: Vec<String>,
+    /// In pregnancy, the foods left out or limited and why (also in `advice`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pregnancy: Vec<&'kb str>,
 }
 
 /// What to do.

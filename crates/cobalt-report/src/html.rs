@@ -297,8 +297,13 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
             for f in &d.foods {
                 let _ = writeln!(
                     o,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}%</td></tr>",
+                    "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}%</td></tr>",
                     Esc(f.name),
+                    if f.caution.is_some() {
+                        " <em>(limit in pregnancy)</em>"
+                    } else {
+                        ""
+                    },
                     Esc(f.serving),
                     f.mcg,
                     f.percent_of_intake

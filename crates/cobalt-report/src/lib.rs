@@ -252,8 +252,16 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
         for f in &d.foods {
             let _ = writeln!(
                 o,
-                "  - {} ({}): {} mcg, {}% of the day's need",
-                f.name, f.serving, f.mcg, f.percent_of_intake
+                "  - {} ({}): {} mcg, {}% of the day's need{}",
+                f.name,
+                f.serving,
+                f.mcg,
+                f.percent_of_intake,
+                if f.caution.is_some() {
+                    " (limit in pregnancy, below)"
+                } else {
+                    ""
+                }
             );
         }
         for adv in &d.advice {
@@ -397,8 +405,16 @@ pub fn markdown(a: &Assessment<'_>) -> String {
             for f in &d.foods {
                 let _ = writeln!(
                     o,
-                    "| {} | {} | {} | {}% |",
-                    f.name, f.serving, f.mcg, f.percent_of_intake
+                    "| {}{} | {} | {} | {}% |",
+                    f.name,
+                    if f.caution.is_some() {
+                        " (limit in pregnancy)"
+                    } else {
+                        ""
+                    },
+                    f.serving,
+                    f.mcg,
+                    f.percent_of_intake
                 );
             }
             let _ = writeln!(o);

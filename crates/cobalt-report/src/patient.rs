@@ -143,6 +143,8 @@ struct Food {
     food_alone: String,
     foods_intro: String,
     food: String,
+    food_limited: String,
+    pregnancy: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,6 +200,7 @@ const EVID_COEXIST: &str = "EVID-002";
 const DIET_PLANT_BASED: &str = "DIET-003";
 /// Older people absorb less food-bound B12.
 const DIET_OLDER: &str = "DIET-004";
+const DIET_PREGNANCY: &str = "DIET-005";
 
 // --- Assembly --------------------------------------------------------------------------------
 
@@ -449,17 +452,24 @@ fn food(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
     if a.conclusions.b12_status.shown() {
         p.push(f.food_alone.clone());
     }
+    if a.fired(DIET_PREGNANCY) {
+        p.push(f.pregnancy.clone());
+        // The reasons are written for a person to read (knowledge/diet.toml, [[pregnancy]]).
+        p.extend(d.pregnancy.iter().map(|s| s.to_string()));
+    }
     let items: Vec<String> = d
         .foods
         .iter()
         .map(|x| {
+            let mcg = display_number(x.mcg, 1);
+            let template = if x.caution.is_some() {
+                &f.food_limited
+            } else {
+                &f.food
+            };
             fill(
-                &f.food,
-                &[
-                    ("name", x.name),
-                    ("serving", x.serving),
-                    ("mcg", &display_number(x.mcg, 1)),
-                ],
+                template,
+                &[("name", x.name), ("serving", x.serving), ("mcg", &mcg)],
             )
         })
         .collect();

@@ -421,6 +421,11 @@ fn pregnant_vegan() {
 }
 
 #[test]
+fn pregnant_omnivore() {
+    snapshot("pregnant-omnivore.json");
+}
+
+#[test]
 fn the_follow_up_interval_comes_from_the_rule_parameter() {
     let kb = kb();
     let params = |key: &str| kb.param("TX-013", key);

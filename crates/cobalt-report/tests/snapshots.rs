@@ -51,6 +51,11 @@ fn nitrous_oxide() {
 }
 
 #[test]
+fn pregnant_omnivore() {
+    check("pregnant-omnivore.json");
+}
+
+#[test]
 fn pregnant_vegan() {
     check("pregnant-vegan.json");
 }

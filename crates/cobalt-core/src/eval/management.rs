@@ -374,29 +374,66 @@ fn diet_plan<'kb>(
         );
         return None;
     };
-    let mut foods: Vec<FoodOut<'kb>> = kb
-        .foods
-        .iter()
-        .filter(|f| f.mcg > 0.0)
-        .filter(|f| {
-            if vegan {
-                f.vegan
-            } else if vegetarian {
-                f.vegetarian
-            } else {
-                true
+    let pescatarian = diet == Some(Diet::Pescatarian);
+    // In pregnancy, foods of a kind to avoid are left out and those to limit carry the limit.
+    let caution = |kind: &str| {
+        kb.pregnancy_cautions
+            .iter()
+            .find(|c| facts.pregnant && c.kind == kind)
+    };
+    let mut left_out: Vec<&'kb str> = Vec::new();
+    let mut limited: Vec<&'kb str> = Vec::new();
+    let mut foods: Vec<FoodOut<'kb>> = Vec::new();
+    for f in kb.foods.iter().filter(|f| f.mcg > 0.0) {
+        let suits = if vegan {
+            f.vegan
+        } else if vegetarian {
+            f.vegetarian
+        } else if pescatarian {
+            !matches!(f.kind.as_str(), "meat" | "liver")
+        } else {
+            true
+        };
+        if !suits {
+            continue;
+        }
+        let c = caution(&f.kind);
+        match c.map(|c| c.advice.as_str()) {
+            Some("avoid") => {
+                let reason = c.map_or("", |c| c.reason.as_str());
+                if !left_out.contains(&reason) {
+                    left_out.push(reason);
+                }
+                continue;
             }
-        })
-        .map(|f| FoodOut {
+            Some(_) => {
+                let reason = c.map_or("", |c| c.reason.as_str());
+                if !limited.contains(&reason) {
+                    limited.push(reason);
+                }
+            }
+            None => {}
+        }
+        foods.push(FoodOut {
             name: f.name.as_str(),
             serving: f.serving.as_str(),
             mcg: f.mcg,
             mcg_high: f.mcg_high,
             percent_of_intake: (f.mcg / stage.mcg_per_day * 100.0).round(),
-        })
-        .collect();
+            caution: c.filter(|c| c.advice == "limit").map(|c| c.reason.as_str()),
+        });
+    }
     foods.sort_by(|a, b| b.mcg.total_cmp(&a.mcg));
     foods.truncate(8);
+    let pregnancy: Vec<&'kb str> = left_out.iter().chain(&limited).copied().collect();
+    if !pregnancy.is_empty() {
+        ctx.fire(
+            "DIET-005",
+            msg!(ctx, "Pregnant: {}", pregnancy.join(" ")),
+            None,
+        );
+        advice.extend(pregnancy.iter().map(|s| s.to_string()));
+    }
     ctx.fire(
         "DIET-001",
         msg!(
@@ -438,5 +475,6 @@ fn diet_plan<'kb>(
         measure: stage.measure.as_str(),
         foods,
         advice,
+        pregnancy,
     })
 }

@@ -170,6 +170,7 @@ pub const BUILTINS: &[&str] = &[
     "DIET-002",
     "DIET-003",
     "DIET-004",
+    "DIET-005",
     // evidence
     "EVID-001",
     "EVID-002",

@@ -10,6 +10,30 @@ pub(super) struct Linter {
     pub(super) problems: Vec<Problem>,
 }
 
+impl Linter {
+    /// A food's kind is known and agrees with its vegetarian and vegan flags.
+    fn food_kind(&mut self, file: &str, food: &Food) {
+        let animal = matches!(
+            food.kind.as_str(),
+            "meat" | "liver" | "fish" | "oily_fish" | "tuna" | "shellfish"
+        );
+        if !FOOD_KINDS.contains(&food.kind.as_str()) {
+            self.problem(file, &food.name, format!("unknown kind `{}`", food.kind));
+        } else if animal && food.vegetarian {
+            self.problem(file, &food.name, "a meat or fish kind marked vegetarian");
+        } else if matches!(food.kind.as_str(), "dairy" | "egg") && (food.vegan || !food.vegetarian)
+        {
+            self.problem(file, &food.name, "dairy and eggs are vegetarian, not vegan");
+        } else if (food.kind == "fortified") != food.fortified {
+            self.problem(
+                file,
+                &food.name,
+                "kind `fortified` exactly when fortified = true",
+            );
+        }
+    }
+}
+
 pub(super) fn rule_id_ok(id: &str) -> bool {
     let Some((prefix, num)) = id.split_once('-') else {
         return false;
@@ -203,9 +227,21 @@ impl Linter {
                         if food.vegan && !food.vegetarian {
                             self.problem(f.path, &food.name, "vegan but not vegetarian");
                         }
+                        self.food_kind(f.path, food);
+                    }
+                    for c in &df.pregnancy {
+                        let item = format!("pregnancy.{}", c.kind);
+                        if !FOOD_KINDS.contains(&c.kind.as_str()) {
+                            self.problem(f.path, &item, "unknown food kind");
+                        }
+                        if !matches!(c.advice.as_str(), "avoid" | "limit") {
+                            self.problem(f.path, &item, "advice must be avoid or limit");
+                        }
+                        self.cites(f.path, &item, &c.sources, &kb.references, &mut used_refs);
                     }
                     kb.intake = df.intake;
                     kb.foods = df.food;
+                    kb.pregnancy_cautions = df.pregnancy;
                 }
             }
             None => self.problem("diet.toml", "", "missing file"),

@@ -82,6 +82,8 @@ pub struct KnowledgeBase {
     pub intake: Vec<Intake>,
     /// Foods.
     pub foods: Vec<Food>,
+    /// Food cautions in pregnancy.
+    pub pregnancy_cautions: Vec<PregnancyCaution>,
 }
 
 impl KnowledgeBase {

@@ -329,6 +329,39 @@ pub struct Food {
     /// Fortified food.
     #[serde(default)]
     pub fortified: bool,
+    /// What kind of food: `meat`, `liver`, `fish`, `oily_fish`, `tuna`, `shellfish`, `dairy`,
+    /// `egg`, `fortified` or `plant`. Pescatarian diets leave out `meat` and `liver`; the
+    /// pregnancy cautions (`[[pregnancy]]`) name kinds.
+    pub kind: String,
+    /// Sources.
+    pub sources: Vec<Cite>,
+}
+
+/// The food kinds of [`Food::kind`].
+pub const FOOD_KINDS: &[&str] = &[
+    "meat",
+    "liver",
+    "fish",
+    "oily_fish",
+    "tuna",
+    "shellfish",
+    "dairy",
+    "egg",
+    "fortified",
+    "plant",
+];
+
+/// Advice on a kind of food in pregnancy: `avoid` leaves it out of the list, `limit` keeps it
+/// with the limit beside it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PregnancyCaution {
+    /// The food kind.
+    pub kind: String,
+    /// `avoid` or `limit`.
+    pub advice: String,
+    /// The reason and the limit, in a sentence a person reads.
+    pub reason: String,
     /// Sources.
     pub sources: Vec<Cite>,
 }
@@ -338,6 +371,8 @@ pub struct Food {
 pub(super) struct DietFile {
     pub(super) intake: Vec<Intake>,
     pub(super) food: Vec<Food>,
+    #[serde(default)]
+    pub(super) pregnancy: Vec<PregnancyCaution>,
 }
 
 /// Cut-offs for one test, in one unit. Bounds are named for their inclusiveness: `_below` is
