@@ -252,6 +252,54 @@ try {
     assert.equal(await page.evaluate(() => document.activeElement.dataset.path), 'patient.age_years');
   });
 
+  await check('a refused entry removes the previous patient\'s results at once', async () => {
+    await open();
+    await page.fill('[data-path="id"]', 'first-patient');
+    await page.fill('[data-path="patient.age_years"]', '70');
+    await page.click('#assess');
+    await page.waitForSelector('#glance:not([hidden])');
+    await page.click('#clear');
+    await page.fill('[data-path="id"]', 'second-patient');
+    await page.fill('[data-path="patient.age_years"]', '200');
+    await page.click('#assess');
+    await page.waitForSelector('#error:not([hidden])');
+    assert.ok(await page.locator('#glance').isHidden(), 'tiles hidden');
+    assert.ok(await page.locator('#views').isHidden(), 'reports hidden');
+    assert.equal(await page.locator('#view-clinician').innerHTML(), '', 'no earlier report in the page');
+  });
+
+  await check('editing the form after assessing removes the results that no longer match it', async () => {
+    await open();
+    await page.fill('[data-path="patient.age_years"]', '70');
+    await page.click('#assess');
+    await page.waitForSelector('#glance:not([hidden])');
+    assert.match(await page.locator('#source').textContent(), /case in the form/);
+    await page.fill('[data-path="patient.age_years"]', '71');
+    assert.ok(await page.locator('#glance').isHidden(), 'tiles hidden after an edit');
+    assert.match(await page.locator('#status').textContent(), /form changed/);
+  });
+
+  await check('assessing pasted JSON never leaves another patient in the form', async () => {
+    await open();
+    await page.fill('[data-path="id"]', 'form-patient');
+    await page.fill('[data-path="patient.age_years"]', '44');
+    const pasted = { format: 'cobalt.case/1', id: 'pasted-patient', patient: { age_years: 81 } };
+    await page.click('#paste summary');
+    await page.fill('#paste-text', JSON.stringify(pasted));
+    await page.click('#assess-pasted');
+    await page.waitForSelector('#glance:not([hidden])');
+    assert.equal(await page.inputValue('[data-path="id"]'), 'pasted-patient', 'the form holds the pasted case');
+    assert.equal(await page.inputValue('[data-path="patient.age_years"]'), '81');
+    assert.match(await page.locator('#source').textContent(), /pasted JSON/);
+    const fixtures = join(repo, 'crates/cobalt-fhir/tests/fixtures');
+    const bundle = JSON.parse(readFileSync(join(fixtures, 'patient-race.json'), 'utf8'));
+    await page.fill('#paste-text', JSON.stringify(bundle));
+    await page.click('#assess-pasted');
+    await page.waitForSelector('#glance:not([hidden])');
+    assert.equal(await page.inputValue('[data-path="id"]'), '', 'the form is cleared for a Bundle');
+    assert.equal(await page.inputValue('[data-path="patient.age_years"]'), '');
+  });
+
   await check('several dated total B12 results are drawn as a chart', async () => {
     await open();
     const results = [['2025-06-01', 300], ['2025-12-01', 210], ['2026-03-01', 140]];

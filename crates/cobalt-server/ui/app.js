@@ -398,7 +398,22 @@
     $('#results').focus({ preventScroll: true });
   }
 
-  async function assess(body) {
+  // Results never outlive what they were computed from: they are removed before every new
+  // assessment (so an error never sits beside an earlier patient's report) and as soon as the
+  // form they came from changes.
+  let resultsFrom = null;
+  function clearResults() {
+    resultsFrom = null;
+    $('#glance').replaceChildren();
+    $('#glance').hidden = true;
+    $('#view-clinician').replaceChildren();
+    $('#view-patient').replaceChildren();
+    $('#views').hidden = true;
+    $('#source').hidden = true;
+  }
+
+  async function assess(body, from) {
+    clearResults();
     say('Assessing…');
     const headers = { 'Content-Type': 'application/json' };
     const token = $('#token').value.trim();
@@ -413,6 +428,11 @@
     }
     if (r.ok) {
       showResult(await r.json());
+      resultsFrom = from;
+      $('#source').textContent = from === 'form'
+        ? 'These results are for the case in the form.'
+        : 'These results are for the pasted JSON. The form was replaced by the pasted case, or cleared when it was a FHIR Bundle.';
+      $('#source').hidden = false;
       return;
     }
     say('');
@@ -438,13 +458,38 @@
   function wire() {
     $('#case-form').addEventListener('submit', (e) => {
       e.preventDefault();
-      assess(JSON.stringify(formToCase()));
+      assess(JSON.stringify(formToCase()), 'form');
+    });
+    const changed = () => {
+      if (resultsFrom === null) return;
+      clearResults();
+      say('The form changed: choose “Assess” for results that match it.');
+    };
+    $('#case-form').addEventListener('input', changed);
+    $('#case-form').addEventListener('change', changed);
+    $('#case-form').addEventListener('click', (e) => {
+      if (e.target.closest('[data-add], .remove')) changed();
     });
     $('#clear').addEventListener('click', () => {
       clearForm();
+      clearResults();
       say('The form is empty.');
     });
-    $('#assess-pasted').addEventListener('click', () => assess($('#paste-text').value));
+    $('#assess-pasted').addEventListener('click', () => {
+      // The form must not show another patient beside these results: it takes the pasted case,
+      // or is cleared for a FHIR Bundle (or anything the form cannot hold).
+      const text = $('#paste-text').value;
+      let c = null;
+      try {
+        c = JSON.parse(text);
+      } catch (e) {
+        c = null;
+      }
+      if (c && c.case && c.case.format) c = c.case;
+      if (c && c.format === schema.format) caseToForm(c);
+      else clearForm();
+      assess(text, 'paste');
+    });
     $('#load-pasted').addEventListener('click', () => {
       let c;
       try {
