@@ -485,11 +485,25 @@ fn assess(args: AssessArgs) -> Result<ExitCode> {
         cobalt_core::parse_case(&text, &kb.vocab, &kb.analytes)
             .map_err(|e| InvalidInput(e.to_string()))?
     };
-    let as_of = match (case.as_of, &args.as_of) {
-        (Some(d), _) => d,
-        (None, Some(s)) => cobalt_core::case::parse_date(s).ok_or_else(|| {
+    // --as-of is checked whether or not it is used, and a case's own as_of is never overridden
+    // silently.
+    let given = match &args.as_of {
+        Some(s) => Some(cobalt_core::case::parse_date(s).ok_or_else(|| {
             InvalidInput(format!("--as-of: `{s}` is not a date; expected YYYY-MM-DD"))
-        })?,
+        })?),
+        None => None,
+    };
+    let as_of = match (case.as_of, given) {
+        (Some(d), Some(g)) if d != g => {
+            eprintln!(
+                "cobalt: the case's as_of {} is used; --as-of {} applies only to cases without one",
+                cobalt_fhir::dates::format(d),
+                cobalt_fhir::dates::format(g)
+            );
+            d
+        }
+        (Some(d), _) => d,
+        (None, Some(g)) => g,
         (None, None) => time::OffsetDateTime::now_utc().date(),
     };
     let assessment = cobalt_core::evaluate(&kb, &profile, &case, as_of);

@@ -67,16 +67,28 @@ pub fn run(args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<ExitCode
         eprintln!("cobalt: unknown profile `{profile_id}`");
         return Ok(ExitCode::from(2));
     };
-    let as_of = match &args.as_of {
-        Some(s) => match cobalt_core::case::parse_date(s) {
-            Some(d) => d,
+    let manifest = match cobalt_screen::manifest_date(&args.export) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("cobalt: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let (as_of, as_of_source) = match (&args.as_of, manifest) {
+        (Some(s), _) => match cobalt_core::case::parse_date(s) {
+            Some(d) => (d, "--as-of"),
             None => {
                 eprintln!("cobalt: --as-of: `{s}` is not a date; expected YYYY-MM-DD");
                 return Ok(ExitCode::from(2));
             }
         },
-        None => time::OffsetDateTime::now_utc().date(),
+        (None, Some(d)) => (d, "manifest transactionTime"),
+        (None, None) => (time::OffsetDateTime::now_utc().date(), "today"),
     };
+    eprintln!(
+        "cobalt: assessing as of {} ({as_of_source})",
+        cobalt_fhir::dates::format(as_of)
+    );
     if args.detail == ScreenDetail::Full && args.format != ScreenFormat::Ndjson {
         eprintln!(
             "cobalt: --detail full writes NDJSON only; leave out --format or use --format ndjson"
@@ -97,6 +109,7 @@ pub fn run(args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<ExitCode
         },
         validate_all: args.validate_all,
         as_of,
+        as_of_source: as_of_source.into(),
         threads: args.threads,
     };
     let bar = if std::io::stderr().is_terminal() {

@@ -372,3 +372,81 @@ fn a_laboratory_sets_its_own_kappa_flc_cut_off() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("csf: impossible bound -1"));
 }
+
+#[test]
+fn as_of_is_checked_even_when_the_case_has_its_own_and_a_difference_is_said() {
+    let case = r#"{"format":"cobalt.case/1","as_of":"2026-01-15","patient":{"age_years":70}}"#;
+    let bad = run_stdin(
+        &["assess", "-", "--format", "json", "--as-of", "01/03/2026"],
+        case,
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--as-of: `01/03/2026` is not a date"));
+    let other = run_stdin(
+        &["assess", "-", "--format", "json", "--as-of", "2026-03-01"],
+        case,
+    );
+    assert_eq!(other.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&other.stdout).unwrap();
+    assert_eq!(v["as_of"], "2026-01-15");
+    assert!(String::from_utf8_lossy(&other.stderr).contains("the case's as_of 2026-01-15 is used"));
+}
+
+#[test]
+fn screening_assesses_an_export_as_of_its_manifest_and_says_so() {
+    let dir = std::env::temp_dir().join(format!("cobalt-cli-manifest-{}", std::process::id()));
+    let export = dir.join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    std::fs::write(
+        export.join("Patient.ndjson"),
+        "{\"resourceType\":\"Patient\",\"id\":\"p1\",\"birthDate\":\"1950-01-01\"}\n",
+    )
+    .unwrap();
+    let manifest = |time: &str| {
+        format!("{{\"transactionTime\":\"{time}\",\"output\":[{{\"type\":\"Patient\",\"url\":\"https://example.org/x/Patient.ndjson\"}}]}}")
+    };
+    let run = |extra: &[&str]| {
+        let mut args = vec!["screen", export.to_str().unwrap(), "--out"];
+        let out = dir.join("out");
+        let out = out.to_str().unwrap().to_string();
+        args.push(&out);
+        args.extend(extra);
+        let o = cobalt().args(&args).output().unwrap();
+        let summary = std::fs::read_to_string(dir.join("out/summary.json")).unwrap_or_default();
+        (o, summary)
+    };
+    std::fs::write(
+        export.join("manifest.json"),
+        manifest("2025-07-04T10:11:12+02:00"),
+    )
+    .unwrap();
+    let (o, summary) = run(&[]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("assessing as of 2025-07-04 (manifest transactionTime)"));
+    let s: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(s["as_of"], "2025-07-04");
+    assert_eq!(s["as_of_source"], "manifest transactionTime");
+    let rows = std::fs::read_to_string(dir.join("out/results.ndjson")).unwrap();
+    assert!(rows.contains("\"as_of\":\"2025-07-04\""), "{rows}");
+    let (o, summary) = run(&["--as-of", "2026-02-01"]);
+    assert_eq!(o.status.code(), Some(0));
+    let s: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(
+        (s["as_of"].as_str(), s["as_of_source"].as_str()),
+        (Some("2026-02-01"), Some("--as-of"))
+    );
+    let (o, _) = run(&["--as-of", "01/02/2026"]);
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::write(export.join("manifest.json"), manifest("yesterday")).unwrap();
+    let (o, _) = run(&[]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr)
+        .contains("transactionTime `\"yesterday\"` is not a FHIR instant"));
+}

@@ -34,7 +34,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use read::discover;
+pub use read::{discover, manifest_date};
 
 /// Resource types the screening reads.
 pub const TYPES: &[&str] = &cobalt_fhir::RESOURCE_TYPES;
@@ -75,6 +75,8 @@ pub struct Options {
     pub validate_all: bool,
     /// The assessment date.
     pub as_of: time::Date,
+    /// Where the date comes from: `--as-of`, `manifest transactionTime` or `today`.
+    pub as_of_source: String,
     /// Worker threads (0: one per core).
     pub threads: usize,
 }
@@ -128,6 +130,8 @@ pub struct ErrorRecord {
 pub struct Summary {
     /// Assessment date.
     pub as_of: String,
+    /// Where the date comes from: `--as-of`, `manifest transactionTime` or `today`.
+    pub as_of_source: String,
     /// Knowledge-base version.
     pub knowledge_version: String,
     /// Files read.
@@ -228,6 +232,7 @@ pub fn screen(
 
     let mut summary = Summary {
         as_of: cobalt_fhir::dates::format(opts.as_of),
+        as_of_source: opts.as_of_source.clone(),
         knowledge_version: kb.meta.version.clone(),
         lines_read: filed.lines_read,
         lines_skipped: filed.lines_skipped,

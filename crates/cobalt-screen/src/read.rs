@@ -31,6 +31,29 @@ const BLOCK: usize = 4 << 20;
 /// A line longer than this is an error record, not a reason to hold the file in memory.
 pub(crate) const MAX_LINE: usize = 64 << 20;
 
+/// The day of the export: the date of the Bulk Data manifest's `transactionTime` (the server's
+/// time when the export was made), when there is a manifest that gives one. An export is assessed
+/// as of that day, so that "in the last 12 months" means the same whenever the job runs.
+pub fn manifest_date(dir: &Path) -> Result<Option<time::Date>> {
+    let manifest = dir.join("manifest.json");
+    if !manifest.exists() {
+        return Ok(None);
+    }
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&manifest)?)
+        .context("manifest.json is not JSON")?;
+    let Some(t) = v.get("transactionTime") else {
+        return Ok(None);
+    };
+    let date = t
+        .as_str()
+        .filter(|s| s.len() >= 10 && (s.len() == 10 || s.as_bytes()[10] == b'T'))
+        .and_then(|s| cobalt_core::case::parse_date(&s[..10]));
+    match date {
+        Some(d) => Ok(Some(d)),
+        None => anyhow::bail!("manifest.json: transactionTime `{t}` is not a FHIR instant"),
+    }
+}
+
 /// The export's files: the manifest's when there is one (of the types cobalt reads), else
 /// every `<Type>.ndjson` or `<Type>*.ndjson.gz` of such a type, sorted by name.
 pub fn discover(dir: &Path) -> Result<Vec<(String, PathBuf)>> {

@@ -28,6 +28,7 @@ fn options(input: &Path, out: &Path) -> cobalt_screen::Options {
         detail: cobalt_screen::Detail::Compact,
         validate_all: false,
         as_of: cobalt_core::case::parse_date("2026-01-01").unwrap(),
+        as_of_source: "--as-of".into(),
         threads: 2,
     }
 }

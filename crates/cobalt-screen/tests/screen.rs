@@ -83,6 +83,7 @@ fn options(input: &Path, out: &Path, format: cobalt_screen::Format) -> cobalt_sc
         detail: cobalt_screen::Detail::Compact,
         validate_all: false,
         as_of: cobalt_core::case::parse_date("2026-01-01").unwrap(),
+        as_of_source: "--as-of".into(),
         threads: 2,
     }
 }
