@@ -369,6 +369,7 @@ def main(argv=None):
             bad_by_kind[e["kind"]] = bad_by_kind.get(e["kind"], 0) + 1
     summary = {
         "as_of": a.as_of,
+        "as_of_source": "--as-of",
         "knowledge_version": summaries[0]["knowledge_version"] if summaries else None,
         "files": [
             {"type": k, "path": n, "lines": file_lines[fi], "bytes": os.path.getsize(p)}
@@ -387,6 +388,8 @@ def main(argv=None):
         "by_cause": merge("by_cause"),
         "by_flag": merge("by_flag"),
         "patients_flagged": sum(s["patients_flagged"] for s in summaries),
+        "by_mcdonald_2017": merge("by_mcdonald_2017"),
+        "by_mcdonald_2024": merge("by_mcdonald_2024"),
         "seconds": round(time.time() - started, 3),
         "read_seconds": round(read_seconds, 3),
         "spark": {

@@ -140,7 +140,7 @@ def compare(label, ref_dir, spark_dir, fmt):
     gs = json.load(open(os.path.join(spark_dir, "summary.json")))
     keys = ["as_of", "knowledge_version", "files", "lines_read", "lines_skipped", "bad_lines", "bad_lines_by_kind",
             "patients_read", "patients_assessed", "patients_in_error", "by_b12_status",
-            "by_picture", "by_cause", "by_flag", "patients_flagged"]
+            "by_picture", "by_cause", "by_flag", "patients_flagged", "by_mcdonald_2017", "by_mcdonald_2024"]
     bad = [k for k in keys if rs.get(k) != gs.get(k)]
     check(f"{label}: summary counters equal", not bad, ", ".join(f"{k}: {rs.get(k)} != {gs.get(k)}" for k in bad))
     return rs
