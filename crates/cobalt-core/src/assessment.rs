@@ -236,6 +236,16 @@ pub struct NormalisedLab {
     pub latest: bool,
 }
 
+/// The profile's total B12 bands in pmol/L.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct B12Cutoffs {
+    /// Deficient below this.
+    pub deficient_below: f64,
+    /// Indeterminate up to this, when the profile has an indeterminate band.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub indeterminate_up_to: Option<f64>,
+}
+
 /// A dose regimen.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Regimen {
@@ -343,6 +353,9 @@ pub struct Assessment<'kb> {
     pub labs: Vec<NormalisedLab>,
     /// What the McDonald 2024 conclusions rest on.
     pub mcdonald_2024_detail: McDonald2024Detail,
+    /// The profile's total B12 cut-offs in pmol/L (the normalised unit), for charts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_b12_cutoffs_pmol_l: Option<B12Cutoffs>,
     /// What to do.
     pub management: Management<'kb>,
     /// Codes that mapped to no concept.

@@ -62,7 +62,13 @@ fn b12_chart(a: &Assessment<'_>) -> Option<String> {
     }
     points.sort_by_key(|p| p.1);
     let (w, h, pad) = (560.0, 210.0, 44.0);
-    let max = points.iter().map(|p| p.2).fold(300.0f64, f64::max) * 1.15;
+    let cut = a.total_b12_cutoffs_pmol_l;
+    let top_cut = cut.map_or(0.0, |c| c.indeterminate_up_to.unwrap_or(c.deficient_below));
+    let max = points
+        .iter()
+        .map(|p| p.2)
+        .fold(300.0f64.max(top_cut), f64::max)
+        * 1.15;
     let (first, last) = (points[0].1, points[points.len() - 1].1);
     let span = (last - first).max(1) as f64;
     let x = |day: i64| pad + (w - 2.0 * pad) * (day - first) as f64 / span;
@@ -88,6 +94,24 @@ fn b12_chart(a: &Assessment<'_>) -> Option<String> {
         cobalt_core::units::display_number(max / 1.15, 0),
         pad - 16.0,
     );
+    // The profile's bands, as dashed lines with their values.
+    if let Some(c) = cut {
+        for (v, label, colour) in [
+            (Some(c.deficient_below), "deficient below", "#a40000"),
+            (c.indeterminate_up_to, "indeterminate up to", "#8a6d00"),
+        ] {
+            let Some(v) = v else { continue };
+            let _ = write!(
+                svg,
+                "<line x1=\"{pad}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"{colour}\" stroke-dasharray=\"4 3\" data-cutoff=\"{2}\"/><text x=\"{1}\" y=\"{3:.1}\" font-size=\"10\" text-anchor=\"end\" fill=\"{colour}\">{label} {2} ({4})</text>",
+                y(v),
+                w - pad,
+                cobalt_core::units::display_number(v, 0),
+                y(v) - 3.0,
+                Esc(a.engine.profile)
+            );
+        }
+    }
     let path: Vec<String> = points
         .iter()
         .map(|p| format!("{:.1},{:.1}", x(p.1), y(p.2)))

@@ -59,8 +59,12 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
                 "yes".into()
             } else if a.fired("TEST-013") {
                 "no NICE indication (no risk factor recorded), but B12 is ordered on clinical judgement for the signs (TEST-013)".into()
+            } else if a.missing.iter().any(|m| m.conclusion == "test_indicated") {
+                "not enough data (no symptoms or signs are recorded)".into()
+            } else if c.b12_status != cobalt_core::assessment::B12Status::NotTested {
+                "no: the case records no symptom with a risk factor and no MS work-up (NICE's reasons to offer a test); B12 was measured anyway".into()
             } else {
-                "no".into()
+                "no: the case records no symptom with a risk factor and no MS work-up (NICE's reasons to offer a test)".into()
             },
         ),
         ("Next tests", list_or(&c.next_tests, "none")),
@@ -227,12 +231,20 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
     }
     if !a.labs.is_empty() {
         let _ = writeln!(o);
-        let _ = writeln!(o, "{}", st.bold("LABORATORY RESULTS (normalised)"));
+        let _ = writeln!(
+            o,
+            "{}",
+            st.bold("LABORATORY RESULTS (as reported; normalised in brackets)")
+        );
         for l in &a.labs {
-            let norm = normalised(l).unwrap_or_else(|| l.reported.clone());
+            // As reported, with the normalised value beside it when the unit differs.
+            let norm = match normalised(l) {
+                Some(n) if n != l.reported => format!("{} ({n})", l.reported),
+                _ => l.reported.clone(),
+            };
             let _ = writeln!(
                 o,
-                "  {:<26} {:<14} {:<18} {}{}",
+                "  {:<26} {:<14} {:<30} {}{}",
                 words(&l.test),
                 l.date.as_deref().unwrap_or("undated"),
                 norm,

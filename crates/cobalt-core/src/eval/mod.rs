@@ -306,6 +306,18 @@ impl<'kb, 'c> Ctx<'kb, 'c> {
     }
 }
 
+/// The profile's total B12 cut-offs converted to pmol/L.
+fn b12_cutoffs(kb: &KnowledgeBase, profile: &Profile) -> Option<crate::assessment::B12Cutoffs> {
+    let c = profile.cutoffs("total_b12")?;
+    let unit = c.parsed_unit?;
+    let mm = kb.analytes.get("total_b12").and_then(|a| a.molar_mass);
+    let to = |v: f64| crate::units::convert(v, unit, crate::units::Unit::PmolPerL, mm).ok();
+    Some(crate::assessment::B12Cutoffs {
+        deficient_below: to(c.deficient_below?)?,
+        indeterminate_up_to: c.indeterminate_up_to.and_then(to),
+    })
+}
+
 fn format_date(d: Date) -> String {
     format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
@@ -404,6 +416,7 @@ pub fn evaluate_with<'kb>(
         missing: ctx.missing,
         labs: lab.normalised,
         mcdonald_2024_detail,
+        total_b12_cutoffs_pmol_l: b12_cutoffs(kb, profile),
         management,
         unrecognised_codes: case.unrecognised.clone(),
         screening,
