@@ -366,6 +366,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     cobalt_kb::load_from(&files)
                 }
             };
+            // The patient view must account for every rule (knowledge/plain.toml [coverage]).
+            let result = result.and_then(|kb| {
+                let problems = cobalt_report::patient::coverage_problems(
+                    kb.rules.iter().map(|r| r.id.as_str()),
+                );
+                if problems.is_empty() {
+                    Ok(kb)
+                } else {
+                    Err(problems
+                        .into_iter()
+                        .map(|message| cobalt_core::kb::Problem {
+                            file: "plain.toml".into(),
+                            item: String::new(),
+                            message,
+                        })
+                        .collect())
+                }
+            });
             match result {
                 Ok(kb) => {
                     writeln!(

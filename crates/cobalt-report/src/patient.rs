@@ -42,6 +42,8 @@ struct Wording {
     tests: BTreeMap<String, Test>,
     food: Food,
     missing: MissingWording,
+    /// Where the patient view carries each rule that it does not read by id.
+    coverage: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -168,18 +170,58 @@ fn wording() -> &'static Wording {
 // --- Rules whose firing adds a sentence ------------------------------------------------------
 
 /// Rule ids this module reads with `Assessment::fired`; a unit test checks each is a builtin.
-#[cfg(test)]
-const RULES_READ: &[&str] = &[
+pub const RULES_READ: &[&str] = &[
     TX_NITROUS_OXIDE,
     TX_FOLIC_ACID,
     TX_NO_DELAY,
     TX_STARTED,
     MCD_B12_FIRST,
+    MCD_B12_FIRST_2024,
+    TEST_JUDGEMENT,
     EVID_B12_IN_MS,
     EVID_COEXIST,
     DIET_PLANT_BASED,
     DIET_OLDER,
+    DIET_PREGNANCY,
 ];
+
+/// The sections a `[coverage]` line may name.
+const COVERAGE_SECTIONS: &[&str] = &["results", "causes", "ms", "next", "food"];
+
+/// Rules the patient view does not account for: neither read by id ([`RULES_READ`]) nor given a
+/// line in `knowledge/plain.toml`'s `[coverage]`, and coverage lines that name no rule or no
+/// section. `cobalt kb lint` prints these; an empty list means every rule reaches the patient
+/// view or says why not.
+pub fn coverage_problems<'a>(rules: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let w = wording();
+    let rules: Vec<&str> = rules.into_iter().collect();
+    let mut problems = Vec::new();
+    for r in &rules {
+        let read = RULES_READ.contains(r);
+        match (read, w.coverage.get(*r)) {
+            (false, None) => problems.push(format!(
+                "{r}: no patient wording; the patient view neither reads this rule nor has a [coverage] line for it (name the section that carries it: {}, or `silent: why`)",
+                COVERAGE_SECTIONS.join(", ")
+            )),
+            (true, Some(_)) => problems.push(format!(
+                "{r}: has a [coverage] line but the patient view reads it by id"
+            )),
+            _ => {}
+        }
+    }
+    for (r, v) in &w.coverage {
+        if !rules.contains(&r.as_str()) {
+            problems.push(format!("[coverage] names `{r}`, which is not a rule"));
+        }
+        if !(COVERAGE_SECTIONS.contains(&v.as_str()) || v.starts_with("silent: ")) {
+            problems.push(format!(
+                "{r}: `{v}` is neither a section ({}) nor `silent: why`",
+                COVERAGE_SECTIONS.join(", ")
+            ));
+        }
+    }
+    problems
+}
 /// Nitrous oxide: stop it (recreational) or avoid it as an anaesthetic.
 const TX_NITROUS_OXIDE: &str = "TX-005";
 /// Folic acid only after B12.

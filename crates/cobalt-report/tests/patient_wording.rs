@@ -180,3 +180,30 @@ fn every_string_of_the_wording_is_short_and_has_no_numbers() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn every_rule_reaches_the_patient_view_or_says_why_not() {
+    let kb = cobalt_kb::load().expect("knowledge base loads");
+    let ids: Vec<&str> = kb.rules.iter().map(|r| r.id.as_str()).collect();
+    let problems = cobalt_report::patient::coverage_problems(ids.iter().copied());
+    assert!(problems.is_empty(), "{problems:#?}");
+    // A new rule without a line is reported, naming the rule and the way to fix it.
+    let mut with_new = ids.clone();
+    with_new.push("TX-099");
+    let problems = cobalt_report::patient::coverage_problems(with_new);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("TX-099: no patient wording"),
+        "{}",
+        problems[0]
+    );
+    // A line for a rule that does not exist is reported too.
+    let problems =
+        cobalt_report::patient::coverage_problems(ids.iter().copied().filter(|r| *r != "LAB-001"));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("`LAB-001`, which is not a rule")),
+        "{problems:?}"
+    );
+}
