@@ -179,3 +179,30 @@ fn linter_requires_a_cited_impossible_bound_for_every_numeric_analyte() {
         assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
     }
 }
+
+#[test]
+fn a_threshold_or_dose_never_rests_only_on_patient_information() {
+    let mut files: Vec<cobalt_core::SourceFile<'_>> = cobalt_kb::FILES.to_vec();
+    let f = files
+        .iter_mut()
+        .find(|f| f.path == "rules/diet.toml")
+        .expect("diet rules");
+    // DIET-004's age parameter, cited to a patient-information article alone.
+    let i = f.text.find("id = \"DIET-004\"").expect("DIET-004");
+    let j = i + f.text[i..].find("\nsources = [").expect("its sources");
+    let k = j + 1 + f.text[j + 1..].find('\n').expect("line end");
+    let text = format!(
+        "{}\nsources = [{{ ref = \"seed-002\" }}]{}",
+        &f.text[..j],
+        &f.text[k..]
+    );
+    f.text = Box::leak(text.into_boxed_str());
+    let problems = cobalt_kb::load_from(&files).expect_err("must be refused");
+    let all: String = problems.iter().map(|p| p.to_string() + "\n").collect();
+    assert!(
+        all.contains(
+            "DIET-004: a threshold, parameter or dose rests only on patient-information articles"
+        ),
+        "{all}"
+    );
+}

@@ -185,7 +185,7 @@ pub(crate) fn finding_html(o: &mut String, f: &FindingOut<'_>) {
         if let Some(u) = &s.url {
             let _ = write!(o, "<a href=\"{}\">", Esc(u));
         }
-        let _ = write!(o, "{}", Esc(&s.title));
+        let _ = write!(o, "{}", Esc(&s.citation));
         if let Some(at) = &s.at {
             let _ = write!(o, " ({})", Esc(at));
         }
@@ -266,7 +266,7 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
             let _ = writeln!(
                 o,
                 "<li><strong>{}</strong>: {}{by}</li>",
-                Esc(&words(m.conclusion)),
+                Esc(&capitalise(&crate::conclusion_words(m.conclusion))),
                 Esc(&m.message)
             );
         }

@@ -100,11 +100,30 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// A source's title with where in it, such as `NICE NG239 (rec 1.2.1)`.
+/// A source as a citation with where in it, such as `National Institute for Health and Care
+/// Excellence. Vitamin B12 deficiency in over 16s…. 2024. (rec 1.2.1)`.
 fn source_label(s: &cobalt_core::assessment::SourceRef) -> String {
     match &s.at {
-        Some(at) => format!("{} ({at})", s.title),
-        None => s.title.clone(),
+        Some(at) => format!("{} ({at})", s.citation),
+        None => s.citation.clone(),
+    }
+}
+
+/// A missing-data conclusion in words, such as `treatment.route` → `treatment route`.
+fn conclusion_words(id: &str) -> String {
+    match id {
+        "b12_status" => "B12 status".into(),
+        "test_indicated" => "whether a test is indicated".into(),
+        "treatment.route" => "the route of treatment".into(),
+        "management.diet_plan" => "the diet plan".into(),
+        "picture" => "which picture the features favour".into(),
+        "anaemia" => "anaemia".into(),
+        "mcdonald_2017.dis" => "McDonald 2017: dissemination in space".into(),
+        "mcdonald_2017.dit" => "McDonald 2017: dissemination in time".into(),
+        "mcdonald_2017.met" => "McDonald 2017: whether the criteria are met".into(),
+        "mcdonald_2024.regions" => "McDonald 2024: the regions".into(),
+        "mcdonald_2024.met" => "McDonald 2024: whether the criteria are met".into(),
+        other => words(&other.replace('.', ": ")),
     }
 }
 
@@ -122,8 +141,8 @@ fn sources_line(f: &FindingOut<'_>) -> String {
     f.sources
         .iter()
         .map(|s| match &s.at {
-            Some(at) => format!("{} ({at})", s.key),
-            None => s.key.to_string(),
+            Some(at) => format!("{} ({at})", s.citation),
+            None => s.citation.clone(),
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -200,7 +219,12 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
             } else {
                 format!(" (would come from: {})", list_or(&m.supplied_by, ""))
             };
-            let _ = writeln!(o, "  - {}: {}{by}", words(m.conclusion), m.message);
+            let _ = writeln!(
+                o,
+                "  - {}: {}{by}",
+                capitalise(&conclusion_words(m.conclusion)),
+                m.message
+            );
         }
     }
     mcdonald::text(&mut o, a, &st.bold("McDONALD CRITERIA"));
@@ -346,7 +370,12 @@ pub fn markdown(a: &Assessment<'_>) -> String {
             } else {
                 format!(" Would come from: {}.", list_or(&m.supplied_by, ""))
             };
-            let _ = writeln!(o, "- **{}**: {}{by}", words(m.conclusion), m.message);
+            let _ = writeln!(
+                o,
+                "- **{}**: {}{by}",
+                capitalise(&conclusion_words(m.conclusion)),
+                m.message
+            );
         }
         let _ = writeln!(o);
     }

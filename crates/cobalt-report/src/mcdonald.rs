@@ -174,7 +174,7 @@ pub(crate) fn text(o: &mut String, a: &Assessment<'_>, heading: &str) {
         let _ = writeln!(
             o,
             "  Missing to decide ({}): {}",
-            words(m.conclusion),
+            crate::conclusion_words(m.conclusion),
             m.message
         );
     }
@@ -204,7 +204,7 @@ pub(crate) fn markdown(o: &mut String, a: &Assessment<'_>) {
         let _ = writeln!(
             o,
             "- Missing to decide ({}): {}",
-            words(m.conclusion),
+            crate::conclusion_words(m.conclusion),
             m.message
         );
     }

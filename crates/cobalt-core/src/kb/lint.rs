@@ -349,10 +349,24 @@ impl Linter {
                             key: refr.key.clone(),
                             at: c.at.clone(),
                             title: refr.title.clone(),
+                            citation: refr.citation(),
+                            patient_information: refr.kind == "consumer-article",
                             url: refr.link.clone(),
                         })
                     })
                     .collect();
+                let sets_numbers =
+                    r.thresholds.is_some() || !r.params.is_empty() || r.regimen.is_some();
+                if sets_numbers
+                    && !r.resolved.is_empty()
+                    && r.resolved.iter().all(|c| c.patient_information)
+                {
+                    self.problem(
+                        f.path,
+                        &id,
+                        "a threshold, parameter or dose rests only on patient-information articles",
+                    );
+                }
                 kb.rule_index.insert(RuleKey::of(&id), kb.rules.len());
                 kb.rules.push(r);
             }

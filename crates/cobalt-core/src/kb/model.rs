@@ -78,6 +78,26 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// The citation as a clinician reads it: `Issuer. Title. Year. doi:…`, or, for a
+    /// patient-information article, `Patient information: Title (Publisher)`.
+    pub fn citation(&self) -> String {
+        if self.kind == "consumer-article" {
+            return format!("Patient information: {} ({})", self.title, self.issuer);
+        }
+        let mut c = format!(
+            "{}. {}.",
+            self.issuer.trim_end_matches('.'),
+            self.title.trim_end_matches('.')
+        );
+        if let Some(y) = self.year {
+            c.push_str(&format!(" {y}."));
+        }
+        if let Some(d) = &self.doi {
+            c.push_str(&format!(" doi:{d}"));
+        }
+        c
+    }
+
     pub(super) fn make_link(&self) -> Option<String> {
         self.url
             .clone()
@@ -233,6 +253,12 @@ pub struct ResolvedCite {
     pub at: Option<String>,
     /// The reference's title.
     pub title: String,
+    /// The reference as a clinician reads a citation: authors or issuer, title, year, and the
+    /// DOI when there is one; patient-information articles are labelled as such.
+    pub citation: String,
+    /// A patient-information article (not clinical guidance or research).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub patient_information: bool,
     /// The reference's link.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
