@@ -51,7 +51,7 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
         Route::Undetermined => "undetermined".to_string(),
         r => words(r.as_str()),
     };
-    vec![
+    let mut rows = vec![
         ("B12 status", words(c.b12_status.as_str())),
         (
             "Test indicated",
@@ -76,7 +76,7 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
                 "not assessed (no MS work-up or MRI in the case)".to_string()
             } else {
                 format!(
-                    "DIS {}, DIT {}, criteria met {}",
+                    "DIS: {}; DIT: {}; criteria met: {}",
                     yn(c.mcdonald_2017.dis),
                     yn(c.mcdonald_2017.dit),
                     yn(c.mcdonald_2017.met)
@@ -96,8 +96,12 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
             ),
         ),
         ("Referrals", list_or(&c.referrals, "none")),
-        ("Screening", list_or(&a.screening, "no flag")),
-    ]
+    ];
+    // Screening flags matter to a population run; a one-patient report shows them only when set.
+    if !a.screening.is_empty() {
+        rows.push(("Screening", list_or(&a.screening, "")));
+    }
+    rows
 }
 
 /// A source as a citation with where in it, such as `National Institute for Health and Care

@@ -138,7 +138,7 @@ pub(crate) fn line_2024(a: &Assessment<'_>) -> String {
     }
     let m = &a.conclusions.mcdonald_2024;
     format!(
-        "regions {}, DIS {}, DIT {}, CSF {}, CVS {}, criteria met {}{}",
+        "regions: {}; DIS: {}; DIT: {}; CSF: {}; CVS: {}; criteria met: {}{}",
         m.regions
             .map_or_else(|| "not enough data".to_string(), |n| format!("{n} of 5")),
         yn(m.dis),

@@ -86,7 +86,7 @@ pub fn parse_case_value(
             "" => "$[\"\"]".to_string(),
             _ => path,
         };
-        InputError::new(path, e.inner().to_string())
+        InputError::new(path, plain_types(&e.inner().to_string()))
     })?;
     Validator {
         vocab,
@@ -94,6 +94,17 @@ pub fn parse_case_value(
         unrecognised: Vec::new(),
     }
     .case(raw)
+}
+
+/// serde's type names in the words of the case format: `expected f64` → `expected a number`.
+fn plain_types(message: &str) -> String {
+    message
+        .replace("expected f64", "expected a number")
+        .replace("expected u32", "expected a whole number of 0 or more")
+        .replace("expected u8", "expected a whole number of 0 or more")
+        .replace("expected i64", "expected a whole number")
+        .replace("expected a boolean", "expected true or false")
+        .replace("expected a sequence", "expected a list")
 }
 
 struct Validator<'a> {

@@ -16,6 +16,11 @@ pub(crate) fn imaged(m: &Mri) -> (bool, bool) {
     (brain, cord)
 }
 
+/// `1 attack`, `2 attacks`.
+pub(crate) fn count(n: u32, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 pub(crate) fn tri(v: Option<bool>) -> &'static str {
     match v {
         Some(true) => "met",
@@ -280,9 +285,9 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
                 "MCD-006",
                 msg!(
                 ctx,
-                    "{} attack(s) with objective evidence of {} lesion(s); dissemination in space {}, in time {}: the clinical and imaging part of the criteria is {}.",
-                    ms.attacks.unwrap_or(0),
-                    ms.lesions_with_objective_clinical_evidence.unwrap_or(0),
+                    "{} with objective evidence of {}; dissemination in space {}, in time {}: the clinical and imaging part of the criteria is {}.",
+                    count(ms.attacks.unwrap_or(0), "attack", "attacks"),
+                    count(ms.lesions_with_objective_clinical_evidence.unwrap_or(0), "lesion", "lesions"),
                     tri(dis),
                     tri(dit),
                     tri(Some(*r))

@@ -367,7 +367,8 @@ pub(crate) fn assess(
             "MCD-015",
             msg!(
                 ctx,
-                "{n} paramagnetic rim lesion(s): {}.",
+                "{}: {}.",
+                super::mcdonald::count(n, "paramagnetic rim lesion", "paramagnetic rim lesions"),
                 if n >= 1 {
                     "counts as a lesion-characterisation tool in the one-region pathway"
                 } else {

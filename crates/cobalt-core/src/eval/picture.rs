@@ -347,7 +347,12 @@ pub(crate) fn decide(
                 "PIC-019",
                 msg!(
                     ctx,
-                    "{enhancing} lesion(s) enhance with gadolinium: active inflammation, as in MS."
+                    "{}: active inflammation, as in MS.",
+                    if enhancing == 1 {
+                        "1 lesion enhances with gadolinium".to_string()
+                    } else {
+                        format!("{enhancing} lesions enhance with gadolinium")
+                    }
                 ),
             );
         }
@@ -491,7 +496,12 @@ pub(crate) fn decide(
         } else {
             t.ms_features.join(", ")
         },
-        picture.as_str().replace('_', " ")
+        match picture {
+            Picture::B12Deficiency => "B12 deficiency",
+            Picture::MultipleSclerosis => "multiple sclerosis",
+            Picture::Mixed => "mixed",
+            Picture::Undetermined => "undetermined",
+        }
     );
     let suggestion = match picture {
         Picture::Mixed => Some("Both conditions can coexist: treat the B12 deficiency and continue the MS work-up; reassess after treatment.".to_string()),

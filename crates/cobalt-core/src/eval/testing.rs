@@ -35,8 +35,8 @@ pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) 
             msg!(
                 ctx,
                 "At least one common symptom or sign ({}) and at least one risk factor ({}): an initial B12 test is indicated.",
-                symptoms.join(", "),
-                risk.join(", ")
+                symptoms.join("; "),
+                risk.join("; ")
             ),
             None,
         );
@@ -49,7 +49,7 @@ pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) 
             msg!(
                 ctx,
                 "Neurological symptoms or signs ({}) are being worked up for MS or another demyelinating disease: B12 deficiency must be excluded first.",
-                symptoms.join(", ")
+                symptoms.join("; ")
             ),
             None,
         );
@@ -134,7 +134,7 @@ pub(crate) fn next_tests(
                     msg!(
                         ctx,
                         "Symptoms or signs of B12 deficiency ({}) but no recorded risk factor: NICE asks for clinical judgement here rather than \"no test\". B12 deficiency is cheap to test for, treatable, and must be excluded before a demyelinating diagnosis, so order it.",
-                        signs.join(", ")
+                        signs.join("; ")
                     ),
                     None,
                 );
