@@ -110,11 +110,7 @@ fn wrong_types() {
         "patient.pregnant",
         "expected true or false",
     );
-    rejects(
-        &format!("{{{F},\"labs\":{{}}}}"),
-        "labs",
-        "expected a list",
-    );
+    rejects(&format!("{{{F},\"labs\":{{}}}}"), "labs", "expected a list");
     rejects(
         &format!("{{{F},\"ms\":{{\"attacks\":1.5}}}}"),
         "ms.attacks",

@@ -133,16 +133,11 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
     // --- Dissemination in time --------------------------------------------------------
     let mut dit: Option<bool> = None;
     if let Some(m) = mri {
-        let enhancing: u32 = m.lesions.iter().filter_map(|l| l.enhancing).sum();
-        let non_enhancing = m.lesions.iter().any(|l| match (l.count, l.enhancing) {
-            (Some(c), Some(e)) => c > e,
-            (None, Some(0)) => true,
-            _ => false,
-        });
-        if enhancing > 0 && non_enhancing {
+        let (simultaneous, new_lesion) = mri_shows_dit(m);
+        if simultaneous {
             ctx.fire("MCD-003", "Enhancing and non-enhancing lesions at the same time: dissemination in time shown by MRI.", None);
             dit = Some(true);
-        } else if m.new_lesion_on_follow_up == Some(true) {
+        } else if new_lesion {
             ctx.fire("MCD-003", "A new T2 or enhancing lesion on a follow-up scan: dissemination in time shown by MRI.", None);
             dit = Some(true);
         }
@@ -297,8 +292,20 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
         })
     };
 
-    // --- No better explanation --------------------------------------------------------
-    let met = match (criteria, b12) {
+    let met = no_better_explanation(ctx, "MCD-008", criteria, b12);
+    McDonald { dis, dit, met }
+}
+
+/// "No better explanation" (MCD-008 for 2017, MCD-018 for 2024): `met` is the criteria's result
+/// only once B12 deficiency is excluded; while it is shown or not yet excluded, `met` is
+/// undecided (never true), unless the criteria already fail.
+pub(crate) fn no_better_explanation(
+    ctx: &mut Ctx<'_, '_>,
+    rule: &'static str,
+    criteria: Option<bool>,
+    b12: B12Status,
+) -> Option<bool> {
+    match (criteria, b12) {
         (Some(false), _) => Some(false),
         (_, B12Status::NotDeficient) => criteria,
         (c, s) => {
@@ -312,13 +319,32 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
             } else {
                 ""
             };
+            let which = if rule == "MCD-018" {
+                "The 2024 criteria"
+            } else {
+                "The 2017 criteria"
+            };
             ctx.fire(
-                "MCD-008",
-                msg!(ctx, "The criteria require that no other diagnosis explains the picture better:{fulfilled} {why}. Whether the criteria are met cannot be decided now."),
+                rule,
+                msg!(ctx, "{which} require that no other diagnosis explains the picture better:{fulfilled} {why}. Whether they are met cannot be decided now."),
                 Some("Measure B12 (and treat a deficiency), then reassess against the criteria.".into()),
             );
             None
         }
-    };
-    McDonald { dis, dit, met }
+    }
+}
+
+/// Dissemination in time by MRI: enhancing and non-enhancing lesions on one scan, or a new
+/// lesion on follow-up (the same definitions in 2017 and, as far as known, 2024).
+pub(crate) fn mri_shows_dit(m: &Mri) -> (bool, bool) {
+    let enhancing: u32 = m.lesions.iter().filter_map(|l| l.enhancing).sum();
+    let non_enhancing = m.lesions.iter().any(|l| match (l.count, l.enhancing) {
+        (Some(c), Some(e)) => c > e,
+        (None, Some(0)) => true,
+        _ => false,
+    });
+    (
+        enhancing > 0 && non_enhancing,
+        m.new_lesion_on_follow_up == Some(true),
+    )
 }

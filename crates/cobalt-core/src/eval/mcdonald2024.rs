@@ -266,13 +266,8 @@ pub(crate) fn assess(
     });
     let mut dit = None;
     if let Some(m) = mri {
-        let enhancing: u32 = m.lesions.iter().filter_map(|l| l.enhancing).sum();
-        let non_enhancing = m.lesions.iter().any(|l| match (l.count, l.enhancing) {
-            (Some(c), Some(e)) => c > e,
-            (None, Some(0)) => true,
-            _ => false,
-        });
-        if (enhancing > 0 && non_enhancing) || m.new_lesion_on_follow_up == Some(true) {
+        let (simultaneous, new_lesion) = super::mcdonald::mri_shows_dit(m);
+        if simultaneous || new_lesion {
             dit = Some(true);
         }
     }
@@ -497,29 +492,7 @@ pub(crate) fn assess(
         _ => criteria,
     };
 
-    // --- No better explanation ----------------------------------------------------------------
-    let met = match (criteria, b12) {
-        (Some(false), _) => Some(false),
-        (_, B12Status::NotDeficient) => criteria,
-        (c, s) => {
-            let why = if s.shown() {
-                "B12 deficiency is shown, a competing explanation that must be treated first"
-            } else {
-                "B12 deficiency has not yet been excluded by a result"
-            };
-            let fulfilled = if c == Some(true) {
-                " the other 2024 criteria are fulfilled, but"
-            } else {
-                ""
-            };
-            ctx.fire(
-                "MCD-018",
-                msg!(ctx, "The 2024 criteria also require that nothing explains the picture better:{fulfilled} {why}. Whether they are met cannot be decided now."),
-                Some("Measure B12 (and treat a deficiency), then reassess against the criteria.".into()),
-            );
-            None
-        }
-    };
+    let met = super::mcdonald::no_better_explanation(ctx, "MCD-018", criteria, b12);
     // The pathway that holds on the MS criteria alone (before the B12 gate).
     detail.pathway = if criteria == Some(true) {
         pathway
