@@ -10,30 +10,6 @@ pub(super) struct Linter {
     pub(super) problems: Vec<Problem>,
 }
 
-impl Linter {
-    /// A food's kind is known and agrees with its vegetarian and vegan flags.
-    fn food_kind(&mut self, file: &str, food: &Food) {
-        let animal = matches!(
-            food.kind.as_str(),
-            "meat" | "liver" | "fish" | "oily_fish" | "tuna" | "shellfish"
-        );
-        if !FOOD_KINDS.contains(&food.kind.as_str()) {
-            self.problem(file, &food.name, format!("unknown kind `{}`", food.kind));
-        } else if animal && food.vegetarian {
-            self.problem(file, &food.name, "a meat or fish kind marked vegetarian");
-        } else if matches!(food.kind.as_str(), "dairy" | "egg") && (food.vegan || !food.vegetarian)
-        {
-            self.problem(file, &food.name, "dairy and eggs are vegetarian, not vegan");
-        } else if (food.kind == "fortified") != food.fortified {
-            self.problem(
-                file,
-                &food.name,
-                "kind `fortified` exactly when fortified = true",
-            );
-        }
-    }
-}
-
 pub(super) fn rule_id_ok(id: &str) -> bool {
     let Some((prefix, num)) = id.split_once('-') else {
         return false;
@@ -187,63 +163,7 @@ impl Linter {
 
         // Diet.
         match find("diet.toml") {
-            Some(f) => {
-                if let Some(df) = self.parse::<DietFile>(f.path, f.text) {
-                    for i in &df.intake {
-                        self.cites(f.path, &i.stage, &i.sources, &kb.references, &mut used_refs);
-                        if let (Some(lo), Some(hi)) = (i.min_age_years, i.max_age_years) {
-                            if lo >= hi {
-                                self.problem(f.path, &i.stage, "inverted age range");
-                            }
-                        }
-                    }
-                    let ages: Vec<_> = df
-                        .intake
-                        .iter()
-                        .filter(|i| i.condition.is_none())
-                        .map(|i| {
-                            (
-                                i.min_age_years.unwrap_or(0.0),
-                                i.max_age_years.unwrap_or(f64::INFINITY),
-                                &i.stage,
-                            )
-                        })
-                        .collect();
-                    for (a, x) in ages.iter().enumerate() {
-                        for y in &ages[a + 1..] {
-                            if x.0 < y.1 && y.0 < x.1 {
-                                self.problem(f.path, x.2, format!("age range overlaps `{}`", y.2));
-                            }
-                        }
-                    }
-                    for food in &df.food {
-                        self.cites(
-                            f.path,
-                            &food.name,
-                            &food.sources,
-                            &kb.references,
-                            &mut used_refs,
-                        );
-                        if food.vegan && !food.vegetarian {
-                            self.problem(f.path, &food.name, "vegan but not vegetarian");
-                        }
-                        self.food_kind(f.path, food);
-                    }
-                    for c in &df.pregnancy {
-                        let item = format!("pregnancy.{}", c.kind);
-                        if !FOOD_KINDS.contains(&c.kind.as_str()) {
-                            self.problem(f.path, &item, "unknown food kind");
-                        }
-                        if !matches!(c.advice.as_str(), "avoid" | "limit") {
-                            self.problem(f.path, &item, "advice must be avoid or limit");
-                        }
-                        self.cites(f.path, &item, &c.sources, &kb.references, &mut used_refs);
-                    }
-                    kb.intake = df.intake;
-                    kb.foods = df.food;
-                    kb.pregnancy_cautions = df.pregnancy;
-                }
-            }
+            Some(f) => self.diet(f, &mut kb, &mut used_refs),
             None => self.problem("diet.toml", "", "missing file"),
         }
 

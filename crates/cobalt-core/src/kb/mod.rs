@@ -6,6 +6,7 @@
 //! item and field, as [`Problem`]s. The same function backs `cobalt kb lint` and a test.
 
 mod analytes;
+mod diet;
 mod lint;
 mod model;
 mod overrides;
