@@ -332,6 +332,23 @@ pub struct Engine<'kb> {
     pub profile: &'kb str,
 }
 
+/// The knowledge base an assessment was made with, for renderers that name its concepts. Not
+/// serialised; two handles compare equal when they point at the same knowledge base.
+#[derive(Clone, Copy)]
+pub struct KbRef<'kb>(pub &'kb crate::kb::KnowledgeBase);
+
+impl std::fmt::Debug for KbRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KbRef({})", self.0.meta.version)
+    }
+}
+
+impl PartialEq for KbRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+
 /// The assessment of one case.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Assessment<'kb> {
@@ -362,6 +379,9 @@ pub struct Assessment<'kb> {
     pub unrecognised_codes: Vec<UnrecognisedCode>,
     /// Population-screening flags (rules SCR-*), for `cobalt screen`.
     pub screening: Vec<&'static str>,
+    /// The knowledge base it was made with.
+    #[serde(skip)]
+    pub kb: KbRef<'kb>,
 }
 
 impl Assessment<'_> {
@@ -376,6 +396,12 @@ impl Assessment<'_> {
     pub fn mcdonald_2024_assessed(&self) -> bool {
         self.conclusions.mcdonald_2024 != McDonald2024::default()
             || self.findings.iter().any(|f| f.category == "mcdonald_2024")
+    }
+
+    /// A concept's label in the vocabulary (the id itself when unknown), so that every renderer
+    /// names a test, cause or referral the same way.
+    pub fn label<'a>(&'a self, id: &'a str) -> &'a str {
+        self.kb.0.vocab.label(id)
     }
 
     /// Whether a rule fired.

@@ -235,7 +235,7 @@ fn unknown_codes_are_kept_as_unrecognised_never_an_error() {
             "format": "cobalt.case/1", "id": "unknown-code", "as_of": "2026-01-15",
             "patient": { "age_years": 67, "sex": "male" },
             "labs": [{ "code": { "system": "http://loinc.org", "code": "2276-4" }, "value": 25.0, "unit": "ng/mL" }],
-            "conditions": [{ "code": { "system": "http://snomed.info/sct", "code": "44054006" } }],
+            "conditions": [{ "code": { "system": "http://snomed.info/sct", "code": "38341003" } }],
             "medications": [{
                 "code": { "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "860975" },
                 "current": true
@@ -256,7 +256,7 @@ fn unknown_codes_are_kept_as_unrecognised_never_an_error() {
         codes,
         [
             ("medications[0].code", "860975"),
-            ("conditions[0].code", "44054006"),
+            ("conditions[0].code", "38341003"),
             ("labs[0].code", "2276-4"),
         ]
     );

@@ -261,7 +261,10 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
             let by = if m.supplied_by.is_empty() {
                 String::new()
             } else {
-                format!(" Would come from: {}.", Esc(&list_or(&m.supplied_by, "")))
+                format!(
+                    " Would come from: {}.",
+                    Esc(&crate::labels_or(a, &m.supplied_by, ""))
+                )
             };
             let _ = writeln!(
                 o,
@@ -287,7 +290,11 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
     {
         if f.category != category {
             category = f.category;
-            let _ = writeln!(o, "<h3>{}</h3>", Esc(&capitalise(category)));
+            let _ = writeln!(
+                o,
+                "<h3>{}</h3>",
+                Esc(&capitalise(&crate::category_title(category)))
+            );
         }
         finding_html(&mut o, f);
     }
@@ -298,7 +305,7 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
             let _ = writeln!(
                 o,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
-                Esc(&words(&l.test)),
+                Esc(a.label(&l.test)),
                 Esc(l.date.as_deref().unwrap_or("undated")),
                 Esc(&l.reported),
                 Esc(&norm),

@@ -44,6 +44,18 @@ fn list_or(items: &[impl AsRef<str>], none: &str) -> String {
     }
 }
 
+/// Concepts by their vocabulary labels (the names the page uses too), joined with semicolons
+/// since labels may hold commas.
+fn labels_or(a: &Assessment<'_>, ids: &[impl AsRef<str>], none: &str) -> String {
+    if ids.is_empty() {
+        return none.to_string();
+    }
+    ids.iter()
+        .map(|id| a.label(id.as_ref()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The conclusions as label/value rows, shared by every format.
 fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
     let c = &a.conclusions;
@@ -67,8 +79,8 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
                 "no: the case records no symptom with a risk factor and no MS work-up (NICE's reasons to offer a test)".into()
             },
         ),
-        ("Next tests", list_or(&c.next_tests, "none")),
-        ("Likely causes", list_or(&c.causes, "none recorded")),
+        ("Next tests", labels_or(a, &c.next_tests, "none")),
+        ("Likely causes", labels_or(a, &c.causes, "none recorded")),
         ("Picture", words(c.picture.as_str())),
         (
             "McDonald 2017",
@@ -95,13 +107,21 @@ fn conclusion_rows(a: &Assessment<'_>) -> Vec<(&'static str, String)> {
                 }
             ),
         ),
-        ("Referrals", list_or(&c.referrals, "none")),
+        ("Referrals", labels_or(a, &c.referrals, "none")),
     ];
     // Screening flags matter to a population run; a one-patient report shows them only when set.
     if !a.screening.is_empty() {
         rows.push(("Screening", list_or(&a.screening, "")));
     }
     rows
+}
+
+/// A rule category as a heading: `differential` → `other explanations`.
+fn category_title(category: &str) -> String {
+    match category {
+        "differential" => "other explanations".into(),
+        other => other.replace('_', " "),
+    }
 }
 
 /// A source as a citation with where in it, such as `National Institute for Health and Care
@@ -221,7 +241,7 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
             let by = if m.supplied_by.is_empty() {
                 String::new()
             } else {
-                format!(" (would come from: {})", list_or(&m.supplied_by, ""))
+                format!(" (would come from: {})", labels_or(a, &m.supplied_by, ""))
             };
             let _ = writeln!(
                 o,
@@ -238,11 +258,7 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
     for f in &a.findings {
         if f.category != category {
             category = f.category;
-            let _ = writeln!(
-                o,
-                "  {}",
-                st.bold(&category.to_uppercase().replace('_', " "))
-            );
+            let _ = writeln!(o, "  {}", st.bold(&category_title(category).to_uppercase()));
         }
         let _ = writeln!(o, "  [{}] {}", st.bold(f.rule), f.message);
         if let Some(s) = &f.suggestion {
@@ -273,7 +289,7 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
             let _ = writeln!(
                 o,
                 "  {:<26} {:<14} {:<30} {}{}",
-                words(&l.test),
+                a.label(&l.test),
                 l.date.as_deref().unwrap_or("undated"),
                 norm,
                 l.interpretation.map(words).unwrap_or_default(),
@@ -372,7 +388,7 @@ pub fn markdown(a: &Assessment<'_>) -> String {
             let by = if m.supplied_by.is_empty() {
                 String::new()
             } else {
-                format!(" Would come from: {}.", list_or(&m.supplied_by, ""))
+                format!(" Would come from: {}.", labels_or(a, &m.supplied_by, ""))
             };
             let _ = writeln!(
                 o,
@@ -389,7 +405,7 @@ pub fn markdown(a: &Assessment<'_>) -> String {
     for f in &a.findings {
         if f.category != category {
             category = f.category;
-            let _ = writeln!(o, "### {}\n", capitalise(category));
+            let _ = writeln!(o, "### {}\n", capitalise(&category_title(category)));
         }
         let _ = writeln!(o, "- **{}** {}", f.rule, f.message);
         if let Some(s) = &f.suggestion {
@@ -423,7 +439,7 @@ pub fn markdown(a: &Assessment<'_>) -> String {
             let _ = writeln!(
                 o,
                 "| {} | {} | {} | {} | {}{} |",
-                words(&l.test),
+                a.label(&l.test),
                 l.date.as_deref().unwrap_or("undated"),
                 md_escape(&l.reported),
                 md_escape(&norm),

@@ -8,6 +8,7 @@
 
 use crate::Esc;
 
+mod by_rule;
 mod coverage;
 use cobalt_core::assessment::{Assessment, B12Status, Picture, Route};
 use cobalt_core::units::display_number;
@@ -20,7 +21,8 @@ use std::sync::OnceLock;
 /// One section of the patient view: a heading, paragraphs, then a list of items.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlainSection {
-    /// Stable id: `about`, `results`, `causes`, `ms`, `next`, `food` or `missing`.
+    /// Stable id: `about`, `results`, `causes`, `others`, `ms`, `now`, `next`, `treatment`,
+    /// `food` or `missing`.
     pub id: &'static str,
     /// The heading.
     pub heading: String,
@@ -45,6 +47,8 @@ struct Wording {
     tests: BTreeMap<String, Test>,
     food: Food,
     missing: MissingWording,
+    /// Sections whose sentences come from the rules that fired.
+    rule_sections: Vec<by_rule::RuleSection>,
     /// Where the patient view carries each rule that it does not read by id.
     coverage: BTreeMap<String, String>,
 }
@@ -508,15 +512,18 @@ fn missing(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
     )
 }
 
-/// The patient view's sections, in order: `about` (always), `results`, `causes`, `ms`, `next`,
-/// `food`, `missing`; a section with nothing to say is left out.
+/// The patient view's sections, in order: `about` (always), `results`, `causes`, `others`, `ms`,
+/// `now`, `next`, `treatment`, `food`, `missing`; a section with nothing to say is left out.
 pub fn sections(a: &Assessment<'_>) -> Vec<PlainSection> {
     let w = wording();
     let mut out = vec![about(w, a)];
     out.extend(results(w, a));
     out.extend(causes(w, a));
+    out.extend(by_rule::rule_section(w, a, "others"));
     out.extend(ms(w, a));
+    out.extend(by_rule::rule_section(w, a, "now"));
     out.extend(next(w, a));
+    out.extend(by_rule::rule_section(w, a, "treatment"));
     out.extend(food(w, a));
     out.extend(missing(w, a));
     out

@@ -63,7 +63,16 @@ fn check(label: &str, a: &Assessment<'_>, t: &toml::Table) -> Vec<String> {
     let secs = patient::sections(a);
     let ids: Vec<&str> = secs.iter().map(|s| s.id).collect();
     let order = [
-        "about", "results", "causes", "ms", "next", "food", "missing",
+        "about",
+        "results",
+        "causes",
+        "others",
+        "ms",
+        "now",
+        "next",
+        "treatment",
+        "food",
+        "missing",
     ];
     if ids.first() != Some(&"about") {
         f.push(format!(
@@ -279,7 +288,18 @@ fn every_case_reads_plainly() {
     // The checks ran over every section and every status.
     assert_eq!(
         set(ids_seen),
-        set(["about", "results", "causes", "ms", "next", "food", "missing"])
+        set([
+            "about",
+            "results",
+            "causes",
+            "others",
+            "ms",
+            "now",
+            "next",
+            "treatment",
+            "food",
+            "missing"
+        ])
     );
     assert_eq!(statuses_seen.len(), statuses().len(), "{statuses_seen:?}");
 }

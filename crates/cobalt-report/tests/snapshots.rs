@@ -79,3 +79,47 @@ fn html_escapes_what_the_case_says() {
     assert!(!html.contains("<script>"));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
 }
+
+/// Every format names a test, cause or referral by its vocabulary label, as the page's tiles do
+/// (`labelOf` in the page reads the same labels from `/ui/schema`), never by its id in words.
+#[test]
+fn reports_name_concepts_as_the_page_does() {
+    let kb = cobalt_kb::load().expect("knowledge base loads");
+    // Deficient with CKD-range eGFR unknown and folate not measured: folate and eGFR are next.
+    let case = cobalt_core::parse_case(
+        r#"{"format":"cobalt.case/1","findings":[{"concept":"fatigue"}],"medications":[{"concept":"metformin","months":60}],"labs":[{"test":"total_b12","value":250,"unit":"ng/L"},{"test":"mcv","value":104,"unit":"fL"}]}"#,
+        &kb.vocab,
+        &kb.analytes,
+    )
+    .unwrap();
+    let a = cobalt_core::evaluate(
+        &kb,
+        &kb.profiles["nice-ng239"],
+        &case,
+        cobalt_core::case::parse_date("2026-01-01").unwrap(),
+    );
+    let c = &a.conclusions;
+    assert!(!c.next_tests.is_empty() && !c.causes.is_empty());
+    for (format, out) in [
+        ("text", cobalt_report::text(&a, false)),
+        ("markdown", cobalt_report::markdown(&a)),
+        ("html", cobalt_report::html(&a)),
+    ] {
+        for id in c
+            .next_tests
+            .iter()
+            .copied()
+            .chain(c.causes.iter().map(String::as_str))
+        {
+            let label = kb.vocab.get(id).unwrap().label.as_str();
+            assert!(out.contains(label), "{format}: `{label}` missing");
+        }
+        for id in &c.next_tests {
+            let as_words = id.replace('_', " ");
+            assert!(
+                !out.contains(&format!("{as_words},")) && !out.contains(&format!("{as_words}\n")),
+                "{format}: `{id}` shown as its id in words"
+            );
+        }
+    }
+}

@@ -18,6 +18,8 @@ macro_rules! msg {
 }
 
 mod causes;
+mod choice;
+mod differential;
 mod facts;
 mod labs;
 mod management;
@@ -126,6 +128,12 @@ pub const BUILTINS: &[&str] = &[
     "PIC-020",
     "PIC-021",
     "PIC-022",
+    // other explanations
+    "DIFF-001",
+    "DIFF-002",
+    "DIFF-003",
+    "DIFF-004",
+    "DIFF-005",
     // McDonald 2017
     "MCD-001",
     "MCD-002",
@@ -165,6 +173,10 @@ pub const BUILTINS: &[&str] = &[
     "TX-015",
     "TX-016",
     "TX-017",
+    "TX-018",
+    "TX-019",
+    "TX-020",
+    "TX-021",
     // diet
     "DIET-001",
     "DIET-002",
@@ -356,11 +368,13 @@ pub fn evaluate_with<'kb>(
     let causes = causes::find(&mut ctx, &facts, &lab);
     let test_indicated = testing::indication(&mut ctx, &facts, &causes);
     let picture = picture::decide(&mut ctx, &facts, &lab, &causes);
+    differential::consider(&mut ctx, &lab);
     let mcdonald = mcdonald::assess(&mut ctx, &facts, lab.status);
     let (mcdonald_2024, mcdonald_2024_detail) = mcdonald2024::assess(&mut ctx, &facts, lab.status);
     let next_tests = testing::next_tests(&mut ctx, &facts, &lab, &causes, test_indicated);
-    let (treatment, referrals, management) =
+    let (treatment, referrals, mut management) =
         management::plan(&mut ctx, &facts, &lab, &causes, picture);
+    choice::advise(&mut ctx, &facts, &lab, treatment, &mut management);
 
     let screening = screening::flags(&mut ctx, &facts, &lab, &causes);
     let conclusions = Conclusions {
@@ -420,5 +434,6 @@ pub fn evaluate_with<'kb>(
         management,
         unrecognised_codes: case.unrecognised.clone(),
         screening,
+        kb: KbRef(kb),
     }
 }

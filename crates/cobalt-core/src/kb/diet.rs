@@ -50,6 +50,13 @@ impl Linter {
                 self.problem(f.path, &food.name, "vegan but not vegetarian");
             }
             self.food_kind(f.path, food);
+            if !metric_serving(&food.serving) {
+                self.problem(
+                    f.path,
+                    &food.name,
+                    "a serving gives grams or mL in brackets, such as `3 oz (85 g)`, or says the weight is on the label",
+                );
+            }
         }
         for c in &df.pregnancy {
             let item = format!("pregnancy.{}", c.kind);
@@ -85,6 +92,45 @@ impl Linter {
                 &food.name,
                 "kind `fortified` exactly when fortified = true",
             );
+        }
+    }
+}
+
+/// Whether a serving states its metric weight or volume (`… (85 g)`, `… (240 mL)`), points at
+/// the label (fortified foods vary by brand), or is `any` (foods with no B12).
+fn metric_serving(serving: &str) -> bool {
+    serving == "any"
+        || serving.contains("on the label")
+        || serving
+            .rsplit_once('(')
+            .and_then(|(_, rest)| rest.strip_suffix(')'))
+            .and_then(|m| m.strip_suffix(" g").or_else(|| m.strip_suffix(" mL")))
+            .is_some_and(|n| n.parse::<f64>().is_ok_and(|v| v > 0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::metric_serving;
+
+    #[test]
+    fn servings_need_a_metric_measure() {
+        for ok in [
+            "3 oz (85 g)",
+            "1 cup (240 mL)",
+            "1 serving (the weight is on the label)",
+            "any",
+        ] {
+            assert!(metric_serving(ok), "{ok}");
+        }
+        for bad in [
+            "1 cup",
+            "1.5 oz",
+            "6 oz container",
+            "1 cup (a mug)",
+            "3 oz (0 g)",
+            "(g)",
+        ] {
+            assert!(!metric_serving(bad), "{bad}");
         }
     }
 }

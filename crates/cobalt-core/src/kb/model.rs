@@ -270,6 +270,7 @@ pub const CATEGORIES: &[&str] = &[
     "interpretation",
     "cause",
     "picture",
+    "differential",
     "mcdonald",
     "mcdonald_2024",
     "management",

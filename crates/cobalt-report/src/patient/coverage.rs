@@ -1,5 +1,6 @@
-//! Whether the patient view accounts for every rule: read by id ([`super::RULES_READ`]) or
-//! given a line in `knowledge/plain.toml`'s `[coverage]`.
+//! Whether the patient view accounts for every rule: read by id ([`super::RULES_READ`]), given
+//! sentences in a `[[rule_sections]]` section, or given a line in `knowledge/plain.toml`'s
+//! `[coverage]`.
 
 use super::RULES_READ;
 
@@ -15,16 +16,26 @@ pub fn coverage_problems<'a>(rules: impl IntoIterator<Item = &'a str>) -> Vec<St
     let rules: Vec<&str> = rules.into_iter().collect();
     let mut problems = Vec::new();
     for r in &rules {
-        let read = RULES_READ.contains(r);
+        let read = RULES_READ.contains(r) || super::by_rule::has_sentences(w, r);
         match (read, w.coverage.get(*r)) {
             (false, None) => problems.push(format!(
                 "{r}: no patient wording; the patient view neither reads this rule nor has a [coverage] line for it (name the section that carries it: {}, or `silent: why`)",
                 COVERAGE_SECTIONS.join(", ")
             )),
             (true, Some(_)) => problems.push(format!(
-                "{r}: has a [coverage] line but the patient view reads it by id"
+                "{r}: has a [coverage] line but the patient view reads it by id or gives it sentences"
             )),
             _ => {}
+        }
+    }
+    for s in &w.rule_sections {
+        for r in s.rules.keys() {
+            if !rules.contains(&r.as_str()) {
+                problems.push(format!(
+                    "[[rule_sections]] `{}` names `{r}`, which is not a rule",
+                    s.id
+                ));
+            }
         }
     }
     for (r, v) in &w.coverage {
