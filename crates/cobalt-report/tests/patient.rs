@@ -57,23 +57,26 @@ fn expected_tags() -> BTreeSet<&'static str> {
         .collect()
 }
 
+/// The patient view's sections in their order.
+const SECTION_ORDER: [&str; 10] = [
+    "about",
+    "results",
+    "causes",
+    "others",
+    "ms",
+    "now",
+    "next",
+    "treatment",
+    "food",
+    "missing",
+];
+
 /// Checks one assessment's patient view; returns the failures.
 fn check(label: &str, a: &Assessment<'_>, t: &toml::Table) -> Vec<String> {
     let mut f = Vec::new();
     let secs = patient::sections(a);
     let ids: Vec<&str> = secs.iter().map(|s| s.id).collect();
-    let order = [
-        "about",
-        "results",
-        "causes",
-        "others",
-        "ms",
-        "now",
-        "next",
-        "treatment",
-        "food",
-        "missing",
-    ];
+    let order = SECTION_ORDER;
     if ids.first() != Some(&"about") {
         f.push(format!(
             "{label}: the about section (the disclaimer) is not first: {ids:?}"
@@ -286,21 +289,7 @@ fn every_case_reads_plainly() {
         failures.join("\n")
     );
     // The checks ran over every section and every status.
-    assert_eq!(
-        set(ids_seen),
-        set([
-            "about",
-            "results",
-            "causes",
-            "others",
-            "ms",
-            "now",
-            "next",
-            "treatment",
-            "food",
-            "missing"
-        ])
-    );
+    assert_eq!(set(ids_seen), set(SECTION_ORDER));
     assert_eq!(statuses_seen.len(), statuses().len(), "{statuses_seen:?}");
 }
 

@@ -17,6 +17,18 @@ fn assess(name: &str) -> (cobalt_core::KnowledgeBase, cobalt_core::Case) {
     (kb, case)
 }
 
+fn parse(kb: &cobalt_core::KnowledgeBase, json: &str) -> cobalt_core::Case {
+    cobalt_core::parse_case(json, &kb.vocab, &kb.analytes).unwrap()
+}
+
+fn evaluate<'kb>(
+    kb: &'kb cobalt_core::KnowledgeBase,
+    case: &cobalt_core::Case,
+) -> cobalt_core::assessment::Assessment<'kb> {
+    let day = cobalt_core::case::parse_date("2026-01-01").unwrap();
+    cobalt_core::evaluate(kb, &kb.profiles["nice-ng239"], case, day)
+}
+
 fn check(name: &str) {
     let (kb, case) = assess(name);
     let profile = &kb.profiles[&kb.meta.default_profile];
@@ -63,18 +75,11 @@ fn pregnant_vegan() {
 #[test]
 fn html_escapes_what_the_case_says() {
     let kb = cobalt_kb::load().expect("knowledge base loads");
-    let case = cobalt_core::parse_case(
-        r#"{"format":"cobalt.case/1","id":"<script>alert(1)</script>","patient":{"ethnicity":"Black <b>"},"labs":[{"test":"total_b12","value":150,"unit":"ng/L"}]}"#,
-        &kb.vocab,
-        &kb.analytes,
-    )
-    .unwrap();
-    let a = cobalt_core::evaluate(
+    let case = parse(
         &kb,
-        &kb.profiles["nice-ng239"],
-        &case,
-        cobalt_core::case::parse_date("2026-01-01").unwrap(),
+        r#"{"format":"cobalt.case/1","id":"<script>alert(1)</script>","patient":{"ethnicity":"Black <b>"},"labs":[{"test":"total_b12","value":150,"unit":"ng/L"}]}"#,
     );
+    let a = evaluate(&kb, &case);
     let html = cobalt_report::html(&a);
     assert!(!html.contains("<script>"));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -86,18 +91,11 @@ fn html_escapes_what_the_case_says() {
 fn reports_name_concepts_as_the_page_does() {
     let kb = cobalt_kb::load().expect("knowledge base loads");
     // Deficient with CKD-range eGFR unknown and folate not measured: folate and eGFR are next.
-    let case = cobalt_core::parse_case(
-        r#"{"format":"cobalt.case/1","findings":[{"concept":"fatigue"}],"medications":[{"concept":"metformin","months":60}],"labs":[{"test":"total_b12","value":250,"unit":"ng/L"},{"test":"mcv","value":104,"unit":"fL"}]}"#,
-        &kb.vocab,
-        &kb.analytes,
-    )
-    .unwrap();
-    let a = cobalt_core::evaluate(
+    let case = parse(
         &kb,
-        &kb.profiles["nice-ng239"],
-        &case,
-        cobalt_core::case::parse_date("2026-01-01").unwrap(),
+        r#"{"format":"cobalt.case/1","findings":[{"concept":"fatigue"}],"medications":[{"concept":"metformin","months":60}],"labs":[{"test":"total_b12","value":250,"unit":"ng/L"},{"test":"mcv","value":104,"unit":"fL"}]}"#,
     );
+    let a = evaluate(&kb, &case);
     let c = &a.conclusions;
     assert!(!c.next_tests.is_empty() && !c.causes.is_empty());
     for (format, out) in [

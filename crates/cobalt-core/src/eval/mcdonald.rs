@@ -16,6 +16,29 @@ pub(crate) fn imaged(m: &Mri) -> (bool, bool) {
     (brain, cord)
 }
 
+/// Two or more spinal cord lesions (the primary progressive criterion in 2017 and 2024): yes with
+/// two counted, no when the cord is clear or every cord lesion is counted and there are fewer,
+/// `None` otherwise (a cord lesion without a count, or the cord not imaged).
+pub(super) fn two_cord_lesions(m: &Mri) -> Option<bool> {
+    let mut known = 0u32;
+    let mut any = false;
+    let mut all_counted = true;
+    for l in m.lesions.iter().filter(|l| l.site == Site::SpinalCord) {
+        any = true;
+        match l.count {
+            Some(n) => known += n,
+            None => all_counted = false,
+        }
+    }
+    if known >= 2 {
+        Some(true)
+    } else if m.spinal_cord_normal == Some(true) || (any && all_counted) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// `1 attack`, `2 attacks`.
 pub(crate) fn count(n: u32, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -209,23 +232,7 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
                 None
             }
         });
-        let cord = mri.and_then(|m| {
-            let cord: Vec<_> = m
-                .lesions
-                .iter()
-                .filter(|l| l.site == Site::SpinalCord)
-                .collect();
-            let known: u32 = cord.iter().filter_map(|l| l.count).sum();
-            if known >= 2 {
-                Some(true)
-            } else if m.spinal_cord_normal == Some(true)
-                || (!cord.is_empty() && cord.iter().all(|l| l.count.is_some()))
-            {
-                Some(false)
-            } else {
-                None
-            }
-        });
+        let cord = mri.and_then(two_cord_lesions);
         let csf = ocb.map(|o| o == OligoclonalBands::CsfSpecific);
         let items = [brain, cord, csf];
         let yes = items.iter().filter(|x| **x == Some(true)).count();

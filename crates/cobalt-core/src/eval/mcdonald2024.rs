@@ -384,23 +384,7 @@ pub(crate) fn assess(
         Some(Presentation::Ris) => relapsing,
         Some(Presentation::Progressive) => {
             let year = ms.progression_months.map(|m| m >= year_months);
-            let cord2 = mri.and_then(|m| {
-                let cord: Vec<_> = m
-                    .lesions
-                    .iter()
-                    .filter(|l| l.site == Site::SpinalCord)
-                    .collect();
-                let known: u32 = cord.iter().filter_map(|l| l.count).sum();
-                if known >= 2 {
-                    Some(true)
-                } else if m.spinal_cord_normal == Some(true)
-                    || (!cord.is_empty() && cord.iter().all(|l| l.count.is_some()))
-                {
-                    Some(false)
-                } else {
-                    None
-                }
-            });
+            let cord2 = mri.and_then(super::mcdonald::two_cord_lesions);
             let dis_pp = or(r.at_least(2), cord2);
             let c = and(
                 year,
