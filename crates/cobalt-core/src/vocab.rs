@@ -77,10 +77,12 @@ pub enum CodeSystem {
     Icd10,
     /// WHO ATC.
     Atc,
+    /// RxNorm (US National Library of Medicine): ingredients, clinical and branded drugs.
+    Rxnorm,
 }
 
 impl CodeSystem {
-    /// Parses a short name (`loinc`, `snomed`, `icd10`, `atc`) or a FHIR system URI.
+    /// Parses a short name (`loinc`, `snomed`, `icd10`, `atc`, `rxnorm`) or a FHIR system URI.
     pub fn parse(s: &str) -> Option<CodeSystem> {
         let s = s.trim();
         Some(match s.to_ascii_lowercase().as_str() {
@@ -94,6 +96,7 @@ impl CodeSystem {
             | "http://hl7.org/fhir/sid/icd-10-cm"
             | "http://id.who.int/icd/release/10" => CodeSystem::Icd10,
             "atc" | "http://www.whocc.no/atc" => CodeSystem::Atc,
+            "rxnorm" | "http://www.nlm.nih.gov/research/umls/rxnorm" => CodeSystem::Rxnorm,
             _ => return None,
         })
     }
@@ -105,6 +108,7 @@ impl CodeSystem {
             CodeSystem::Snomed => "snomed",
             CodeSystem::Icd10 => "icd10",
             CodeSystem::Atc => "atc",
+            CodeSystem::Rxnorm => "rxnorm",
         }
     }
 }
@@ -222,6 +226,32 @@ impl Vocabulary {
             });
         }
         (vocab, problems)
+    }
+
+    /// Adds a code to a concept (from a code table such as `knowledge/codes/rxnorm.tsv`).
+    /// Refused when the concept is unknown or the code already maps to another concept: a code
+    /// maps to exactly one concept.
+    pub fn add_code(&mut self, id: &str, system: CodeSystem, code: &str) -> Result<(), String> {
+        let Some(&index) = self.by_id.get(id) else {
+            return Err(format!("unknown concept `{id}`"));
+        };
+        let key = (system, normalise_code(system, code));
+        match self.by_code.get(&key) {
+            Some(&other) if other != index => {
+                return Err(format!(
+                    "{}|{code} already maps to `{}`",
+                    system.as_str(),
+                    self.concepts[other].id
+                ))
+            }
+            Some(_) => return Ok(()),
+            None => {}
+        }
+        self.by_code.insert(key, index);
+        self.concepts[index]
+            .codes
+            .push((system, code.trim().to_string()));
+        Ok(())
     }
 
     /// The concept with this id.

@@ -237,7 +237,7 @@ fn unknown_codes_are_kept_as_unrecognised_never_an_error() {
             "labs": [{ "code": { "system": "http://loinc.org", "code": "2276-4" }, "value": 25.0, "unit": "ng/mL" }],
             "conditions": [{ "code": { "system": "http://snomed.info/sct", "code": "38341003" } }],
             "medications": [{
-                "code": { "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "860975" },
+                "code": { "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076" },
                 "current": true
             }]
         }),
@@ -255,7 +255,7 @@ fn unknown_codes_are_kept_as_unrecognised_never_an_error() {
     assert_eq!(
         codes,
         [
-            ("medications[0].code", "860975"),
+            ("medications[0].code", "314076"),
             ("conditions[0].code", "38341003"),
             ("labs[0].code", "2276-4"),
         ]

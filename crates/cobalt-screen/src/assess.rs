@@ -146,6 +146,8 @@ fn assess_patient(ctx: &Context<'_>, id: &str, mut held: Vec<Held>) -> Outcome {
     let (kb, opts, names) = (ctx.kb, ctx.opts, ctx.names);
     let mut outcome = Outcome::default();
     held.sort_by_key(|h| (h.file, h.line));
+    // A Medication is filed once for each request that names it.
+    held.dedup_by_key(|h| (h.file, h.line));
     let path = |h: &Held| format!("{}:{}", names[h.file as usize], h.line);
     patient_records(ctx, id, &mut held, &mut outcome.errors);
     let refused = |h: &Held, e: &InputError, p: &str| ErrorRecord {

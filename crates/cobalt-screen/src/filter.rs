@@ -163,6 +163,9 @@ pub(crate) struct Probe<'a> {
     pub subject: Option<ProbeRef<'a>>,
     pub patient: Option<ProbeRef<'a>>,
     pub code: Option<ProbeCode<'a>>,
+    /// A MedicationRequest's or MedicationStatement's Medication.
+    #[serde(rename = "medicationReference")]
+    pub medication_reference: Option<ProbeRef<'a>>,
 }
 
 #[derive(serde::Deserialize)]

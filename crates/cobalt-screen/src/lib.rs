@@ -23,6 +23,7 @@
 
 mod assess;
 mod filter;
+mod medication;
 pub mod parquet;
 mod partition;
 mod read;
@@ -36,8 +37,17 @@ use std::path::PathBuf;
 
 pub use read::{discover, manifest_date};
 
-/// Resource types the screening reads.
-pub const TYPES: &[&str] = &cobalt_fhir::RESOURCE_TYPES;
+/// Resource types the screening reads: those of a patient, and the Medication resources their
+/// requests refer to.
+pub const TYPES: &[&str] = &[
+    "Patient",
+    "Observation",
+    "Condition",
+    "MedicationRequest",
+    "MedicationStatement",
+    "Procedure",
+    "Medication",
+];
 
 /// Output format of the per-patient results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

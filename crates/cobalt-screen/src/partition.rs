@@ -1,6 +1,7 @@
 //! Filing every line that can matter under its patient, in partition files by patient hash.
 
 use crate::filter::{patient_of, shard_of, Filter, Probe};
+use crate::medication::Medications;
 use crate::read::{self, Block};
 use crate::{ErrorRecord, Options, Progress};
 use anyhow::{Context, Result};
@@ -63,6 +64,10 @@ pub(crate) fn file_lines(
     total_bytes: u64,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Filed> {
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    // Medication resources first: the requests of any patient may name one.
+    let mut med_errors = Vec::new();
+    let (meds, med_lines) = Medications::load(files, names, &bytes_read, &mut med_errors);
     let parts: Vec<Mutex<BufWriter<std::fs::File>>> = (0..spill.parts)
         .map(|i| {
             Ok(Mutex::new(BufWriter::with_capacity(
@@ -72,11 +77,13 @@ pub(crate) fn file_lines(
         })
         .collect::<Result<_>>()?;
     let filter = Filter::new(kb);
-    let errors: Mutex<Vec<ErrorRecord>> = Mutex::new(Vec::new());
-    let bytes_read = Arc::new(AtomicU64::new(0));
-    let lines_read = AtomicU64::new(0);
+    let lines_read = AtomicU64::new(med_lines.values().sum());
+    let errors: Mutex<Vec<ErrorRecord>> = Mutex::new(med_errors);
     let lines_skipped = AtomicU64::new(0);
     let mut file_lines = vec![0u64; files.len()];
+    for (fi, n) in &med_lines {
+        file_lines[*fi] = *n;
+    }
     let write_failed: Mutex<Option<std::io::Error>> = Mutex::new(None);
 
     std::thread::scope(|scope| {
@@ -85,6 +92,7 @@ pub(crate) fn file_lines(
         for _ in 0..threads {
             let rx = Arc::clone(&rx);
             let w = Worker {
+                meds: &meds,
                 filter: &filter,
                 opts,
                 files,
@@ -115,7 +123,10 @@ pub(crate) fn file_lines(
         }
         // The reader: this thread.
         let mut last = std::time::Instant::now();
-        for (fi, (_, path)) in files.iter().enumerate() {
+        for (fi, (kind, path)) in files.iter().enumerate() {
+            if kind == "Medication" {
+                continue;
+            }
             let mut send = |b: Block| {
                 tx.send(b).ok();
                 if last.elapsed().as_millis() >= 200 {
@@ -166,6 +177,7 @@ pub(crate) fn file_lines(
 }
 
 struct Worker<'a> {
+    meds: &'a Medications,
     filter: &'a Filter<'a>,
     opts: &'a Options,
     files: &'a [(String, PathBuf)],
@@ -262,6 +274,11 @@ impl Worker<'_> {
                 ));
                 continue;
             };
+            let med = probe
+                .medication_reference
+                .as_ref()
+                .and_then(|r| r.reference.as_deref())
+                .and_then(|r| self.meds.get(r));
             drop(probe);
             if pid.contains(['\t', '\n']) {
                 local.errors.push(bad(
@@ -275,6 +292,11 @@ impl Worker<'_> {
                 // One record a line: file, line, patient, then the resource's text (JSON text
                 // has no raw newline; a tab inside it is after the third field).
                 writeln!(w, "{}\t{lineno}\t{pid}\t{line}", block.file)?;
+                // The Medication it names goes with it (the patient's lines are deduplicated
+                // when assessed).
+                if let Some(m) = med {
+                    writeln!(w, "{}\t{}\t{pid}\t{}", m.file, m.line, m.text)?;
+                }
             }
         }
         Ok(())

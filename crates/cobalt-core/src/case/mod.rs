@@ -13,7 +13,7 @@ mod raw;
 mod validate;
 
 pub use raw::*;
-pub use validate::{parse_case, parse_case_value, parse_date, validate};
+pub use validate::{parse_case, parse_case_value, parse_date, validate, MAX_NAME_CHARS};
 
 /// The contract's format tag.
 pub const CASE_FORMAT: &str = "cobalt.case/1";
@@ -325,6 +325,8 @@ pub struct Medication {
     pub daily_dose_mg: Option<f64>,
     /// Whether it is taken now.
     pub current: bool,
+    /// The name it was matched by, when it carried no code cobalt knows.
+    pub matched_by_name: Option<String>,
 }
 
 /// A condition, procedure or exposure: a concept with an optional date.

@@ -121,6 +121,10 @@ pub struct RawMedication {
     pub daily_dose_mg: Option<f64>,
     #[serde(default, skip_serializing_if = "skip")]
     pub current: Option<bool>,
+    /// The medicine's name as the source gave it, when its concept was matched by name rather
+    /// than by a code (the FHIR mapping writes it).
+    #[serde(default, skip_serializing_if = "skip")]
+    pub matched_by_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]

@@ -7,6 +7,9 @@ use crate::vocab::{CodeSystem, Kind, Vocabulary};
 use crate::Analytes;
 use serde::Deserialize;
 
+/// The longest medicine name kept from a record (`medications[].matched_by_name`).
+pub const MAX_NAME_CHARS: usize = 200;
+
 /// Parses a `cobalt.case/1` document. Every error names the JSON path of the problem.
 pub fn parse_case(json: &str, vocab: &Vocabulary, analytes: &Analytes) -> Result<Case, InputError> {
     // Fast path: straight from the text into the typed shape. Any error is re-diagnosed through
@@ -223,6 +226,14 @@ impl Validator<'_> {
             let path = format!("medications[{i}]");
             let months = non_negative(&format!("{path}.months"), m.months)?;
             let dose = non_negative(&format!("{path}.daily_dose_mg"), m.daily_dose_mg)?;
+            if let Some(n) = &m.matched_by_name {
+                if n.trim().is_empty() || n.chars().count() > MAX_NAME_CHARS {
+                    return Err(InputError::new(
+                        format!("{path}.matched_by_name"),
+                        format!("expected a name of 1 to {MAX_NAME_CHARS} characters"),
+                    ));
+                }
+            }
             if let Some(concept) = self.concept(
                 &path,
                 m.concept.as_deref(),
@@ -234,6 +245,7 @@ impl Validator<'_> {
                     months,
                     daily_dose_mg: dose,
                     current: m.current.unwrap_or(true),
+                    matched_by_name: m.matched_by_name.clone(),
                 });
             }
         }

@@ -69,6 +69,11 @@ pub(crate) fn find<'kb>(ctx: &mut Ctx<'kb, '_>, _facts: &Facts, lab: &LabFacts) 
                 s.push_str(&format!(" ({} mg a day)", display_number(dose, 1)));
             }
             s.push_str(&format!(": {effect}."));
+            if let Some(name) = &m.matched_by_name {
+                s.push_str(&format!(
+                    " Matched by name (\"{name}\"): the record has no code cobalt knows."
+                ));
+            }
             if let (Some(after), Some(months), true) =
                 (spec.screen_after_months, m.months, m.current)
             {

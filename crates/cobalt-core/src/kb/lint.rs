@@ -120,6 +120,7 @@ impl Linter {
             }
             None => self.problem("references.toml", "", "missing file"),
         }
+        self.code_tables(files, &mut kb, &mut used_refs);
 
         // Analytes.
         match find("analytes.toml") {

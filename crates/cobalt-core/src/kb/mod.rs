@@ -6,6 +6,7 @@
 //! item and field, as [`Problem`]s. The same function backs `cobalt kb lint` and a test.
 
 mod analytes;
+mod codes;
 mod diet;
 mod lint;
 mod model;
@@ -13,6 +14,7 @@ mod overrides;
 
 use crate::vocab::Vocabulary;
 pub use analytes::{Analyte, Analytes};
+pub use codes::{normalise_name, MedicineName, CODE_TABLES};
 use lint::*;
 pub use model::*;
 use overrides::*;
@@ -85,6 +87,8 @@ pub struct KnowledgeBase {
     pub foods: Vec<Food>,
     /// Food cautions in pregnancy.
     pub pregnancy_cautions: Vec<PregnancyCaution>,
+    /// Medicine names, matched when a medicine carries no code cobalt knows.
+    pub medicine_names: Vec<MedicineName>,
 }
 
 impl KnowledgeBase {

@@ -9,7 +9,7 @@ use cobalt_core::case::{RawCode, RawExposure, RawMedication, ReplacementStatus};
 use cobalt_core::vocab::Kind;
 use cobalt_core::InputError;
 
-impl<'a> Mapper<'_, 'a> {
+impl<'k, 'a> Mapper<'k, 'a> {
     pub(super) fn medication_use(&mut self, i: &Item<'a>, request: bool) -> Result<(), InputError> {
         let u: model::MedicationUse<'a> = model::read(i.raw, &i.path)?;
         let (status_set, status_system) = if request {
@@ -111,6 +111,14 @@ impl<'a> Mapper<'_, 'a> {
             .filter(|s| *s <= until)
             .map(|s| dates::months_between(s, until));
 
+        // By code, else by name (the medicine's text or a coding's display).
+        let (found, by_name) = match self.concept(&code) {
+            Some(c) => (Some(c), None),
+            None => match self.concept_by_name(&code) {
+                Some((c, name)) => (Some(c), Some(name)),
+                None => (None, None),
+            },
+        };
         let medication =
             |m: &mut Mapper<'_, 'a>, concept: Option<String>, code: Option<RawCode>| {
                 let n = m.case.medications.len();
@@ -120,13 +128,14 @@ impl<'a> Mapper<'_, 'a> {
                     months,
                     daily_dose_mg: None,
                     current: Some(current),
+                    matched_by_name: by_name.clone(),
                 });
                 let cp = m.entry("medications", n, &i.path);
                 if months.is_some() {
                     m.origin(format!("{cp}.months"), start_path.clone());
                 }
             };
-        match self.concept(&code) {
+        match found {
             Some(c) if c.kind == Kind::B12Product => {
                 let routes: Vec<(&str, &str)> = u
                     .dosage
@@ -192,10 +201,34 @@ impl<'a> Mapper<'_, 'a> {
             ),
             None => match code.pairs().first() {
                 Some((s, c)) => medication(self, None, Some(raw_code(s, c))),
-                None => self.skip(&i.path, "no coded medicine (text only)"),
+                None => self.skip(
+                    &i.path,
+                    format!(
+                        "medicine named only in text (\"{}\"), matching no medicine cobalt reads",
+                        clip(code.text.as_deref().unwrap_or(""))
+                    ),
+                ),
             },
         }
         Ok(())
+    }
+
+    /// The concept a medicine's text or coding display names, with the name as given (clipped).
+    fn concept_by_name(
+        &self,
+        cc: &CodeableConcept<'_>,
+    ) -> Option<(&'k cobalt_core::vocab::Concept, String)> {
+        let names = cc
+            .text
+            .as_deref()
+            .into_iter()
+            .chain(cc.coding.iter().filter_map(|c| c.display.as_deref()));
+        for n in names {
+            if let Some(c) = self.kb.medicine_by_name(n) {
+                return Some((c, clip(n)));
+            }
+        }
+        None
     }
 
     /// The code of a referenced Medication: contained (`#id`) or in the input.
@@ -248,4 +281,12 @@ impl<'a> Mapper<'_, 'a> {
 struct ContainedKind<'a> {
     #[serde(rename = "resourceType", borrow, default)]
     resource_type: Option<model::Str<'a>>,
+}
+
+/// A name from a record, at most `MAX_NAME_CHARS` characters, trimmed.
+fn clip(s: &str) -> String {
+    s.trim()
+        .chars()
+        .take(cobalt_core::case::MAX_NAME_CHARS)
+        .collect()
 }

@@ -1,0 +1,129 @@
+//! Medication resources of an export (`Medication.ndjson`). They belong to no patient: a
+//! MedicationRequest or MedicationStatement names one by `medicationReference`. They are read
+//! first, kept by reference key, and each referenced one is filed with the patient whose request
+//! names it, so that the mapping resolves the reference as it does within a Bundle.
+
+use crate::{read, ErrorRecord};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// One Medication line: where it is, and its text.
+pub(crate) struct MedLine {
+    pub file: u32,
+    pub line: u64,
+    pub text: String,
+}
+
+/// The export's Medication resources by `Medication/{id}`.
+#[derive(Default)]
+pub(crate) struct Medications {
+    by_key: HashMap<String, MedLine>,
+}
+
+#[derive(serde::Deserialize)]
+struct Probe<'a> {
+    #[serde(rename = "resourceType", borrow)]
+    resource_type: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Medications {
+    /// Reads the Medication files; a bad line becomes an error record. Returns the lines read
+    /// per file index.
+    pub(crate) fn load(
+        files: &[(String, PathBuf)],
+        names: &[String],
+        bytes_read: &Arc<AtomicU64>,
+        errors: &mut Vec<ErrorRecord>,
+    ) -> (Medications, HashMap<usize, u64>) {
+        let mut meds = Medications::default();
+        let mut lines_per_file = HashMap::new();
+        for (fi, (kind, path)) in files.iter().enumerate() {
+            if kind != "Medication" {
+                continue;
+            }
+            let mut bad = |line: u64, kind: &str, message: String| {
+                errors.push(ErrorRecord {
+                    file: names[fi].clone(),
+                    line,
+                    patient: None,
+                    kind: kind.into(),
+                    message,
+                })
+            };
+            let mut blocks = Vec::new();
+            let r = read::read_file(fi as u32, path, bytes_read, &mut |b| blocks.push(b));
+            lines_per_file.insert(fi, r.lines);
+            for block in &blocks {
+                for (lineno, bytes) in read::lines(block) {
+                    if bytes.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let Ok(text) = std::str::from_utf8(bytes) else {
+                        bad(
+                            lineno,
+                            "not_utf8",
+                            "not UTF-8 (FHIR NDJSON is UTF-8)".into(),
+                        );
+                        continue;
+                    };
+                    let text = text.trim_end();
+                    match serde_json::from_str::<Probe<'_>>(text) {
+                        Ok(p) if p.resource_type.as_deref() == Some("Medication") => match p.id {
+                            Some(id) if !id.is_empty() => {
+                                meds.by_key
+                                    .entry(format!("Medication/{id}"))
+                                    .or_insert(MedLine {
+                                        file: fi as u32,
+                                        line: lineno,
+                                        text: text.to_string(),
+                                    });
+                            }
+                            _ => bad(
+                                lineno,
+                                "not_fhir",
+                                "a Medication without an id cannot be referred to".into(),
+                            ),
+                        },
+                        Ok(p) => bad(
+                            lineno,
+                            "not_fhir",
+                            format!(
+                                "a {} in the Medication file",
+                                p.resource_type
+                                    .as_deref()
+                                    .unwrap_or("resource without resourceType")
+                            ),
+                        ),
+                        Err(e) => {
+                            let k = if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+                                "not_fhir"
+                            } else {
+                                "not_json"
+                            };
+                            bad(lineno, k, e.to_string());
+                        }
+                    }
+                }
+            }
+            if let Some((line, message)) = r.problem {
+                bad(line, "unreadable", message);
+            }
+        }
+        (meds, lines_per_file)
+    }
+
+    /// The Medication a `medicationReference` names: `Medication/{id}`, or an absolute URL or a
+    /// versioned reference that ends in it.
+    pub(crate) fn get(&self, reference: &str) -> Option<&MedLine> {
+        let r = reference.split("/_history/").next().unwrap_or(reference);
+        let at = r.rfind("Medication/")?;
+        let key = &r[at..];
+        (at == 0 || r.as_bytes()[at - 1] == b'/')
+            .then(|| self.by_key.get(key))
+            .flatten()
+    }
+}
