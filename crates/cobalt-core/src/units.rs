@@ -119,8 +119,9 @@ impl Unit {
     }
 
     /// Parses a UCUM unit code. Matching ignores case (the units cobalt accepts do not clash),
-    /// reads `µ` or `μ` as `u`, and accepts the common spellings `mL/min/1.73m2` and
-    /// `mL/min/1.73 m2` for the filtration rate. Anything else is `None`.
+    /// reads `µ` or `μ` as `u`, accepts the common spellings `mL/min/1.73m2` and
+    /// `mL/min/1.73 m2` for the filtration rate, and any spelling that UCUM defines as equal to
+    /// one of these units (`um3` is fL, `pmol/mL` is nmol/L). Anything else is `None`.
     pub fn parse(s: &str) -> Option<Unit> {
         let norm: String = s
             .trim()
@@ -135,10 +136,14 @@ impl Unit {
             .iter()
             .copied()
             .find(|u| u.ucum().to_ascii_lowercase() == norm);
-        found.or(match norm.as_str() {
-            "ml/min/1.73m2" | "ml/min/1.73m^2" | "ml/min/{1.73m2}" => Some(Unit::MlPerMinPer173M2),
-            _ => None,
-        })
+        found
+            .or(match norm.as_str() {
+                "ml/min/1.73m2" | "ml/min/1.73m^2" | "ml/min/{1.73m2}" => {
+                    Some(Unit::MlPerMinPer173M2)
+                }
+                _ => None,
+            })
+            .or_else(|| by_definition(&norm))
     }
 
     /// The dimension the unit measures.
@@ -177,6 +182,49 @@ impl Unit {
             Unit::Fl | Unit::MlPerMinPer173M2 => 1.0,
         }
     }
+}
+
+/// A unit written another way that UCUM defines as equal to one of cobalt's: a prefixed gram or
+/// mole over a prefixed litre (`pmol/mL` = nmol/L, `ug/mL` = mg/L), or a prefixed metre cubed
+/// for a cell volume (`um3` = fL). Only exact equality counts: `ng/dL` is no unit of cobalt's.
+fn by_definition(norm: &str) -> Option<Unit> {
+    fn prefix(p: &str) -> Option<f64> {
+        Some(match p {
+            "" => 1.0,
+            "k" => 1e3,
+            "d" => 1e-1,
+            "c" => 1e-2,
+            "m" => 1e-3,
+            "u" => 1e-6,
+            "n" => 1e-9,
+            "p" => 1e-12,
+            "f" => 1e-15,
+            _ => return None,
+        })
+    }
+    let (dimension, factor) = if let Some(p) = norm
+        .strip_suffix("m3")
+        .or_else(|| norm.strip_suffix("m^3"))
+        .filter(|p| !p.contains('/'))
+    {
+        // (prefix · m)³ in litres (1 m³ = 1000 L), then in femtolitres.
+        (Dimension::CellVolume, prefix(p)?.powi(3) * 1e3 / 1e-15)
+    } else {
+        let (num, den) = norm.split_once('/')?;
+        let per_litre = prefix(den.strip_suffix('l')?)?;
+        let (dimension, amount) = if let Some(p) = num.strip_suffix("mol") {
+            (Dimension::MolarConcentration, prefix(p)?)
+        } else {
+            (
+                Dimension::MassConcentration,
+                prefix(num.strip_suffix('g')?)?,
+            )
+        };
+        (dimension, amount / per_litre)
+    };
+    ALL.iter()
+        .copied()
+        .find(|u| u.dimension() == dimension && (u.to_base() - factor).abs() <= 1e-9 * factor.abs())
 }
 
 impl fmt::Display for Unit {

@@ -192,6 +192,8 @@ pub struct Observation<'a> {
     #[serde(borrow)]
     pub valueString: Option<Str<'a>>,
     pub valueBoolean: Option<bool>,
+    /// A number without a unit: refused for a numeric test (its unit is unknown).
+    pub valueInteger: Option<i64>,
     #[serde(borrow)]
     pub referenceRange: Vec<ReferenceRange<'a>>,
 }

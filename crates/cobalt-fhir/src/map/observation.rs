@@ -247,6 +247,14 @@ impl Mapper<'_, '_> {
         };
         let mut subs: Vec<(&str, String)> = Vec::new();
         match value {
+            LabValue::None if numeric && o.valueInteger.is_some() => {
+                return Err(InputError::new(
+                    at(i, "valueInteger"),
+                    format!(
+                        "`{test}` needs a unit, and valueInteger has none; send valueQuantity with a UCUM unit"
+                    ),
+                ));
+            }
             LabValue::None => {
                 self.skip(&i.path, format!("`{test}` without a value cobalt reads"));
                 return Ok(());
