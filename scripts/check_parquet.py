@@ -26,7 +26,7 @@ TYPES = {
     "b12_unit": "VARCHAR", "b12_date": "DATE", "refused_lines": "UINTEGER",
     "mcdonald_2024_regions": "UTINYINT", "mcdonald_2024_dis": "BOOLEAN", "mcdonald_2024_dit": "BOOLEAN",
     "mcdonald_2024_csf_positive": "BOOLEAN", "mcdonald_2024_cvs_select6": "BOOLEAN",
-    "mcdonald_2024_met": "BOOLEAN",
+    "mcdonald_2024_met": "BOOLEAN", "skipped_resources": "UINTEGER",
 }
 
 passed = failed = 0

@@ -64,7 +64,7 @@ TYPES = [
 CSV_HEADER = ("id,as_of,knowledge_version,profile,b12_status,picture,test_indicated,next_tests,causes,route,"
               "urgent,referrals,mcdonald_2017_dis,mcdonald_2017_dit,mcdonald_2017_met,flags,rules,b12_test,"
               "b12_value,b12_comparator,b12_unit,b12_date,refused_lines,mcdonald_2024_regions,mcdonald_2024_dis,"
-              "mcdonald_2024_dit,mcdonald_2024_csf_positive,mcdonald_2024_cvs_select6,mcdonald_2024_met")
+              "mcdonald_2024_dit,mcdonald_2024_csf_positive,mcdonald_2024_cvs_select6,mcdonald_2024_met,skipped_resources")
 
 
 # --- file discovery (as crates/cobalt-screen `discover`) ---------------------------------------
@@ -390,6 +390,7 @@ def main(argv=None):
         "patients_flagged": sum(s["patients_flagged"] for s in summaries),
         "by_mcdonald_2017": merge("by_mcdonald_2017"),
         "by_mcdonald_2024": merge("by_mcdonald_2024"),
+        "skipped_resources_by_kind": merge("skipped_resources_by_kind"),
         "seconds": round(time.time() - started, 3),
         "read_seconds": round(read_seconds, 3),
         "spark": {

@@ -493,15 +493,26 @@ fn fhir_case(kb: &KnowledgeBase, text: &str, as_of: Option<&str>) -> Result<coba
     Ok(mapped)
 }
 
+/// The JSON assessment of FHIR input, with the resources (or parts) that were not used.
+#[derive(serde::Serialize)]
+struct WithSkipped<'a, 'kb> {
+    #[serde(flatten)]
+    assessment: &'a cobalt_core::assessment::Assessment<'kb>,
+    skipped_resources: Vec<cobalt_fhir::Kinded<'a>>,
+}
+
 fn assess(args: AssessArgs) -> Result<ExitCode> {
     let kb = load_kb()?;
     let profile = choose_profile(&kb, &args)?;
     let text = read_input(&args.case)?;
-    let case = if cobalt_fhir::is_fhir(&text) {
-        fhir_case(&kb, &text, args.as_of.as_deref())?.parsed
+    // FHIR input: what was not used goes to standard error and into the JSON output.
+    let (case, skipped) = if cobalt_fhir::is_fhir(&text) {
+        let m = fhir_case(&kb, &text, args.as_of.as_deref())?;
+        (m.parsed, Some(m.skipped))
     } else {
-        cobalt_core::parse_case(&text, &kb.vocab, &kb.analytes)
-            .map_err(|e| InvalidInput(e.to_string()))?
+        let case = cobalt_core::parse_case(&text, &kb.vocab, &kb.analytes)
+            .map_err(|e| InvalidInput(e.to_string()))?;
+        (case, None)
     };
     // --as-of is checked whether or not it is used, and a case's own as_of is never overridden
     // silently.
@@ -526,7 +537,15 @@ fn assess(args: AssessArgs) -> Result<ExitCode> {
     };
     let assessment = cobalt_core::evaluate(&kb, &profile, &case, as_of);
     let rendered = match args.format {
-        Format::Json => serde_json::to_string_pretty(&assessment)? + "\n",
+        Format::Json => {
+            (match &skipped {
+                None => serde_json::to_string_pretty(&assessment)?,
+                Some(skipped) => serde_json::to_string_pretty(&WithSkipped {
+                    assessment: &assessment,
+                    skipped_resources: skipped.iter().map(cobalt_fhir::Kinded).collect(),
+                })?,
+            }) + "\n"
+        }
         Format::Markdown => cobalt_report::markdown(&assessment),
         Format::Html => cobalt_report::html(&assessment),
         Format::Patient => cobalt_report::patient::text(&assessment),

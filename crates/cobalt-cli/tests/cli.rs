@@ -450,3 +450,38 @@ fn screening_assesses_an_export_as_of_its_manifest_and_says_so() {
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("transactionTime `\"yesterday\"` is not a FHIR instant"));
 }
+
+#[test]
+fn fhir_input_as_json_carries_the_resources_not_used() {
+    let bundle =
+        std::fs::read_to_string(repo().join("crates/cobalt-fhir/tests/fixtures/unknown-code.json"))
+            .unwrap();
+    let out = run_stdin(&["assess", "-", "--format", "json"], &bundle);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["conclusions"].is_object(), "still the assessment");
+    assert_eq!(
+        v["skipped_resources"],
+        serde_json::json!([{
+            "path": "entry[4].resource",
+            "kind": "type_not_read",
+            "reason": "resource type Encounter is not read by cobalt"
+        }])
+    );
+    // A case document has nothing skipped and no such member.
+    let out = cobalt()
+        .args([
+            "assess",
+            &example("metformin-neuropathy.json"),
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.get("skipped_resources").is_none());
+}

@@ -88,6 +88,81 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// The kinds of [`Skipped::kind`], for counting.
+pub const SKIP_KINDS: &[&str] = &[
+    "type_not_read",
+    "status",
+    "other_patient",
+    "no_code",
+    "other_kind",
+    "medication_reference",
+    "value_not_read",
+    "finding",
+    "extension",
+    "entry",
+];
+
+impl Skipped {
+    /// Why, as one of [`SKIP_KINDS`]: `type_not_read` (a resource type cobalt does not read),
+    /// `status` (not taken, not done, not a result, not present now), `other_patient`,
+    /// `no_code` (no code, or text naming nothing cobalt reads), `other_kind` (a code of a
+    /// concept the resource cannot carry), `medication_reference` (an unresolved or unused
+    /// Medication), `value_not_read`, `finding` (recorded as absent or twice), `extension`,
+    /// `entry` (a Bundle entry without a resource or a DELETE).
+    pub fn kind(&self) -> &'static str {
+        let r = self.reason.as_str();
+        let starts = |p: &str| r.starts_with(p);
+        if starts("resource type ") {
+            "type_not_read"
+        } else if starts("status ")
+            || starts("no status")
+            || starts("clinical status ")
+            || starts("verification status ")
+        {
+            "status"
+        } else if starts("about another subject")
+            || starts("another patient")
+            || starts("a second copy of the patient")
+        {
+            "other_patient"
+        } else if starts("no code")
+            || starts("no coded ")
+            || starts("no medication")
+            || starts("medicine named only in text")
+            || starts("a LOINC code that maps to no concept")
+        {
+            "no_code"
+        } else if starts("the code maps to") || starts("the medicine maps to") {
+            "other_kind"
+        } else if starts("medicationReference") || starts("a Medication no ") {
+            "medication_reference"
+        } else if starts("finding ") {
+            "finding"
+        } else if r.contains(" extension ") {
+            "extension"
+        } else if starts("a DELETE request") || starts("the entry has no resource") {
+            "entry"
+        } else {
+            "value_not_read"
+        }
+    }
+}
+
+impl serde::Serialize for Kinded<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Skipped", 3)?;
+        st.serialize_field("path", &self.0.path)?;
+        st.serialize_field("kind", self.0.kind())?;
+        st.serialize_field("reason", &self.0.reason)?;
+        st.end()
+    }
+}
+
+/// A skipped resource as its JSON record: `{"path", "kind", "reason"}`.
+#[derive(Debug)]
+pub struct Kinded<'a>(pub &'a Skipped);
+
 /// Whether a JSON text is FHIR rather than a case: an array, or an object with a
 /// `resourceType` (a case is an object without one). Skims the text without building it.
 pub fn is_fhir(text: &str) -> bool {

@@ -41,3 +41,35 @@ fn value_integer_for_a_numeric_test_is_refused_with_its_path() {
     assert_eq!(e.path, "entry[1].resource.valueInteger");
     assert!(e.message.contains("needs a unit"), "{}", e.message);
 }
+
+/// Every reason a fixture's resource is skipped for falls in a kind that names it, so that the
+/// counts by kind in screening mean what they say.
+#[test]
+fn every_skip_reason_has_its_kind() {
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(common::fixtures()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Ok(m) = cobalt_fhir::to_case(&common::fixture(&name), AS_OF, kb()) else {
+            continue;
+        };
+        for s in &m.skipped {
+            let k = s.kind();
+            assert!(cobalt_fhir::SKIP_KINDS.contains(&k));
+            let r = s.reason.to_lowercase();
+            let fits = match k {
+                "value_not_read" => ["value", "comparator", "range", "number", "result", "unit"]
+                    .iter()
+                    .any(|w| r.contains(w)),
+                "status" => r.contains("status"),
+                "other_patient" => r.contains("patient") || r.contains("subject"),
+                "no_code" => r.contains("code") || r.contains("text") || r.contains("medication"),
+                "type_not_read" => r.contains("resource type"),
+                _ => true,
+            };
+            assert!(fits, "{name}: `{}` counted as {k}", s.reason);
+            seen.insert(k);
+        }
+    }
+    assert!(seen.len() >= 4, "{seen:?}");
+}

@@ -106,6 +106,12 @@ pub(crate) fn partitions(
                             .by_mcdonald_2024
                             .entry(r.mcdonald[1].into())
                             .or_default() += 1;
+                        for k in &r.skipped {
+                            *summary
+                                .skipped_resources_by_kind
+                                .entry((*k).into())
+                                .or_default() += 1;
+                        }
                         writeln!(out, "{id}\t{}", r.line)?;
                     }
                     None => summary.patients_in_error += 1,
@@ -132,6 +138,8 @@ pub(crate) struct PatientResult {
     pub picture: &'static str,
     pub causes: Vec<String>,
     pub flags: Vec<&'static str>,
+    /// The kinds of the resources read but not used.
+    pub skipped: Vec<&'static str>,
     /// McDonald 2017 and 2024, as summary keys.
     pub mcdonald: [&'static str; 2],
 }
@@ -185,7 +193,7 @@ fn assess_patient(ctx: &Context<'_>, id: &str, mut held: Vec<Held>) -> Outcome {
             .collect();
         let e = match cobalt_fhir::resources_to_case(&refs, opts.as_of, kb) {
             Ok(mapped) => {
-                outcome.result = Some(result(ctx, id, &mapped.parsed, &outcome));
+                outcome.result = Some(result(ctx, id, &mapped, &outcome));
                 return outcome;
             }
             Err(e) => e,
@@ -277,9 +285,11 @@ fn patient_records(
 fn result(
     ctx: &Context<'_>,
     id: &str,
-    case: &cobalt_core::Case,
+    mapped: &cobalt_fhir::Mapped,
     outcome: &Outcome,
 ) -> PatientResult {
+    let case = &mapped.parsed;
+    let skipped: Vec<&'static str> = mapped.skipped.iter().map(|s| s.kind()).collect();
     let (kb, opts) = (ctx.kb, ctx.opts);
     // Compact rows need the conclusions and the rules, not the prose.
     let detail = match opts.detail {
@@ -292,10 +302,13 @@ fn result(
         (Detail::Full, _) => {
             let mut v = serde_json::to_value(&a).unwrap_or(Value::Null);
             v["id"] = Value::String(id.to_string());
+            let records: Vec<cobalt_fhir::Kinded<'_>> =
+                mapped.skipped.iter().map(cobalt_fhir::Kinded).collect();
+            v["skipped_resources"] = serde_json::to_value(records).unwrap_or(Value::Null);
             v.to_string()
         }
         (Detail::Compact, f) => {
-            let row = Row::new(id, case, &a, opts.as_of, refused);
+            let row = Row::new(id, case, &a, opts.as_of, refused, skipped.len() as u32);
             match f {
                 Format::Csv => row.csv(),
                 Format::Ndjson | Format::Parquet => serde_json::to_string(&row).unwrap_or_default(),
@@ -309,6 +322,7 @@ fn result(
         picture: c.picture.as_str(),
         causes: c.causes.clone(),
         flags: a.screening.clone(),
+        skipped,
         mcdonald: [
             criteria_key(a.mcdonald_assessed(), c.mcdonald_2017.met),
             criteria_key(a.mcdonald_2024_assessed(), c.mcdonald_2024.met),

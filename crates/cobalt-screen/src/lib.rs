@@ -179,6 +179,9 @@ pub struct Summary {
     pub by_mcdonald_2017: BTreeMap<String, u64>,
     /// Counts by McDonald 2024 result, with the same keys.
     pub by_mcdonald_2024: BTreeMap<String, u64>,
+    /// Resources of assessed patients that were read but not used, by kind
+    /// (`cobalt_fhir::SKIP_KINDS`: `type_not_read`, `status`, `no_code`, ...).
+    pub skipped_resources_by_kind: BTreeMap<String, u64>,
     /// Seconds taken.
     pub seconds: f64,
     /// Of which reading and filing the input.

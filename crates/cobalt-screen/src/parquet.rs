@@ -60,6 +60,7 @@ pub fn schema() -> SchemaRef {
         opt_flag("mcdonald_2024_csf_positive"),
         opt_flag("mcdonald_2024_cvs_select6"),
         opt_flag("mcdonald_2024_met"),
+        Field::new("skipped_resources", DataType::UInt32, false),
     ]))
 }
 
@@ -99,6 +100,7 @@ struct Columns {
     csf_2024: BooleanBuilder,
     cvs_2024: BooleanBuilder,
     met_2024: BooleanBuilder,
+    skipped_resources: UInt32Builder,
 }
 
 fn list(b: &mut ListBuilder<StringBuilder>, v: &[String]) {
@@ -143,6 +145,7 @@ impl Columns {
         self.csf_2024.append_option(r.mcdonald_2024_csf_positive);
         self.cvs_2024.append_option(r.mcdonald_2024_cvs_select6);
         self.met_2024.append_option(r.mcdonald_2024_met);
+        self.skipped_resources.append_value(r.skipped_resources);
         Ok(())
     }
 
@@ -177,6 +180,7 @@ impl Columns {
             Arc::new(self.csf_2024.finish()),
             Arc::new(self.cvs_2024.finish()),
             Arc::new(self.met_2024.finish()),
+            Arc::new(self.skipped_resources.finish()),
         ]
     }
 }

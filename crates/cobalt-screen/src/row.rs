@@ -71,10 +71,13 @@ pub struct Row {
     pub mcdonald_2024_cvs_select6: Option<bool>,
     /// `conclusions.mcdonald_2024.met`.
     pub mcdonald_2024_met: Option<bool>,
+    /// Resources of the patient that were read but not used (their kinds are counted in the
+    /// summary's `skipped_resources_by_kind`).
+    pub skipped_resources: u32,
 }
 
 /// The CSV header: the columns in order.
-pub const COLUMNS: [&str; 29] = [
+pub const COLUMNS: [&str; 30] = [
     "id",
     "as_of",
     "knowledge_version",
@@ -104,11 +107,19 @@ pub const COLUMNS: [&str; 29] = [
     "mcdonald_2024_csf_positive",
     "mcdonald_2024_cvs_select6",
     "mcdonald_2024_met",
+    "skipped_resources",
 ];
 
 impl Row {
     /// The row of one assessment.
-    pub fn new(id: &str, case: &Case, a: &Assessment<'_>, as_of: time::Date, refused: u32) -> Row {
+    pub fn new(
+        id: &str,
+        case: &Case,
+        a: &Assessment<'_>,
+        as_of: time::Date,
+        refused: u32,
+        skipped: u32,
+    ) -> Row {
         let c = &a.conclusions;
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let mut rules: Vec<String> = Vec::new();
@@ -158,6 +169,7 @@ impl Row {
             mcdonald_2024_csf_positive: c.mcdonald_2024.csf_positive,
             mcdonald_2024_cvs_select6: c.mcdonald_2024.cvs_select6,
             mcdonald_2024_met: c.mcdonald_2024.met,
+            skipped_resources: skipped,
         }
     }
 
@@ -198,6 +210,7 @@ impl Row {
             ob(self.mcdonald_2024_csf_positive),
             ob(self.mcdonald_2024_cvs_select6),
             ob(self.mcdonald_2024_met),
+            self.skipped_resources.to_string(),
         ]
         .iter()
         .map(|f| csv_field(f))

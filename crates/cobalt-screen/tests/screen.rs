@@ -219,9 +219,78 @@ fn the_same_patient_screened_and_assessed_alone_agree() {
         serde_json::to_value(&a.conclusions).unwrap()
     );
     // `--detail full` writes the whole assessment, byte for byte as the one-patient path does
-    // (with the patient's id as its id), as the screening job always wrote it.
+    // for FHIR input (with the patient's id as its id, and the resources not used).
     let mut whole = serde_json::to_value(&a).unwrap();
     whole["id"] = json!("p3");
+    whole["skipped_resources"] = json!([]);
     let text = std::fs::read_to_string(s_out.join("results.ndjson")).unwrap();
     assert_eq!(text.lines().nth(2).unwrap(), whole.to_string());
+}
+
+#[test]
+fn medications_resources_across_files_and_skipped_resources_are_counted() {
+    let d = dir("medication");
+    write_lines(
+        &d.join("Patient.ndjson"),
+        &[patient("p1", "male", "1950-01-01")],
+        false,
+    );
+    write_lines(
+        &d.join("Medication.ndjson"),
+        &[
+            json!({"resourceType": "Medication", "id": "m-met", "code": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "861007", "display": "metformin hydrochloride 500 MG Oral Tablet"}]}}).to_string(),
+            json!({"resourceType": "Medication", "id": "m-unused", "code": {"text": "Aspirin"}}).to_string(),
+        ],
+        false,
+    );
+    let request = |id: &str, status: &str, med: Value| {
+        let mut r = json!({"resourceType": "MedicationRequest", "id": id, "status": status, "intent": "order",
+            "subject": {"reference": "Patient/p1"}, "authoredOn": "2019-03-01"});
+        r.as_object_mut()
+            .unwrap()
+            .extend(med.as_object().unwrap().clone());
+        r.to_string()
+    };
+    write_lines(
+        &d.join("MedicationRequest.ndjson"),
+        &[
+            request(
+                "r1",
+                "active",
+                json!({"medicationReference": {"reference": "Medication/m-met"}}),
+            ),
+            // A second request for the same Medication: the Medication is used once.
+            request(
+                "r2",
+                "active",
+                json!({"medicationReference": {"reference": "Medication/m-met"}}),
+            ),
+            request(
+                "r3",
+                "entered-in-error",
+                json!({"medicationCodeableConcept": {"text": "omeprazole"}}),
+            ),
+            request(
+                "r4",
+                "active",
+                json!({"medicationCodeableConcept": {"text": "Aspirin 75 mg"}}),
+            ),
+        ],
+        false,
+    );
+    let out = d.join("out");
+    let s = run(&d, &out, cobalt_screen::Format::Ndjson);
+    let rows = read_ndjson(&out.join("results.ndjson"));
+    assert_eq!(rows[0]["causes"], json!(["metformin"]), "{}", rows[0]);
+    assert_eq!(rows[0]["skipped_resources"], json!(2));
+    assert_eq!(
+        serde_json::to_value(&s.skipped_resources_by_kind).unwrap(),
+        json!({"no_code": 1, "status": 1})
+    );
+    // The Medication file is read and listed; the unreferenced Medication is not a bad line.
+    assert!(s
+        .files
+        .iter()
+        .any(|f| f.kind == "Medication" && f.lines == 2));
+    assert_eq!(s.bad_lines, 0);
 }
