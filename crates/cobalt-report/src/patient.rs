@@ -117,6 +117,7 @@ struct Ms {
 #[serde(deny_unknown_fields)]
 struct Next {
     heading: String,
+    started_early: String,
     treatment_started: String,
     no_delay: String,
     urgent: String,
@@ -185,6 +186,7 @@ pub const RULES_READ: &[&str] = &[
     MCD_B12_FIRST,
     MCD_B12_FIRST_2024,
     TEST_JUDGEMENT,
+    TX_START_EARLY,
     EVID_B12_IN_MS,
     EVID_COEXIST,
     DIET_PLANT_BASED,
@@ -200,6 +202,9 @@ const TX_FOLIC_ACID: &str = "TX-012";
 const TX_NO_DELAY: &str = "TX-014";
 /// B12 replacement already started.
 const TX_STARTED: &str = "TX-015";
+/// Pregnant or breastfeeding on a plant-based diet: start B12 before the result (its sentences
+/// are a rule section; the route sentence is reworded).
+const TX_START_EARLY: &str = "TX-018";
 /// McDonald: B12 deficiency not excluded (or shown).
 const MCD_B12_FIRST: &str = "MCD-008";
 const TEST_JUDGEMENT: &str = "TEST-013";
@@ -332,8 +337,14 @@ fn ms(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
         return None;
     }
     let m = &w.ms;
-    let mut p = m.paragraphs.clone();
-    p.extend(m.picture.get(c.picture.as_str()).cloned());
+    // What the reader's own features favour comes first, the background after it.
+    let mut p: Vec<String> = m
+        .picture
+        .get(c.picture.as_str())
+        .cloned()
+        .into_iter()
+        .collect();
+    p.extend(m.paragraphs.iter().cloned());
     if a.mcdonald_assessed() && (in_question || c.mcdonald_2017.met.is_some()) {
         match c.mcdonald_2017.met {
             Some(true) => p.push(m.criteria_met.clone()),
@@ -391,7 +402,9 @@ fn next(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
     if started {
         p.push(n.treatment_started.clone());
     }
-    if !(started && c.treatment.route == Route::Undetermined) {
+    if c.treatment.route == Route::Undetermined && a.fired(TX_START_EARLY) {
+        p.push(n.started_early.clone());
+    } else if !(started && c.treatment.route == Route::Undetermined) {
         p.extend(n.route.get(c.treatment.route.as_str()).cloned());
     }
     if a.fired(TX_NO_DELAY) {
@@ -429,7 +442,7 @@ fn next(w: &Wording, a: &Assessment<'_>) -> Option<PlainSection> {
         (None, Some(_)) => p.push(n.follow_up_generic.clone()),
         (None, None) => {}
     }
-    if !a.management.cautions.is_empty() || a.fired(TX_FOLIC_ACID) {
+    if a.fired(TX_FOLIC_ACID) {
         p.push(n.folic_acid.clone());
     }
     let items: Vec<String> = c

@@ -136,7 +136,8 @@ fn check(label: &str, a: &Assessment<'_>, t: &toml::Table) -> Vec<String> {
     if let Some(e) = b12_alone(&body) {
         f.push(format!("{label}: {e}"));
     }
-    let lower = body.to_lowercase();
+    // "This does not mean you have MS" denies a diagnosis; any other "you have MS" states one.
+    let lower = body.to_lowercase().replace("does not mean you have", "");
     for diagnosis in [
         "you have multiple sclerosis",
         "you have ms",
@@ -172,7 +173,7 @@ fn check(label: &str, a: &Assessment<'_>, t: &toml::Table) -> Vec<String> {
         f.push(format!("{label}: urgent treatment is not said"));
     }
     let folic = string(t, &["next", "folic_acid"]);
-    if !a.management.cautions.is_empty() && !text.contains(folic) {
+    if a.fired("TX-012") && !text.contains(folic) {
         f.push(format!("{label}: the folic acid caution is missing"));
     }
     if a.management.follow_up.is_some() && text.contains(string(t, &["next", "follow_up_generic"]))
@@ -353,9 +354,9 @@ fn multiple_sclerosis_is_mentioned_only_when_it_is_in_question() {
     );
     let text = patient::text(&a);
     assert!(patient::sections(&a).iter().any(|s| s.id == "ms"), "{text}");
-    assert!(text.contains("Multiple sclerosis (MS)"), "{text}");
+    assert!(text.contains("multiple sclerosis (MS)"), "{text}");
     assert!(
-        text.contains("Low vitamin B12 must be checked and treated before MS can be diagnosed."),
+        text.contains("Doctors always check for low vitamin B12 first."),
         "{text}"
     );
 }
@@ -373,10 +374,10 @@ fn treatment_is_described_without_doses() {
     let text = patient::text(&a);
     for want in [
         "The treatment suggested is vitamin B12 given as an injection into a muscle.",
-        "Your care team considers your treatment urgent. Treatment should start without delay.",
+        "Your care team wants you to start treatment as soon as possible, to protect your nerves.",
         "Your care team will explain the dose and how often you need it.",
         "You may be referred to a specialist in the brain and nerves (a neurologist).",
-        "Do not start folic acid tablets on your own",
+        "Talk to your care team before you start folic acid.",
         "Metformin, a medicine for diabetes",
         "Do not stop or change a medicine without talking to your care team first.",
         "Your care team will review how you are after 3 months of treatment.",

@@ -20,7 +20,9 @@ pub(crate) fn advise(
     };
     // Either route suits: tablets chosen, or injections with tablets as the alternative. With
     // neurological involvement the intramuscular regimen (TX-001) is not a free choice.
-    let choice = !facts.neuro() && matches!(regimen, "TX-002" | "TX-003" | "TX-004");
+    // Urgent treatment (pregnancy) is started at once by the route chosen, not chosen at leisure.
+    let choice =
+        !facts.neuro() && !treatment.urgent && matches!(regimen, "TX-002" | "TX-003" | "TX-004");
     if choice {
         let now = if treatment.route == Route::Oral {
             "Tablets are suggested here, and injections would also work"
