@@ -59,6 +59,7 @@ TYPES = [
     "MedicationRequest",
     "MedicationStatement",
     "Procedure",
+    "Medication",
 ]
 
 CSV_HEADER = ("id,as_of,knowledge_version,profile,b12_status,picture,test_indicated,next_tests,causes,route,"
@@ -171,7 +172,7 @@ def find_cobalt(path):
     raise RuntimeError(f"cobalt binary not found: {path} (ship it with --files)")
 
 
-def run_cobalt_screen(files, rows, cobalt, as_of, fmt, profile):
+def run_cobalt_screen(files, rows, cobalt, as_of, fmt, profile, meds=()):
     """Writes `rows` [(file index, line number, text)] as a mini export and screens it.
 
     Returns (result lines, error records, summary) with error records mapped back to the
@@ -182,6 +183,9 @@ def run_cobalt_screen(files, rows, cobalt, as_of, fmt, profile):
         src = os.path.join(tmp, "export")
         dst = os.path.join(tmp, "out")
         os.makedirs(src)
+        # Medication resources belong to no patient: every partition gets them all, and cobalt
+        # files each with the requests that name it.
+        rows = list(rows) + list(meds)
         rows.sort(key=lambda r: (r[0], r[1]))
         back = {}  # mini file name -> (original file index, [original line numbers])
         handles = {}
@@ -228,15 +232,18 @@ def run_cobalt_screen(files, rows, cobalt, as_of, fmt, profile):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def screen_partition(files, cobalt_path, as_of, fmt, profile):
-    """mapPartitions: one `cobalt screen` per partition; yields tagged records in id order."""
+def screen_partition(files, cobalt_path, as_of, fmt, profile, meds=None):
+    """mapPartitions: one `cobalt screen` per partition; yields tagged records in id order.
+    `meds` is a broadcast list of the export's Medication lines."""
 
     def f(it):
         rows = [v for _pid, v in it]
         if not rows:
             return
         cobalt = find_cobalt(cobalt_path)
-        results, errors, summary = run_cobalt_screen(files, rows, cobalt, as_of, fmt, profile)
+        results, errors, summary = run_cobalt_screen(
+            files, rows, cobalt, as_of, fmt, profile, meds.value if meds is not None else ()
+        )
         for r in results:
             yield ("r", r)
         for e in errors:
@@ -301,9 +308,15 @@ def main(argv=None):
     keyf = key_line(kinds)
     per_file = []
     file_lines = []
-    for fi, (_, path, _) in enumerate(files):
+    med_lines = []
+    for fi, (kind, path, _) in enumerate(files):
         rdd = sc.textFile(path).zipWithIndex()
+        if kind == "Medication":
+            # Shared by every patient's requests: sent to each partition, not shuffled.
+            med_lines += [(fi, idx + 1, t) for t, idx in rdd.collect() if t.strip()]
+            continue
         per_file.append(rdd.flatMap(lambda pair, fi=fi: keyf(fi, pair)))
+    meds = sc.broadcast(med_lines)
     lines = sc.union(per_file).cache()
 
     total_bytes = sum(os.path.getsize(p) for _, p, _ in files)
@@ -314,8 +327,8 @@ def main(argv=None):
     # The shuffle: a range partition by patient id, sorted, so each patient is in one partition
     # and the partitions are in id order.
     by_patient = filed.sortByKey(ascending=True, numPartitions=nparts)
-    screened = by_patient.mapPartitions(screen_partition(names, cobalt, a.as_of, a.format, a.profile))
-    orphan_out = orphans.coalesce(1).mapPartitions(screen_partition(names, cobalt, a.as_of, a.format, a.profile))
+    screened = by_patient.mapPartitions(screen_partition(names, cobalt, a.as_of, a.format, a.profile, meds))
+    orphan_out = orphans.coalesce(1).mapPartitions(screen_partition(names, cobalt, a.as_of, a.format, a.profile, meds))
 
     # Lines per file (blank lines included), as cobalt counts them.
     counts = sc.union(
@@ -351,6 +364,15 @@ def main(argv=None):
                 summaries.append(json.loads(payload))
     lines.unpersist()
 
+    # A bad Medication line is reported by every partition that received it: once here.
+    seen = set()
+    unique = []
+    for e in errors:
+        k = json.dumps(e, sort_keys=True)
+        if k not in seen:
+            seen.add(k)
+            unique.append(e)
+    errors = unique
     errors.sort(key=sort_key)
     with open(os.path.join(a.out, "errors.ndjson"), "w", encoding="utf-8") as f:
         for e in errors:

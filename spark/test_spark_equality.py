@@ -75,6 +75,18 @@ EXTRA = {
         # A value the case format refuses (a negative B12): invalid_value, patient assessed without it.
         '{"resourceType":"Observation","id":"x-neg","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2132-9"}]},"subject":{"reference":"Patient/p000000002"},"effectiveDateTime":"2025-06-01","valueQuantity":{"value":-5,"unit":"pg/mL","system":"http://unitsofmeasure.org","code":"pg/mL"}}',
     ],
+    # Medication resources in their own file (added to the manifest), named by requests of
+    # patients in different partitions, and a bad line reported once.
+    "Medication.ndjson": [
+        '{"resourceType":"Medication","id":"x-med-1","code":{"coding":[{"system":"http://www.nlm.nih.gov/research/umls/rxnorm","code":"861007","display":"metformin hydrochloride 500 MG Oral Tablet"}]}}',
+        '{"resourceType":"Medication","id":"x-med-2","code":{"text":"Pantoprazole 40 mg tablets"}}',
+        '{"resourceType":"Medication"',
+    ],
+    "MedicationRequest.ndjson": [
+        '{"resourceType":"MedicationRequest","id":"x-mr-1","status":"active","intent":"order","subject":{"reference":"Patient/p000000004"},"authoredOn":"2019-01-01","medicationReference":{"reference":"Medication/x-med-1"}}',
+        '{"resourceType":"MedicationRequest","id":"x-mr-2","status":"active","intent":"order","subject":{"reference":"Patient/p000000150"},"authoredOn":"2019-01-01","medicationReference":{"reference":"Medication/x-med-2"}}',
+        '{"resourceType":"MedicationRequest","id":"x-mr-3","status":"active","intent":"order","subject":{"reference":"Patient/p000000290"},"authoredOn":"2019-01-01","medicationReference":{"reference":"Medication/x-med-1"}}',
+    ],
     "Patient.ndjson": [
         '{"resourceType":"Patient","gender":"female"}',
         # Patient lines are always read: malformed JSON is not_json, another type not_fhir.
@@ -140,7 +152,8 @@ def compare(label, ref_dir, spark_dir, fmt):
     gs = json.load(open(os.path.join(spark_dir, "summary.json")))
     keys = ["as_of", "knowledge_version", "files", "lines_read", "lines_skipped", "bad_lines", "bad_lines_by_kind",
             "patients_read", "patients_assessed", "patients_in_error", "by_b12_status",
-            "by_picture", "by_cause", "by_flag", "patients_flagged", "by_mcdonald_2017", "by_mcdonald_2024"]
+            "by_picture", "by_cause", "by_flag", "patients_flagged", "by_mcdonald_2017", "by_mcdonald_2024",
+            "skipped_resources_by_kind"]
     bad = [k for k in keys if rs.get(k) != gs.get(k)]
     check(f"{label}: summary counters equal", not bad, ", ".join(f"{k}: {rs.get(k)} != {gs.get(k)}" for k in bad))
     return rs
@@ -165,6 +178,11 @@ def main():
         for name, extra in EXTRA.items():
             with open(os.path.join(plain, name), "a", encoding="utf-8") as f:
                 f.write("\n".join(extra) + "\n")
+        manifest_path = os.path.join(plain, "manifest.json")
+        manifest = json.load(open(manifest_path, encoding="utf-8"))
+        if not any(o.get("type") == "Medication" for o in manifest["output"]):
+            manifest["output"].append({"type": "Medication", "url": "Medication.ndjson"})
+            json.dump(manifest, open(manifest_path, "w", encoding="utf-8"))
         run([cobalt, "screen", plain, "--out", os.path.join(tmp, "ref1"), "--format", "ndjson", "--as-of", AS_OF])
         t = time.time()
         run([sys.executable, job, plain, "--out", os.path.join(tmp, "spark1"), "--as-of", AS_OF,
@@ -176,6 +194,11 @@ def main():
               all(kinds.get(k, 0) > 0 for k in ["not_json", "not_fhir", "no_patient", "invalid_value"]), str(kinds))
         ids = [json.loads(x)["id"] for x in read_lines(os.path.join(tmp, "ref1", "results.ndjson"))]
         check("the patient known by a full-URL reference is assessed", "zz-ghost" in ids)
+        rows = {json.loads(x)["id"]: json.loads(x) for x in read_lines(os.path.join(tmp, "ref1", "results.ndjson"))}
+        check("Medication resources in their own file are resolved for patients in any partition",
+              "metformin" in rows["p000000004"]["causes"] and "metformin" in rows["p000000290"]["causes"]
+              and "proton_pump_inhibitor" in rows["p000000150"]["causes"],
+              str({k: rows[k]["causes"] for k in ("p000000004", "p000000150", "p000000290")}))
 
         # 2. gzip export, CSV, 3 partitions.
         gz = os.path.join(tmp, "gz")
