@@ -11,23 +11,29 @@ What it does, and what runs where:
 
 1. The driver finds the export's files exactly as `cobalt screen` does (the manifest's order when
    there is a manifest.json, else the `<Type>*.ndjson[.gz]` files in name order).
-2. Spark reads every file as text (`.ndjson.gz` is decompressed by Spark), numbers its lines,
-   parses each line and extracts its patient id (`Patient.id`, or the part after the last
-   `Patient/` in `subject.reference`, else `patient.reference`), as `cobalt screen` does.
-3. Spark shuffles the lines by patient id with a range partitioner (`sortByKey`), so that every
-   patient's lines are in one partition and the partitions are in id order.
+2. Spark reads every file as text (`.ndjson.gz` is decompressed by Spark) and numbers its lines.
+   The patient id of each line is found in the JVM, never by parsing JSON in Python:
+   `get_json_object` reads `resourceType`, `id`, `subject.reference` and `patient.reference`,
+   and a regular expression takes the id after the last `Patient/`, as `cobalt screen` does.
+   Observation lines whose `code.coding` holds no code cobalt reads (`cobalt kb filter-codes`)
+   are dropped before the shuffle, as `cobalt screen` drops them before parsing.
+3. Spark range-partitions the lines by patient id and sorts each partition (`repartitionByRange`,
+   `sortWithinPartitions`), so that every patient's lines are in one partition, in id order.
+   Medication lines belong to no patient: they are sent to every partition.
 4. For each partition, an executor writes the partition's lines as a mini export (one file per
-   input file, lines in their original order, a manifest.json keeping the original file order)
-   and runs `cobalt screen MINI --out MINIOUT --threads 1` once; it yields the result lines and the
-   error records, with their line numbers mapped back to the original file and line.
-   Keeping the original file and line order matters: cobalt reads a patient's resources in
-   (file, line) order, and the order of findings follows it.
+   input file, lines in their original order, a manifest.json keeping the original file order),
+   runs `cobalt screen MINI --out MINIOUT --threads 1 --format FORMAT` once, and writes its
+   results as a part file of the output dataset (`OUT/results/part-NNNNN.parquet`, or `.ndjson`,
+   `.csv`) and its error records, mapped back to the original file and line, as
+   `OUT/errors/part-NNNNN.ndjson`. Only the partition's summary (counts) goes to the driver.
 5. Lines Spark cannot file under a patient (not JSON, not an object, no patient) go through one
    more `cobalt screen` run, so that cobalt itself classifies them (`not_json`, `not_fhir`,
    `no_patient`, or silently skipped, as an Observation whose code cobalt does not read).
-6. The driver streams the partitions in order into OUT/results.ndjson (or results.csv, one
-   header), sorts the error records into OUT/errors.ndjson and writes OUT/summary.json with the
-   same counters as `cobalt screen` (lines read, bad lines by kind, patients, flags...).
+6. The driver adds up the summaries into OUT/summary.json, with the same counters as
+   `cobalt screen` (lines read, bad lines by kind, patients, flags...). Parts are written under
+   OUT/_attempt-* and moved into place only when the job succeeds, so a failed run leaves no
+   partial or stale results. The results read back as one table: `spark.read.parquet(OUT/results)`,
+   DuckDB's `read_parquet('OUT/results/*.parquet')`, `pyarrow.dataset.dataset(OUT/results)`.
 
 The `cobalt` binary: `--cobalt PATH` (default: `cobalt` on PATH, else target/release/cobalt).
 In local mode the path is used as is. On a cluster, ship the binary with the job:
@@ -38,9 +44,10 @@ In local mode the path is used as is. On a cluster, ship the binary with the job
 The driver also calls `SparkContext.addFile(PATH)`, so an executor that does not see PATH uses
 the copy Spark shipped (`SparkFiles.get(basename)`). The binary must be built for the
 executors' platform (e.g. `x86_64-unknown-linux-gnu`, or musl for a static binary). EXPORT_DIR
-may be any path Spark's `textFile` reads (file://, hdfs://, s3a://) but the driver lists it with
-the local file system, so it must be a local or mounted directory here; OUT is written by the
-driver to its local file system.
+may be any path Spark's text reader reads (file://, hdfs://, s3a://) but the driver lists it with
+the local file system, so it must be a local or mounted directory here. OUT is written by the
+executors and must be storage they all see (a shared or mounted directory; a local path on one
+machine).
 """
 
 import argparse
@@ -103,59 +110,57 @@ def discover(export_dir):
     return out
 
 
-# --- per line, on the executors ------------------------------------------------------------------
+# --- keys, in the JVM ---------------------------------------------------------------------------
 
 
-def patient_of(kind, r):
-    """The patient id of a parsed resource, as cobalt-screen `patient_of`, or None."""
+def keyed_file(spark, fi, kind, path, filter_codes):
+    """The lines of one file as a DataFrame (pid, fi, line, text), with the patient id found by
+    Spark SQL expressions (no Python per line). Observation lines that cannot matter are left
+    out. Returns (frame, lines in the file, Observation lines left out)."""
+    from pyspark.sql import functions as F
+
+    # Lines end at "\n" only, as cobalt reads them.
+    df = spark.read.option("lineSep", "\n").text(path)
+    df = df.withColumn("_part", F.spark_partition_id()).withColumn("_mid", F.monotonically_increasing_id())
+    counts = sorted((r["_part"], r["count"]) for r in df.groupBy("_part").count().collect())
+    offsets, total = {}, 0
+    for part, n in counts:
+        offsets[part] = total
+        total += n
+    if not offsets:
+        return None, 0, 0
+    off = F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv])
+    # monotonically_increasing_id is (partition << 33) + row within the partition.
+    line = F.col("_mid") - F.shiftleft(F.col("_part").cast("long"), 33) + off[F.col("_part")] + 1
+    v = F.col("value")
+    rt = F.get_json_object(v, "$.resourceType")
     if kind == "Patient":
-        i = r.get("id")
-        return i if isinstance(i, str) else None
-    ref = None
-    subject = r.get("subject")
-    if isinstance(subject, dict) and "reference" in subject:
-        ref = subject["reference"]
+        raw = F.get_json_object(v, "$.id")
     else:
-        patient = r.get("patient")
-        if isinstance(patient, dict) and "reference" in patient:
-            ref = patient["reference"]
-    if not isinstance(ref, str):
-        return None
-    return reference_patient_id(ref)
+        ref = F.coalesce(F.get_json_object(v, "$.subject.reference"), F.get_json_object(v, "$.patient.reference"))
+        base = F.trim(F.split(ref, "/_history/").getItem(0))
+        rid = F.regexp_extract(base, r"(?:^|/)Patient/([^/]+)$", 1)
+        raw = F.when(base.startswith("urn:") | base.startswith("#") | (rid == ""), F.lit(None)).otherwise(rid)
+    pid = F.when(rt == F.lit(kind), raw)
+    out = df.select(pid.alias("pid"), F.lit(fi).alias("fi"), line.alias("line"), v.alias("text"))
+    out = out.filter(~v.rlike(r"^\s*$"))
+    dropped = 0
+    if kind == "Observation":
+        coding = F.from_json(v, "struct<code:struct<coding:array<struct<code:string>>>>")
+        codes = coding["code"]["coding"]["code"]
+        known = F.array(*[F.lit(c) for c in filter_codes])
 
+        def matters(c):
+            u = F.upper(F.trim(c))
+            return (F.length(u) > 64) | F.array_contains(known, u) | (
+                (F.length(u) > 3) & F.array_contains(known, F.substring(u, 1, 3))
+            )
 
-def reference_patient_id(ref):
-    """The Patient id a FHIR reference names, as cobalt-fhir `reference::patient_id`: relative
-    or absolute, with or without /_history/{version}; urn: and #contained references name none."""
-    base = ref.strip().split("/_history/", 1)[0]
-    if base.startswith("urn:") or base.startswith("#"):
-        return None
-    parts = base.rsplit("/", 2)
-    if len(parts) < 2:
-        return None
-    kind, rid = parts[-2], parts[-1]
-    if kind != "Patient" or not rid:
-        return None
-    return rid
-
-
-def key_line(kinds):
-    """(line, index) -> (patient id or None, (file, line number, text)); blank lines dropped."""
-
-    def f(fi, pair):
-        text, idx = pair
-        if not text.strip():
-            return []
-        pid = None
-        try:
-            r = json.loads(text)
-        except ValueError:
-            r = None
-        if isinstance(r, dict) and r.get("resourceType") == kinds[fi]:
-            pid = patient_of(kinds[fi], r)
-        return [(pid, (fi, idx + 1, text))]
-
-    return f
+        keep = codes.isNull() | v.contains("\\u") | F.exists(codes, matters)
+        kept = out.filter(keep)
+        dropped = out.count() - kept.count()
+        out = kept
+    return out, total, dropped
 
 
 def find_cobalt(path):
@@ -172,12 +177,12 @@ def find_cobalt(path):
     raise RuntimeError(f"cobalt binary not found: {path} (ship it with --files)")
 
 
-def run_cobalt_screen(files, rows, cobalt, as_of, fmt, profile, meds=()):
-    """Writes `rows` [(file index, line number, text)] as a mini export and screens it.
-
-    Returns (result lines, error records, summary) with error records mapped back to the
-    original file names and line numbers. `files` is [(type, name)] in the original order.
-    """
+def run_cobalt_screen(files, rows, cobalt, as_of, fmt, profile, meds, part_name, attempt, med_errors):
+    """Writes `rows` [(file index, line number, text)] as a mini export, screens it, and writes
+    its results and error records (mapped back to the original file names and line numbers) as
+    part files under `attempt`. Returns the run's summary. `files` is [(type, name)] in the
+    original order; `med_errors` says whether this run reports bad Medication lines (one run
+    does, so that each is reported once)."""
     tmp = tempfile.mkdtemp(prefix="cobalt-spark-")
     try:
         src = os.path.join(tmp, "export")
@@ -209,10 +214,13 @@ def run_cobalt_screen(files, rows, cobalt, as_of, fmt, profile, meds=()):
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if p.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode(errors='replace')}")
-        with open(os.path.join(dst, f"results.{fmt}"), encoding="utf-8") as f:
-            results = f.read().splitlines()
-        if fmt == "csv" and results and results[0] == CSV_HEADER:
-            results = results[1:]
+        summary_path = os.path.join(dst, "summary.json")
+        with open(summary_path, encoding="utf-8") as f:
+            summary = json.load(f)
+        # The results go straight to the dataset (a task retried writes the same name again).
+        if summary.get("patients_assessed", 0) > 0:
+            shutil.copyfile(os.path.join(dst, f"results.{fmt}"), os.path.join(attempt, "results", f"{part_name}.{fmt}"))
+        med_files = {i for i, (k, _n) in enumerate(files) if k == "Medication"}
         errors = []
         with open(os.path.join(dst, "errors.ndjson"), encoding="utf-8") as f:
             for line in f:
@@ -221,34 +229,43 @@ def run_cobalt_screen(files, rows, cobalt, as_of, fmt, profile, meds=()):
                 e = json.loads(line)
                 if e.get("file") in back:
                     fi, lines = back[e["file"]]
+                    if fi in med_files and not med_errors:
+                        continue
                     e["file"] = files[fi][1]
                     if e.get("line", 0) > 0:
                         e["line"] = lines[e["line"] - 1]
                 errors.append(e)
-        with open(os.path.join(dst, "summary.json"), encoding="utf-8") as f:
-            summary = json.load(f)
-        return results, errors, summary
+        if errors:
+            with open(os.path.join(attempt, "errors", f"{part_name}.ndjson"), "w", encoding="utf-8") as f:
+                for e in errors:
+                    f.write(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n")
+        # Bad lines of this run by kind, after Medication duplicates were left out.
+        summary["bad_lines_by_kind_here"] = {}
+        for e in errors:
+            if e["line"] > 0 and e["kind"] != "unreadable":
+                k = summary["bad_lines_by_kind_here"]
+                k[e["kind"]] = k.get(e["kind"], 0) + 1
+        return summary
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def screen_partition(files, cobalt_path, as_of, fmt, profile, meds=None):
-    """mapPartitions: one `cobalt screen` per partition; yields tagged records in id order.
-    `meds` is a broadcast list of the export's Medication lines."""
+def screen_partition(files, cobalt_path, as_of, fmt, profile, meds, attempt, prefix):
+    """mapPartitionsWithIndex: one `cobalt screen` per partition, writing its part files; yields
+    only the run's summary. `meds` is a broadcast list of the export's Medication lines; the
+    first partition reports their bad lines (and runs even with no patient for that)."""
 
-    def f(it):
-        rows = [v for _pid, v in it]
-        if not rows:
+    def f(index, it):
+        rows = [(r["fi"], r["line"], r["text"]) for r in it]
+        med = meds.value
+        first = index == 0 and prefix == "part"
+        if not rows and not (first and med):
             return
         cobalt = find_cobalt(cobalt_path)
-        results, errors, summary = run_cobalt_screen(
-            files, rows, cobalt, as_of, fmt, profile, meds.value if meds is not None else ()
+        summary = run_cobalt_screen(
+            files, rows, cobalt, as_of, fmt, profile, med, f"{prefix}-{index:05d}", attempt, first
         )
-        for r in results:
-            yield ("r", r)
-        for e in errors:
-            yield ("e", json.dumps(e, separators=(",", ":")))
-        yield ("s", json.dumps(summary))
+        yield json.dumps(summary)
 
     return f
 
@@ -267,7 +284,8 @@ def main(argv=None):
     ap.add_argument("export", help="the export directory")
     ap.add_argument("--out", required=True, help="results directory (results.ndjson|csv, errors.ndjson, summary.json)")
     ap.add_argument("--as-of", required=True, help="assessment date, YYYY-MM-DD")
-    ap.add_argument("--format", choices=["ndjson", "csv"], default="ndjson")
+    ap.add_argument("--format", choices=["parquet", "ndjson", "csv"], default="parquet",
+                    help="the results dataset's part files (default parquet)")
     ap.add_argument("--cobalt", default=None, help="path to the cobalt binary (default: cobalt on PATH, else target/release/cobalt)")
     ap.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[2])")
     ap.add_argument("--partitions", type=int, default=0, help="patient partitions (default: from the input size, at least 2 per core)")
@@ -293,7 +311,9 @@ def main(argv=None):
     conf = SparkConf().setAppName("cobalt-screen")
     if a.master:
         conf.setMaster(a.master)
-    elif not conf.contains("spark.master"):  # spark-submit sets it
+    elif "PYSPARK_GATEWAY_PORT" not in os.environ and not conf.contains("spark.master"):
+        # Run as a plain script: local mode. Under spark-submit (which starts the gateway and
+        # passes its port) the master is spark-submit's.
         conf.setMaster("local[2]")
     conf.setIfMissing("spark.ui.enabled", "false")
     conf.setIfMissing("spark.ui.showConsoleProgress", "false")
@@ -303,125 +323,108 @@ def main(argv=None):
     if os.path.exists(cobalt):
         sc.addFile(cobalt)
 
-    kinds = [k for k, _, _ in files]
     names = [(k, n) for k, _, n in files]
-    keyf = key_line(kinds)
-    per_file = []
-    file_lines = []
+    # The codes that can make an Observation matter, from cobalt itself.
+    p = subprocess.run([cobalt, "kb", "filter-codes"], stdout=subprocess.PIPE, check=True)
+    filter_codes = [c for c in p.stdout.decode().split("\n") if c]
+
+    # No result of an earlier run survives this one; parts go to an attempt directory first.
+    os.makedirs(a.out, exist_ok=True)
+    for old in ("results", "errors", "summary.json"):
+        path = os.path.join(a.out, old)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+    attempt = os.path.abspath(os.path.join(a.out, f"_attempt-{os.getpid()}-{int(time.time())}"))
+    os.makedirs(os.path.join(attempt, "results"))
+    os.makedirs(os.path.join(attempt, "errors"))
+
+    frames = []
+    file_lines = [0] * len(files)
+    dropped = 0
     med_lines = []
     for fi, (kind, path, _) in enumerate(files):
-        rdd = sc.textFile(path).zipWithIndex()
+        df, total, gone = keyed_file(spark, fi, kind, path, filter_codes)
+        file_lines[fi] = total
+        dropped += gone
+        if df is None:
+            continue
         if kind == "Medication":
             # Shared by every patient's requests: sent to each partition, not shuffled.
-            med_lines += [(fi, idx + 1, t) for t, idx in rdd.collect() if t.strip()]
+            med_lines += [(r["fi"], r["line"], r["text"]) for r in df.collect()]
             continue
-        per_file.append(rdd.flatMap(lambda pair, fi=fi: keyf(fi, pair)))
+        frames.append(df)
     meds = sc.broadcast(med_lines)
-    lines = sc.union(per_file).cache()
+    lines = frames[0]
+    for df in frames[1:]:
+        lines = lines.unionByName(df)
+    read_seconds = time.time() - started
 
     total_bytes = sum(os.path.getsize(p) for _, p, _ in files)
     nparts = a.partitions or max(2 * sc.defaultParallelism, total_bytes // (64 << 20) + 1)
+    # The shuffle, in the JVM: a range partition by patient id, sorted within each partition,
+    # so that each patient is in one partition and the partitions are in id order.
+    filed = (
+        lines.filter(lines.pid.isNotNull())
+        .repartitionByRange(nparts, "pid")
+        .sortWithinPartitions("pid", "fi", "line")
+    )
+    orphans = lines.filter(lines.pid.isNull()).coalesce(1)
+    run = lambda prefix: screen_partition(names, cobalt, a.as_of, a.format, a.profile, meds, attempt, prefix)
+    summaries = [json.loads(x) for x in filed.rdd.mapPartitionsWithIndex(run("part")).collect()]
+    orphan_summaries = [json.loads(x) for x in orphans.rdd.mapPartitionsWithIndex(run("orphans")).collect()]
 
-    filed = lines.filter(lambda kv: kv[0] is not None)
-    orphans = lines.filter(lambda kv: kv[0] is None)
-    # The shuffle: a range partition by patient id, sorted, so each patient is in one partition
-    # and the partitions are in id order.
-    by_patient = filed.sortByKey(ascending=True, numPartitions=nparts)
-    screened = by_patient.mapPartitions(screen_partition(names, cobalt, a.as_of, a.format, a.profile, meds))
-    orphan_out = orphans.coalesce(1).mapPartitions(screen_partition(names, cobalt, a.as_of, a.format, a.profile, meds))
-
-    # Lines per file (blank lines included), as cobalt counts them.
-    counts = sc.union(
-        [sc.textFile(p).map(lambda _x, fi=fi: (fi, 1)) for fi, (_, p, _) in enumerate(files)]
-    ).reduceByKey(lambda x, y: x + y).collectAsMap()
-    file_lines = [counts.get(fi, 0) for fi in range(len(files))]
-    read_seconds = time.time() - started
-
-    os.makedirs(a.out, exist_ok=True)
-    errors = []
-    summaries = []
-    orphan_results = 0
-    orphan_summaries = []
-    for tag, payload in orphan_out.collect():
-        if tag == "e":
-            errors.append(json.loads(payload))
-        elif tag == "s":
-            orphan_summaries.append(json.loads(payload))
-        elif tag == "r":
-            orphan_results += 1  # a line Python's json refused and serde_json accepted
-    assessed = 0
-    with open(os.path.join(a.out, f"results.{a.format}"), "w", encoding="utf-8") as out:
-        if a.format == "csv":
-            out.write(CSV_HEADER + "\n")
-        for tag, payload in screened.toLocalIterator(prefetchPartitions=True):
-            if tag == "r":
-                out.write(payload)
-                out.write("\n")
-                assessed += 1
-            elif tag == "e":
-                errors.append(json.loads(payload))
-            else:
-                summaries.append(json.loads(payload))
-    lines.unpersist()
-
-    # A bad Medication line is reported by every partition that received it: once here.
-    seen = set()
-    unique = []
-    for e in errors:
-        k = json.dumps(e, sort_keys=True)
-        if k not in seen:
-            seen.add(k)
-            unique.append(e)
-    errors = unique
-    errors.sort(key=sort_key)
-    with open(os.path.join(a.out, "errors.ndjson"), "w", encoding="utf-8") as f:
-        for e in errors:
-            f.write(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n")
-
-    def merge(field):
+    def merge(field, of=None):
         m = {}
-        for s in summaries:
+        for s in of if of is not None else every:
             for k, v in s.get(field, {}).items():
                 m[k] = m.get(k, 0) + v
         return dict(sorted(m.items()))
 
-    bad_by_kind = {}
-    for e in errors:
-        if e["line"] > 0 and e["kind"] != "unreadable":
-            bad_by_kind[e["kind"]] = bad_by_kind.get(e["kind"], 0) + 1
+    # Lines Spark could not file under a patient are assessed by their own run: a patient cobalt
+    # finds there is counted and written like any other.
+    every = summaries + orphan_summaries
+    bad_by_kind = merge("bad_lines_by_kind_here")
     summary = {
         "as_of": a.as_of,
         "as_of_source": "--as-of",
-        "knowledge_version": summaries[0]["knowledge_version"] if summaries else None,
+        "knowledge_version": every[0]["knowledge_version"] if every else None,
         "files": [
             {"type": k, "path": n, "lines": file_lines[fi], "bytes": os.path.getsize(p)}
             for fi, (k, p, n) in enumerate(files)
         ],
         "lines_read": sum(file_lines),
-        "lines_skipped": sum(s.get("lines_skipped", 0) for s in summaries + orphan_summaries),
+        "lines_skipped": dropped + sum(s.get("lines_skipped", 0) for s in every),
         "bad_lines": sum(bad_by_kind.values()),
-        "bad_lines_by_kind": dict(sorted(bad_by_kind.items())),
-        "files_in_error": sum(s.get("files_in_error", 0) for s in summaries + orphan_summaries),
-        "patients_read": sum(s["patients_read"] for s in summaries),
-        "patients_assessed": sum(s["patients_assessed"] for s in summaries),
-        "patients_in_error": sum(s["patients_in_error"] for s in summaries),
+        "bad_lines_by_kind": bad_by_kind,
+        "files_in_error": sum(s.get("files_in_error", 0) for s in every),
+        "patients_read": sum(s["patients_read"] for s in every),
+        "patients_assessed": sum(s["patients_assessed"] for s in every),
+        "patients_in_error": sum(s["patients_in_error"] for s in every),
         "by_b12_status": merge("by_b12_status"),
         "by_picture": merge("by_picture"),
         "by_cause": merge("by_cause"),
         "by_flag": merge("by_flag"),
-        "patients_flagged": sum(s["patients_flagged"] for s in summaries),
+        "patients_flagged": sum(s["patients_flagged"] for s in every),
         "by_mcdonald_2017": merge("by_mcdonald_2017"),
         "by_mcdonald_2024": merge("by_mcdonald_2024"),
         "skipped_resources_by_kind": merge("skipped_resources_by_kind"),
         "seconds": round(time.time() - started, 3),
         "read_seconds": round(read_seconds, 3),
+        "results": {"path": "results", "format": a.format},
         "spark": {
             "master": sc.master,
             "partitions": nparts,
-            "cobalt_runs": len(summaries) + 1,
-            "orphan_lines_assessed": orphan_results,
+            "cobalt_runs": len(every),
+            "observation_lines_dropped_before_the_shuffle": dropped,
+            "orphan_lines_assessed": sum(s["patients_assessed"] for s in orphan_summaries),
         },
     }
+    assessed = summary["patients_assessed"]
+    os.rename(os.path.join(attempt, "results"), os.path.join(a.out, "results"))
+    os.rename(os.path.join(attempt, "errors"), os.path.join(a.out, "errors"))
+    os.rmdir(attempt)
     with open(os.path.join(a.out, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
     spark.stop()

@@ -20,6 +20,7 @@ counters. Exits 1 on any failure; the last line is `spark: N passed, N failed`.
 
 import argparse
 import csv
+import glob
 import io
 import json
 import os
@@ -102,9 +103,32 @@ def read_lines(path):
         return f.read().splitlines()
 
 
+def dataset_lines(spark_dir, fmt):
+    """The part files of the results dataset, in part order (orphans last), as one file's lines:
+    partitions are ranges of patient ids in order, each sorted."""
+    parts = sorted(glob.glob(os.path.join(spark_dir, "results", f"*.{fmt}")),
+                   key=lambda p: (os.path.basename(p).startswith("orphans"), p))
+    out = []
+    for i, p in enumerate(parts):
+        lines = read_lines(p)
+        if fmt == "csv" and i > 0:
+            lines = lines[1:]  # each part has its header
+        out += lines
+    return out
+
+
+def dataset_errors(spark_dir):
+    es = []
+    for p in glob.glob(os.path.join(spark_dir, "errors", "*.ndjson")):
+        es += [json.loads(x) for x in read_lines(p)]
+    es.sort(key=lambda e: (e["file"].encode(), e["line"], e.get("patient") is not None,
+                           (e.get("patient") or "").encode(), e["kind"].encode(), e["message"].encode()))
+    return es
+
+
 def compare(label, ref_dir, spark_dir, fmt):
     ref = read_lines(os.path.join(ref_dir, f"results.{fmt}"))
-    got = read_lines(os.path.join(spark_dir, f"results.{fmt}"))
+    got = dataset_lines(spark_dir, fmt)
     if fmt == "ndjson":
         r = [json.loads(x) for x in ref]
         g = [json.loads(x) for x in got]
@@ -140,12 +164,12 @@ def compare(label, ref_dir, spark_dir, fmt):
         check(f"{label}: conclusions equal for every patient", not diff["conclusions"], str(diff["conclusions"][:5]))
         check(f"{label}: screening flags equal for every patient", not diff["screening"], str(diff["screening"][:5]))
     check(f"{label}: whole records equal (parsed)", not diff["other"], str(diff["other"][:5]))
-    check(f"{label}: results byte-identical", ref == got)
+    check(f"{label}: results byte-identical (the parts in order)", ref == got)
     flagged = sum(1 for x in r if x["flags"])
     check(f"{label}: some patients flagged ({flagged})", flagged > 0)
 
     re_ = [json.loads(x) for x in read_lines(os.path.join(ref_dir, "errors.ndjson"))]
-    ge = [json.loads(x) for x in read_lines(os.path.join(spark_dir, "errors.ndjson"))]
+    ge = dataset_errors(spark_dir)
     check(f"{label}: same error records ({len(re_)})", re_ == ge,
           f"only cobalt {[e for e in re_ if e not in ge][:3]}, only spark {[e for e in ge if e not in re_][:3]}")
     rs = json.load(open(os.path.join(ref_dir, "summary.json")))
@@ -157,6 +181,22 @@ def compare(label, ref_dir, spark_dir, fmt):
     bad = [k for k in keys if rs.get(k) != gs.get(k)]
     check(f"{label}: summary counters equal", not bad, ", ".join(f"{k}: {rs.get(k)} != {gs.get(k)}" for k in bad))
     return rs
+
+
+def compare_parquet(label, ref_file, dataset_dir):
+    """The part files read back as one table by an independent reader (DuckDB) equal cobalt's
+    own Parquet file: the same columns and types, the same rows."""
+    import duckdb
+
+    con = duckdb.connect()
+    ref = con.execute(f"select * from read_parquet('{ref_file}')")
+    ref_cols = [(d[0], str(d[1])) for d in ref.description]
+    ref_rows = sorted(json.dumps(r, default=str) for r in ref.fetchall())
+    got = con.execute(f"select * from read_parquet('{dataset_dir}/*.parquet')")
+    got_cols = [(d[0], str(d[1])) for d in got.description]
+    got_rows = sorted(json.dumps(r, default=str) for r in got.fetchall())
+    check(f"{label}: same columns and types", ref_cols == got_cols, f"{ref_cols} != {got_cols}")
+    check(f"{label}: same rows ({len(ref_rows)}), read as one table", ref_rows == got_rows)
 
 
 def main():
@@ -186,7 +226,7 @@ def main():
         run([cobalt, "screen", plain, "--out", os.path.join(tmp, "ref1"), "--format", "ndjson", "--as-of", AS_OF])
         t = time.time()
         run([sys.executable, job, plain, "--out", os.path.join(tmp, "spark1"), "--as-of", AS_OF,
-             "--cobalt", cobalt, "--master", "local[2]"])
+             "--cobalt", cobalt, "--master", "local[2]", "--format", "ndjson"])
         print(f"     (spark job, ndjson: {time.time() - t:.1f} s)")
         rs = compare("plain+extra/ndjson", os.path.join(tmp, "ref1"), os.path.join(tmp, "spark1"), "ndjson")
         kinds = rs.get("bad_lines_by_kind", {})
@@ -195,6 +235,9 @@ def main():
         ids = [json.loads(x)["id"] for x in read_lines(os.path.join(tmp, "ref1", "results.ndjson"))]
         check("the patient known by a full-URL reference is assessed", "zz-ghost" in ids)
         rows = {json.loads(x)["id"]: json.loads(x) for x in read_lines(os.path.join(tmp, "ref1", "results.ndjson"))}
+        check("the results are part files written by the executors (one per partition)",
+              len(glob.glob(os.path.join(tmp, "spark1", "results", "part-*.ndjson"))) >= 2)
+        check("no attempt directory is left", not glob.glob(os.path.join(tmp, "spark1", "_attempt-*")))
         check("Medication resources in their own file are resolved for patients in any partition",
               "metformin" in rows["p000000004"]["causes"] and "metformin" in rows["p000000290"]["causes"]
               and "proton_pump_inhibitor" in rows["p000000150"]["causes"],
@@ -209,6 +252,32 @@ def main():
              "--cobalt", cobalt, "--master", "local[2]", "--format", "csv", "--partitions", "3"])
         print(f"     (spark job, gzip/csv: {time.time() - t:.1f} s)")
         compare("gzip/csv", os.path.join(tmp, "ref2"), os.path.join(tmp, "spark2"), "csv")
+
+        # 3. Parquet (the default): the dataset reads back as one table equal to cobalt's.
+        run([cobalt, "screen", plain, "--out", os.path.join(tmp, "ref3"), "--format", "parquet", "--as-of", AS_OF])
+        t = time.time()
+        run([sys.executable, job, plain, "--out", os.path.join(tmp, "spark3"), "--as-of", AS_OF,
+             "--cobalt", cobalt, "--master", "local[2]"])
+        print(f"     (spark job, parquet: {time.time() - t:.1f} s)")
+        compare_parquet("parquet", os.path.join(tmp, "ref3", "results.parquet"), os.path.join(tmp, "spark3", "results"))
+
+        # 4. The same job submitted to a standalone cluster: a master and two one-core workers.
+        sys.path.insert(0, HERE)
+        import standalone
+
+        t = time.time()
+        with standalone.cluster(2, os.path.join(tmp, "cluster")) as (master, env):
+            code = standalone.submit(master, env, [plain, "--out", os.path.join(tmp, "spark4"), "--as-of", AS_OF,
+                                                   "--cobalt", cobalt])
+        print(f"     (standalone cluster, parquet: {time.time() - t:.1f} s with start-up)")
+        check("standalone cluster: the job succeeds", code == 0)
+        if code == 0:
+            compare_parquet("standalone cluster", os.path.join(tmp, "ref3", "results.parquet"),
+                            os.path.join(tmp, "spark4", "results"))
+            gs = json.load(open(os.path.join(tmp, "spark4", "summary.json")))
+            check("standalone cluster: the driver's summary reconciles",
+                  gs["patients_read"] == gs["patients_assessed"] + gs["patients_in_error"]
+                  and gs["spark"]["master"].startswith("spark://"), str(gs["spark"]))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"     ({time.time() - started:.1f} s in all)")

@@ -118,6 +118,9 @@ enum KbCommand {
         /// Only these rules (ids or prefixes such as LAB).
         rules: Vec<String>,
     },
+    /// Print the codes that can make an Observation matter, one a line (upper case; an ICD-10
+    /// code as its category), for filters outside cobalt such as the Spark job's.
+    FilterCodes,
 }
 
 #[derive(clap::Args, Debug)]
@@ -309,6 +312,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 "{}",
                 cobalt_report::explain(&kb, r)
             )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kb {
+            command: KbCommand::FilterCodes,
+        } => {
+            let kb = load_kb()?;
+            let mut out = std::io::stdout().lock();
+            for c in cobalt_screen::observation_filter_codes(&kb) {
+                writeln!(out, "{c}")?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Kb {

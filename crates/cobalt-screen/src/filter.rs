@@ -74,6 +74,17 @@ impl<'kb> Filter<'kb> {
         }
     }
 
+    /// The codes, sorted: what `cobalt kb filter-codes` prints for the Spark job's filter.
+    pub(crate) fn codes(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .codes
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Whether an Observation line may hold a code cobalt reads. `false` means it cannot: no
     /// `"code"` value in it is such a code, and it has no escape that could hide one.
     pub(crate) fn observation_may_matter(&self, line: &[u8]) -> bool {
