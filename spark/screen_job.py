@@ -115,8 +115,8 @@ def discover(export_dir):
 
 def keyed_file(spark, fi, kind, path, filter_codes):
     """The lines of one file as a DataFrame (pid, fi, line, text), with the patient id found by
-    Spark SQL expressions (no Python per line). Observation lines that cannot matter are left
-    out. Returns (frame, lines in the file, Observation lines left out)."""
+    Spark SQL expressions (no Python per line; each line's JSON parsed once, by `from_json`).
+    Observation lines that cannot matter are left out. Returns (frame, lines in the file)."""
     from pyspark.sql import functions as F
 
     # Lines end at "\n" only, as cobalt reads them.
@@ -128,26 +128,29 @@ def keyed_file(spark, fi, kind, path, filter_codes):
         offsets[part] = total
         total += n
     if not offsets:
-        return None, 0, 0
+        return None, 0
     off = F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv])
     # monotonically_increasing_id is (partition << 33) + row within the partition.
     line = F.col("_mid") - F.shiftleft(F.col("_part").cast("long"), 33) + off[F.col("_part")] + 1
     v = F.col("value")
-    rt = F.get_json_object(v, "$.resourceType")
+    r = F.from_json(
+        v,
+        "struct<resourceType:string,id:string,subject:struct<reference:string>,"
+        "patient:struct<reference:string>,code:struct<coding:array<struct<code:string>>>>",
+    )
     if kind == "Patient":
-        raw = F.get_json_object(v, "$.id")
+        raw = r["id"]
     else:
-        ref = F.coalesce(F.get_json_object(v, "$.subject.reference"), F.get_json_object(v, "$.patient.reference"))
+        ref = F.coalesce(r["subject"]["reference"], r["patient"]["reference"])
         base = F.trim(F.split(ref, "/_history/").getItem(0))
         rid = F.regexp_extract(base, r"(?:^|/)Patient/([^/]+)$", 1)
         raw = F.when(base.startswith("urn:") | base.startswith("#") | (rid == ""), F.lit(None)).otherwise(rid)
-    pid = F.when(rt == F.lit(kind), raw)
+    pid = F.when(r["resourceType"] == F.lit(kind), raw)
     out = df.select(pid.alias("pid"), F.lit(fi).alias("fi"), line.alias("line"), v.alias("text"))
-    out = out.filter(~v.rlike(r"^\s*$"))
-    dropped = 0
     if kind == "Observation":
-        coding = F.from_json(v, "struct<code:struct<coding:array<struct<code:string>>>>")
-        codes = coding["code"]["coding"]["code"]
+        # Dropped before the shuffle, as cobalt screen skips them unparsed. Lines JSON cannot
+        # read (no codes) and lines with an escape are kept for cobalt to judge.
+        codes = r["code"]["coding"]["code"]
         known = F.array(*[F.lit(c) for c in filter_codes])
 
         def matters(c):
@@ -156,11 +159,8 @@ def keyed_file(spark, fi, kind, path, filter_codes):
                 (F.length(u) > 3) & F.array_contains(known, F.substring(u, 1, 3))
             )
 
-        keep = codes.isNull() | v.contains("\\u") | F.exists(codes, matters)
-        kept = out.filter(keep)
-        dropped = out.count() - kept.count()
-        out = kept
-    return out, total, dropped
+        out = out.filter(codes.isNull() | v.contains("\\u") | F.exists(codes, matters))
+    return out, total
 
 
 def find_cobalt(path):
@@ -258,6 +258,9 @@ def screen_partition(files, cobalt_path, as_of, fmt, profile, meds, attempt, pre
     def f(index, it):
         rows = [(r["fi"], r["line"], r["text"]) for r in it]
         med = meds.value
+        received = {}
+        for fi, _l, _t in rows:
+            received[fi] = received.get(fi, 0) + 1
         first = index == 0 and prefix == "part"
         if not rows and not (first and med):
             return
@@ -265,6 +268,7 @@ def screen_partition(files, cobalt_path, as_of, fmt, profile, meds, attempt, pre
         summary = run_cobalt_screen(
             files, rows, cobalt, as_of, fmt, profile, med, f"{prefix}-{index:05d}", attempt, first
         )
+        summary["lines_received"] = {str(k): n for k, n in received.items()}
         yield json.dumps(summary)
 
     return f
@@ -342,12 +346,10 @@ def main(argv=None):
 
     frames = []
     file_lines = [0] * len(files)
-    dropped = 0
     med_lines = []
     for fi, (kind, path, _) in enumerate(files):
-        df, total, gone = keyed_file(spark, fi, kind, path, filter_codes)
+        df, total = keyed_file(spark, fi, kind, path, filter_codes)
         file_lines[fi] = total
-        dropped += gone
         if df is None:
             continue
         if kind == "Medication":
@@ -386,6 +388,12 @@ def main(argv=None):
     # finds there is counted and written like any other.
     every = summaries + orphan_summaries
     bad_by_kind = merge("bad_lines_by_kind_here")
+    # Observation lines dropped before the shuffle: every line of a file reaches some partition
+    # (blank and unreadable lines as orphans) unless the filter dropped it.
+    received = merge("lines_received")
+    dropped = sum(
+        file_lines[fi] - received.get(str(fi), 0) for fi, (k, _p, _n) in enumerate(files) if k == "Observation"
+    )
     summary = {
         "as_of": a.as_of,
         "as_of_source": "--as-of",
