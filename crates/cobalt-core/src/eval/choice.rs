@@ -54,6 +54,11 @@ pub(crate) fn advise(
 
 /// TX-021: the medicines that change the response to B12, those in the case first.
 fn interactions(ctx: &mut Ctx<'_, '_>) {
+    // The screening path keeps the rule and writes no prose.
+    if !ctx.detail {
+        ctx.fire("TX-021", String::new(), None);
+        return;
+    }
     let case = ctx.case;
     let takes = |c: &str| case.medications.iter().any(|m| m.concept == c);
     let mut recorded: Vec<String> = Vec::new();

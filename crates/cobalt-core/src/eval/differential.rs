@@ -25,7 +25,6 @@ pub(crate) fn consider(ctx: &mut Ctx<'_, '_>, lab: &LabFacts) {
     let case = ctx.case;
     let condition = |id: &str| case.conditions.iter().any(|c| c.concept == id);
     let neuropathy = present(ctx, "peripheral_neuropathy_features");
-    let symptoms = neuropathy.join("; ");
 
     // DIFF-001: diabetes (or metformin, taken mostly for it) with neuropathy symptoms.
     let diabetes = condition("type_1_diabetes") || condition("type_2_diabetes");
@@ -38,21 +37,22 @@ pub(crate) fn consider(ctx: &mut Ctx<'_, '_>, lab: &LabFacts) {
         };
         ctx.fire(
             "DIFF-001",
-            msg!(ctx, "{what}, and the case records symptoms or signs of a neuropathy ({symptoms}). Diabetic neuropathy causes the same symptoms and can coexist with B12 deficiency; it is diagnosed only once treatable causes such as B12 deficiency are excluded."),
+            msg!(ctx, "{what}, and the case records symptoms or signs of a neuropathy ({}). Diabetic neuropathy causes the same symptoms and can coexist with B12 deficiency; it is diagnosed only once treatable causes such as B12 deficiency are excluded.", neuropathy.join("; ")),
             Some("Assess for diabetic neuropathy as well; treating B12 deficiency may leave the part that diabetes causes.".into()),
         );
     }
 
     // DIFF-002: alcohol with neuropathy or macrocytosis.
     if condition("alcohol_excess") && (!neuropathy.is_empty() || lab.macrocytosis == Some(true)) {
-        let what = match (neuropathy.is_empty(), lab.macrocytosis == Some(true)) {
-            (false, true) => format!("a neuropathy ({symptoms}) and macrocytosis"),
-            (false, false) => format!("a neuropathy ({symptoms})"),
+        // Written only when the assessment carries messages (not on the screening path).
+        let what = || match (neuropathy.is_empty(), lab.macrocytosis == Some(true)) {
+            (false, true) => format!("a neuropathy ({}) and macrocytosis", neuropathy.join("; ")),
+            (false, false) => format!("a neuropathy ({})", neuropathy.join("; ")),
             _ => "macrocytosis".to_string(),
         };
         ctx.fire(
             "DIFF-002",
-            msg!(ctx, "Alcohol misuse is recorded, and so is {what}. Alcohol causes a sensory neuropathy and a raised MCV without B12 deficiency, and often goes with B12 and thiamine deficiency."),
+            msg!(ctx, "Alcohol misuse is recorded, and so is {}. Alcohol causes a sensory neuropathy and a raised MCV without B12 deficiency, and often goes with B12 and thiamine deficiency.", what()),
             Some("Neither the neuropathy nor the MCV shows B12 deficiency here; the B12 result does. Ask about alcohol and diet.".into()),
         );
     }
