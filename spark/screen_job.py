@@ -2,61 +2,60 @@
 """Population screening of a FHIR Bulk Data export with Apache Spark and the `cobalt` binary.
 
     spark-submit spark/screen_job.py EXPORT_DIR --out OUT --as-of 2026-01-01 \
-        [--format ndjson|csv] [--cobalt target/release/cobalt] [--master local[2]] \
+        [--format parquet|ndjson|csv] [--cobalt target/release/cobalt] [--master local[2]] \
         [--partitions N] [--profile nice-ng239]
 
 or simply `python3 spark/screen_job.py ...` with pyspark installed (local mode).
 
-What it does, and what runs where:
+No line passes through Python, on the driver or on an executor: Spark reads the text and moves
+it in the JVM, and `cobalt screen-stage` (crates/cobalt-screen/src/stage.rs) does cobalt's part
+of the work, fed by Spark's own `pipe` (a process per task, lines on its standard input). What
+runs where:
 
 1. The driver finds the export's files exactly as `cobalt screen` does (the manifest's order when
-   there is a manifest.json, else the `<Type>*.ndjson[.gz]` files in name order).
-2. Spark reads every file as text (`.ndjson.gz` is decompressed by Spark) and numbers its lines.
-   The patient id of each line is found in the JVM, never by parsing JSON in Python:
-   `get_json_object` reads `resourceType`, `id`, `subject.reference` and `patient.reference`,
-   and a regular expression takes the id after the last `Patient/`, as `cobalt screen` does.
-   Observation lines whose `code.coding` holds no code cobalt reads (`cobalt kb filter-codes`)
-   are dropped before the shuffle, as `cobalt screen` drops them before parsing.
-3. Spark range-partitions the lines by patient id and sorts each partition (`repartitionByRange`,
-   `sortWithinPartitions`), so that every patient's lines are in one partition, in id order.
-   Medication lines belong to no patient: they are sent to every partition.
-4. For each partition, an executor writes the partition's lines as a mini export (one file per
-   input file, lines in their original order, a manifest.json keeping the original file order),
-   runs `cobalt screen MINI --out MINIOUT --threads 1 --format FORMAT` once, and writes its
-   results as a part file of the output dataset (`OUT/results/part-NNNNN.parquet`, or `.ndjson`,
-   `.csv`) and its error records, mapped back to the original file and line, as
-   `OUT/errors/part-NNNNN.ndjson`. Only the partition's summary (counts) goes to the driver.
-5. Lines Spark cannot file under a patient (not JSON, not an object, no patient) go through one
-   more `cobalt screen` run, so that cobalt itself classifies them (`not_json`, `not_fhir`,
-   `no_patient`, or silently skipped, as an Observation whose code cobalt does not read).
-6. The driver adds up the summaries into OUT/summary.json, with the same counters as
-   `cobalt screen` (lines read, bad lines by kind, patients, flags...). Parts are written under
-   OUT/_attempt-* and moved into place only when the job succeeds, so a failed run leaves no
-   partial or stale results. The results read back as one table: `spark.read.parquet(OUT/results)`,
-   DuckDB's `read_parquet('OUT/results/*.parquet')`, `pyarrow.dataset.dataset(OUT/results)`.
+   there is a manifest.json, else the `<Type>*.ndjson[.gz]` files in name order) and writes
+   OUT/_attempt-*/job.json: the files, the date, the format, the profile.
+2. Spark reads every file as text (`.ndjson.gz` decompressed by Spark) and numbers its lines
+   by position (input split and row: no pass only to count them; the cobalt runs count each
+   split's lines). A line that is not UTF-8 is sent in hexadecimal.
+3. The Medication lines go through one `cobalt screen-stage medications` run, which keeps the
+   readable ones in the attempt directory for every later run and reports the bad ones.
+4. Every other line goes through `cobalt screen-stage file`, one run per input split: as
+   `cobalt screen` does, it skips unparsed the Observations that cannot matter, reports bad
+   lines, and files each resource under its patient (with the Medication its request names).
+   Only what it files crosses the shuffle.
+5. Spark hash-partitions the filed records by patient (`repartition`), so that every patient's
+   resources are in one partition, and pipes each partition to `cobalt screen-stage assess`,
+   which assesses its patients and writes a part file of the results dataset
+   (`OUT/results/part-NNNNN.parquet`, or `.ndjson`, `.csv`, sorted by patient id) and of the
+   error records (`OUT/errors/part-NNNNN.ndjson`). Only its counts come back to the driver.
+6. The driver adds up the counts into OUT/summary.json, with the same counters as
+   `cobalt screen`, and checks that every line read was counted by a run. Parts are written
+   under OUT/_attempt-* and moved into place only when the job succeeds, so a failed run leaves
+   no partial or stale results. The results read back as one table:
+   `spark.read.parquet(OUT/results)`, DuckDB's `read_parquet('OUT/results/*.parquet')`,
+   `pyarrow.dataset.dataset(OUT/results)`.
 
 The `cobalt` binary: `--cobalt PATH` (default: `cobalt` on PATH, else target/release/cobalt).
-In local mode the path is used as is. On a cluster, ship the binary with the job:
+Where PATH exists on the executors (local mode, or installed on every machine) it is run from
+there. On a cluster, ship the binary with the job; an executor that does not find PATH runs the
+shipped copy from its working directory:
 
     spark-submit --master yarn --files /opt/cobalt/bin/cobalt spark/screen_job.py \
         hdfs:///exports/2026-01-01 --out /data/results --as-of 2026-01-01 --cobalt cobalt
 
-The driver also calls `SparkContext.addFile(PATH)`, so an executor that does not see PATH uses
-the copy Spark shipped (`SparkFiles.get(basename)`). The binary must be built for the
-executors' platform (e.g. `x86_64-unknown-linux-gnu`, or musl for a static binary). EXPORT_DIR
-may be any path Spark's text reader reads (file://, hdfs://, s3a://) but the driver lists it with
-the local file system, so it must be a local or mounted directory here. OUT is written by the
-executors and must be storage they all see (a shared or mounted directory; a local path on one
-machine).
+The binary must be built for the executors' platform (e.g. `x86_64-unknown-linux-gnu`, or musl
+for a static binary). EXPORT_DIR may be any path Spark's text reader reads (file://, hdfs://,
+s3a://) but the driver lists it with the local file system, so it must be a local or mounted
+directory here. OUT is written by the executors' cobalt runs and must be storage they all see
+(a shared or mounted directory; a local path on one machine).
 """
 
 import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 TYPES = [
@@ -68,11 +67,6 @@ TYPES = [
     "Procedure",
     "Medication",
 ]
-
-CSV_HEADER = ("id,as_of,knowledge_version,profile,b12_status,picture,test_indicated,next_tests,causes,route,"
-              "urgent,referrals,mcdonald_2017_dis,mcdonald_2017_dit,mcdonald_2017_met,flags,rules,b12_test,"
-              "b12_value,b12_comparator,b12_unit,b12_date,refused_lines,mcdonald_2024_regions,mcdonald_2024_dis,"
-              "mcdonald_2024_dit,mcdonald_2024_csf_positive,mcdonald_2024_cvs_select6,mcdonald_2024_met,skipped_resources")
 
 
 # --- file discovery (as crates/cobalt-screen `discover`) ---------------------------------------
@@ -110,177 +104,170 @@ def discover(export_dir):
     return out
 
 
-# --- keys, in the JVM ---------------------------------------------------------------------------
+# --- lines, numbered in the JVM ------------------------------------------------------------------
 
 
-def keyed_file(spark, fi, kind, path, filter_codes):
-    """The lines of one file as a DataFrame (pid, fi, line, text), with the patient id found by
-    Spark SQL expressions (no Python per line; each line's JSON parsed once, by `from_json`).
-    Observation lines that cannot matter are left out. Returns (frame, lines in the file)."""
+def numbered_file(spark, fi, path):
+    """The lines of one file as a one-column DataFrame of `cobalt screen-stage` input records
+    (`file<TAB>pos<TAB>enc<TAB>text`). The position is `monotonically_increasing_id`: the input
+    split's number times 2^33 plus the row in the split; the cobalt runs count the lines of each
+    split, so no pass over the input is made only to number its lines."""
     from pyspark.sql import functions as F
 
     # Lines end at "\n" only, as cobalt reads them.
-    df = spark.read.option("lineSep", "\n").text(path)
-    df = df.withColumn("_part", F.spark_partition_id()).withColumn("_mid", F.monotonically_increasing_id())
-    counts = sorted((r["_part"], r["count"]) for r in df.groupBy("_part").count().collect())
-    offsets, total = {}, 0
-    for part, n in counts:
-        offsets[part] = total
-        total += n
-    if not offsets:
-        return None, 0
-    off = F.create_map(*[F.lit(x) for kv in offsets.items() for x in kv])
-    # monotonically_increasing_id is (partition << 33) + row within the partition.
-    line = F.col("_mid") - F.shiftleft(F.col("_part").cast("long"), 33) + off[F.col("_part")] + 1
     v = F.col("value")
-    r = F.from_json(
-        v,
-        "struct<resourceType:string,id:string,subject:struct<reference:string>,"
-        "patient:struct<reference:string>,code:struct<coding:array<struct<code:string>>>>",
+    utf8 = F.is_valid_utf8(v)
+    record = F.concat_ws(
+        "\t",
+        F.lit(str(fi)),
+        F.monotonically_increasing_id().cast("string"),
+        F.when(utf8, F.lit("")).otherwise(F.lit("x")),
+        F.when(utf8, v).otherwise(F.hex(v.cast("binary"))),
     )
-    if kind == "Patient":
-        raw = r["id"]
-    else:
-        ref = F.coalesce(r["subject"]["reference"], r["patient"]["reference"])
-        base = F.trim(F.split(ref, "/_history/").getItem(0))
-        rid = F.regexp_extract(base, r"(?:^|/)Patient/([^/]+)$", 1)
-        raw = F.when(base.startswith("urn:") | base.startswith("#") | (rid == ""), F.lit(None)).otherwise(rid)
-    pid = F.when(r["resourceType"] == F.lit(kind), raw)
-    out = df.select(pid.alias("pid"), F.lit(fi).alias("fi"), line.alias("line"), v.alias("text"))
-    if kind == "Observation":
-        # Dropped before the shuffle, as cobalt screen skips them unparsed. Lines JSON cannot
-        # read (no codes) and lines with an escape are kept for cobalt to judge.
-        codes = r["code"]["coding"]["code"]
-        known = F.array(*[F.lit(c) for c in filter_codes])
-
-        def matters(c):
-            u = F.upper(F.trim(c))
-            return (F.length(u) > 64) | F.array_contains(known, u) | (
-                (F.length(u) > 3) & F.array_contains(known, F.substring(u, 1, 3))
-            )
-
-        out = out.filter(codes.isNull() | v.contains("\\u") | F.exists(codes, matters))
-    return out, total
+    return spark.read.option("lineSep", "\n").text(path).select(record.alias("value"))
 
 
-def find_cobalt(path):
-    """The cobalt binary on this executor: PATH if present, else the copy shipped by Spark."""
-    if os.path.isfile(path) and os.access(path, os.X_OK):
-        return path
-    from pyspark import SparkFiles
-
-    p = SparkFiles.get(os.path.basename(path))
-    if os.path.isfile(p):
-        if not os.access(p, os.X_OK):
-            os.chmod(p, 0o755)
-        return p
-    raise RuntimeError(f"cobalt binary not found: {path} (ship it with --files)")
+def split_counts(attempt):
+    """{(file index, split): {"lines", "skipped"}} from the counts the cobalt runs wrote."""
+    out = {}
+    d = os.path.join(attempt, "lines")
+    for name in os.listdir(d) if os.path.isdir(d) else []:
+        if name.endswith(".json"):
+            fi, split = name[: -len(".json")].split("-")
+            with open(os.path.join(d, name), encoding="utf-8") as f:
+                out[(int(fi), int(split))] = json.load(f)
+    return out
 
 
-def run_cobalt_screen(files, rows, cobalt, as_of, fmt, profile, meds, part_name, attempt, med_errors):
-    """Writes `rows` [(file index, line number, text)] as a mini export, screens it, and writes
-    its results and error records (mapped back to the original file names and line numbers) as
-    part files under `attempt`. Returns the run's summary. `files` is [(type, name)] in the
-    original order; `med_errors` says whether this run reports bad Medication lines (one run
-    does, so that each is reported once)."""
-    tmp = tempfile.mkdtemp(prefix="cobalt-spark-")
-    try:
-        src = os.path.join(tmp, "export")
-        dst = os.path.join(tmp, "out")
-        os.makedirs(src)
-        # Medication resources belong to no patient: every partition gets them all, and cobalt
-        # files each with the requests that name it.
-        rows = list(rows) + list(meds)
-        rows.sort(key=lambda r: (r[0], r[1]))
-        back = {}  # mini file name -> (original file index, [original line numbers])
-        handles = {}
-        manifest = []
-        for fi, (kind, _name) in enumerate(files):
-            mini = f"{kind}.{fi:04d}.ndjson"
-            back[mini] = (fi, [])
-            manifest.append({"type": kind, "url": mini})
-            handles[fi] = open(os.path.join(src, mini), "w", encoding="utf-8")
-        for fi, line, text in rows:
-            handles[fi].write(text)
-            handles[fi].write("\n")
-            back[f"{files[fi][0]}.{fi:04d}.ndjson"][1].append(line)
-        for h in handles.values():
-            h.close()
-        with open(os.path.join(src, "manifest.json"), "w", encoding="utf-8") as f:
-            json.dump({"output": manifest}, f)
-        cmd = [cobalt, "screen", src, "--out", dst, "--format", fmt, "--as-of", as_of, "--threads", "1"]
-        if profile:
-            cmd += ["--profile", profile]
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        if p.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.decode(errors='replace')}")
-        summary_path = os.path.join(dst, "summary.json")
-        with open(summary_path, encoding="utf-8") as f:
-            summary = json.load(f)
-        # The results go straight to the dataset (a task retried writes the same name again).
-        if summary.get("patients_assessed", 0) > 0:
-            shutil.copyfile(os.path.join(dst, f"results.{fmt}"), os.path.join(attempt, "results", f"{part_name}.{fmt}"))
-        med_files = {i for i, (k, _n) in enumerate(files) if k == "Medication"}
-        errors = []
-        with open(os.path.join(dst, "errors.ndjson"), encoding="utf-8") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                e = json.loads(line)
-                if e.get("file") in back:
-                    fi, lines = back[e["file"]]
-                    if fi in med_files and not med_errors:
-                        continue
-                    e["file"] = files[fi][1]
-                    if e.get("line", 0) > 0:
-                        e["line"] = lines[e["line"] - 1]
-                errors.append(e)
-        if errors:
-            with open(os.path.join(attempt, "errors", f"{part_name}.ndjson"), "w", encoding="utf-8") as f:
-                for e in errors:
-                    f.write(json.dumps(e, separators=(",", ":"), ensure_ascii=False) + "\n")
-        # Bad lines of this run by kind, after Medication duplicates were left out.
-        summary["bad_lines_by_kind_here"] = {}
-        for e in errors:
-            if e["line"] > 0 and e["kind"] != "unreadable":
-                k = summary["bad_lines_by_kind_here"]
-                k[e["kind"]] = k.get(e["kind"], 0) + 1
-        return summary
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+def stage_command(cobalt, stage, attempt):
+    """The command an executor runs for a stage: the binary at `cobalt` if it is there, else the
+    copy shipped with the job (`--files`) in the task's working directory."""
+    find = 'p="$0"; [ -x "$p" ] || p="./$(basename "$p")"; exec "$p" "$@"'
+    return ["sh", "-c", find, cobalt, "screen-stage", stage, attempt]
 
 
-def screen_partition(files, cobalt_path, as_of, fmt, profile, meds, attempt, prefix):
-    """mapPartitionsWithIndex: one `cobalt screen` per partition, writing its part files; yields
-    only the run's summary. `meds` is a broadcast list of the export's Medication lines; the
-    first partition reports their bad lines (and runs even with no patient for that)."""
+def pipe(spark, df, command):
+    """Spark's own RDD.pipe, in the JVM, over a one-column string DataFrame: each partition's
+    rows go to one run of `command`, a line each; its output lines are the result (a JavaRDD of
+    strings). No row enters a Python worker."""
+    jvm = spark._jvm
+    rows = getattr(df._jdf, "as")(jvm.org.apache.spark.sql.Encoders.STRING())
+    return rows.toJavaRDD().pipe(command)
 
-    def f(index, it):
-        rows = [(r["fi"], r["line"], r["text"]) for r in it]
-        med = meds.value
-        received = {}
-        for fi, _l, _t in rows:
-            received[fi] = received.get(fi, 0) + 1
-        first = index == 0 and prefix == "part"
-        if not rows and not (first and med):
-            return
-        cobalt = find_cobalt(cobalt_path)
-        summary = run_cobalt_screen(
-            files, rows, cobalt, as_of, fmt, profile, med, f"{prefix}-{index:05d}", attempt, first
-        )
-        summary["lines_received"] = {str(k): n for k, n in received.items()}
-        yield json.dumps(summary)
 
-    return f
+def frame(spark, jrdd):
+    """A JavaRDD of strings as a DataFrame with one column, `value`."""
+    from pyspark.sql import DataFrame
+
+    jvm = spark._jvm
+    ds = spark._jsparkSession.createDataset(jrdd.rdd(), jvm.org.apache.spark.sql.Encoders.STRING())
+    return DataFrame(ds.toDF(), spark)
 
 
 # --- the driver ----------------------------------------------------------------------------------
 
 
-def sort_key(e):
-    # cobalt sorts error records by (file, line, patient, kind, message); None sorts first.
-    p = e.get("patient")
-    return (e["file"].encode(), e["line"], p is not None, (p or "").encode(), e["kind"].encode(), e["message"].encode())
+def run_job(spark, a, files, cobalt, attempt, started):
+    """The stages, as the module's docstring sets out; returns the summary."""
+    sc = spark.sparkContext
+    with open(os.path.join(attempt, "job.json"), "w", encoding="utf-8") as f:
+        job = {"files": [{"type": k, "path": n} for k, _, n in files], "as_of": a.as_of, "format": a.format}
+        if a.profile:
+            job["profile"] = a.profile
+        json.dump(job, f)
+
+    med_frames, frames = [], []
+    for fi, (kind, path, _) in enumerate(files):
+        (med_frames if kind == "Medication" else frames).append(numbered_file(spark, fi, path))
+
+    def union(dfs):
+        out = dfs[0]
+        for df in dfs[1:]:
+            out = out.union(df)
+        return out
+
+    up = time.time()
+    runs = []
+    if med_frames:
+        # Shared by every patient's requests: kept once, in the attempt directory, for every
+        # later run to read.
+        meds = union(med_frames).coalesce(1)
+        runs += list(pipe(spark, meds, stage_command(cobalt, "medications", attempt)).collect())
+    meds_done = time.time()
+
+    total_bytes = sum(os.path.getsize(p) for _, p, _ in files)
+    nparts = a.partitions or max(2 * sc.defaultParallelism, total_bytes // (256 << 20) + 1)
+    summaries = [json.loads(x) for x in runs]
+    file_runs = 0
+    if frames:
+        from pyspark.sql import functions as F
+
+        lines = union(frames)
+        file_runs = lines._jdf.rdd().getNumPartitions()
+        filed = frame(spark, pipe(spark, lines, stage_command(cobalt, "file", attempt)))
+        # The shuffle, in the JVM: by the key before the first tab (the patient), so that each
+        # patient is in one partition; each record goes on with its partition's number.
+        key = F.substring_index(F.col("value"), "\t", 1)
+        parts = filed.repartition(nparts, key).select(
+            F.concat_ws("\t", F.spark_partition_id().cast("string"), F.col("value")).alias("value")
+        )
+        out = pipe(spark, parts, stage_command(cobalt, "assess", attempt)).collect()
+        summaries += [json.loads(x) for x in out]
+    screened = time.time()
+
+    def merge(field):
+        m = {}
+        for s in summaries:
+            for k, v in s.get(field, {}).items():
+                m[k] = m.get(k, 0) + v
+        return dict(sorted(m.items()))
+
+    counts = split_counts(attempt)
+    file_lines = [0] * len(files)
+    for (fi, _split), c in counts.items():
+        file_lines[fi] += c["lines"]
+    lines_read = sum(file_lines)
+    skipped = sum(c["skipped"] for c in counts.values())
+    knowledge = [s["knowledge_version"] for s in summaries if s.get("knowledge_version")]
+    bad_by_kind = merge("bad_lines_by_kind")
+    return {
+        "as_of": a.as_of,
+        "as_of_source": "--as-of",
+        "knowledge_version": knowledge[0] if knowledge else None,
+        "files": [
+            {"type": k, "path": n, "lines": file_lines[fi], "bytes": os.path.getsize(p)}
+            for fi, (k, p, n) in enumerate(files)
+        ],
+        "lines_read": lines_read,
+        "lines_skipped": skipped,
+        "bad_lines": sum(bad_by_kind.values()),
+        "bad_lines_by_kind": bad_by_kind,
+        "files_in_error": 0,
+        "patients_read": sum(s["patients_read"] for s in summaries),
+        "patients_assessed": sum(s["patients_assessed"] for s in summaries),
+        "patients_in_error": sum(s["patients_in_error"] for s in summaries),
+        "by_b12_status": merge("by_b12_status"),
+        "by_picture": merge("by_picture"),
+        "by_cause": merge("by_cause"),
+        "by_flag": merge("by_flag"),
+        "patients_flagged": sum(s["patients_flagged"] for s in summaries),
+        "by_mcdonald_2017": merge("by_mcdonald_2017"),
+        "by_mcdonald_2024": merge("by_mcdonald_2024"),
+        "skipped_resources_by_kind": merge("skipped_resources_by_kind"),
+        "seconds": round(time.time() - started, 3),
+        "results": {"path": "results", "format": a.format},
+        "spark": {
+            "master": sc.master,
+            "partitions": nparts,
+            "cobalt_runs": len(summaries) + file_runs,
+            # Where the time went: Spark's start-up (the session), the Medication run, then
+            # reading, filing, the shuffle and the assessment (one Spark job).
+            "start_seconds": round(up - started, 3),
+            "medications_seconds": round(meds_done - up, 3),
+            "screen_seconds": round(screened - meds_done, 3),
+            "observation_lines_dropped_before_the_shuffle": skipped,
+        },
+    }
 
 
 def main(argv=None):
@@ -327,11 +314,6 @@ def main(argv=None):
     if os.path.exists(cobalt):
         sc.addFile(cobalt)
 
-    names = [(k, n) for k, _, n in files]
-    # The codes that can make an Observation matter, from cobalt itself.
-    p = subprocess.run([cobalt, "kb", "filter-codes"], stdout=subprocess.PIPE, check=True)
-    filter_codes = [c for c in p.stdout.decode().split("\n") if c]
-
     # No result of an earlier run survives this one; parts go to an attempt directory first.
     os.makedirs(a.out, exist_ok=True)
     for old in ("results", "errors", "summary.json"):
@@ -343,99 +325,16 @@ def main(argv=None):
     attempt = os.path.abspath(os.path.join(a.out, f"_attempt-{os.getpid()}-{int(time.time())}"))
     os.makedirs(os.path.join(attempt, "results"))
     os.makedirs(os.path.join(attempt, "errors"))
-
-    frames = []
-    file_lines = [0] * len(files)
-    med_lines = []
-    for fi, (kind, path, _) in enumerate(files):
-        df, total = keyed_file(spark, fi, kind, path, filter_codes)
-        file_lines[fi] = total
-        if df is None:
-            continue
-        if kind == "Medication":
-            # Shared by every patient's requests: sent to each partition, not shuffled.
-            med_lines += [(r["fi"], r["line"], r["text"]) for r in df.collect()]
-            continue
-        frames.append(df)
-    meds = sc.broadcast(med_lines)
-    lines = frames[0]
-    for df in frames[1:]:
-        lines = lines.unionByName(df)
-    read_seconds = time.time() - started
-
-    total_bytes = sum(os.path.getsize(p) for _, p, _ in files)
-    nparts = a.partitions or max(2 * sc.defaultParallelism, total_bytes // (64 << 20) + 1)
-    # The shuffle, in the JVM: a range partition by patient id, sorted within each partition,
-    # so that each patient is in one partition and the partitions are in id order.
-    filed = (
-        lines.filter(lines.pid.isNotNull())
-        .repartitionByRange(nparts, "pid")
-        .sortWithinPartitions("pid", "fi", "line")
-    )
-    orphans = lines.filter(lines.pid.isNull()).coalesce(1)
-    run = lambda prefix: screen_partition(names, cobalt, a.as_of, a.format, a.profile, meds, attempt, prefix)
-    summaries = [json.loads(x) for x in filed.rdd.mapPartitionsWithIndex(run("part")).collect()]
-    orphan_summaries = [json.loads(x) for x in orphans.rdd.mapPartitionsWithIndex(run("orphans")).collect()]
-
-    def merge(field, of=None):
-        m = {}
-        for s in of if of is not None else every:
-            for k, v in s.get(field, {}).items():
-                m[k] = m.get(k, 0) + v
-        return dict(sorted(m.items()))
-
-    # Lines Spark could not file under a patient are assessed by their own run: a patient cobalt
-    # finds there is counted and written like any other.
-    every = summaries + orphan_summaries
-    bad_by_kind = merge("bad_lines_by_kind_here")
-    # Observation lines dropped before the shuffle: every line of a file reaches some partition
-    # (blank and unreadable lines as orphans) unless the filter dropped it.
-    received = merge("lines_received")
-    dropped = sum(
-        file_lines[fi] - received.get(str(fi), 0) for fi, (k, _p, _n) in enumerate(files) if k == "Observation"
-    )
-    summary = {
-        "as_of": a.as_of,
-        "as_of_source": "--as-of",
-        "knowledge_version": every[0]["knowledge_version"] if every else None,
-        "files": [
-            {"type": k, "path": n, "lines": file_lines[fi], "bytes": os.path.getsize(p)}
-            for fi, (k, p, n) in enumerate(files)
-        ],
-        "lines_read": sum(file_lines),
-        "lines_skipped": dropped + sum(s.get("lines_skipped", 0) for s in every),
-        "bad_lines": sum(bad_by_kind.values()),
-        "bad_lines_by_kind": bad_by_kind,
-        "files_in_error": sum(s.get("files_in_error", 0) for s in every),
-        "patients_read": sum(s["patients_read"] for s in every),
-        "patients_assessed": sum(s["patients_assessed"] for s in every),
-        "patients_in_error": sum(s["patients_in_error"] for s in every),
-        "by_b12_status": merge("by_b12_status"),
-        "by_picture": merge("by_picture"),
-        "by_cause": merge("by_cause"),
-        "by_flag": merge("by_flag"),
-        "patients_flagged": sum(s["patients_flagged"] for s in every),
-        "by_mcdonald_2017": merge("by_mcdonald_2017"),
-        "by_mcdonald_2024": merge("by_mcdonald_2024"),
-        "skipped_resources_by_kind": merge("skipped_resources_by_kind"),
-        "seconds": round(time.time() - started, 3),
-        "read_seconds": round(read_seconds, 3),
-        "results": {"path": "results", "format": a.format},
-        "spark": {
-            "master": sc.master,
-            "partitions": nparts,
-            "cobalt_runs": len(every),
-            "observation_lines_dropped_before_the_shuffle": dropped,
-            "orphan_lines_assessed": sum(s["patients_assessed"] for s in orphan_summaries),
-        },
-    }
+    try:
+        summary = run_job(spark, a, files, cobalt, attempt, started)
+        os.rename(os.path.join(attempt, "results"), os.path.join(a.out, "results"))
+        os.rename(os.path.join(attempt, "errors"), os.path.join(a.out, "errors"))
+        with open(os.path.join(a.out, "summary.json"), "w", encoding="utf-8") as f:
+            json.dump(summary, f, indent=2)
+    finally:
+        shutil.rmtree(attempt, ignore_errors=True)
+        spark.stop()
     assessed = summary["patients_assessed"]
-    os.rename(os.path.join(attempt, "results"), os.path.join(a.out, "results"))
-    os.rename(os.path.join(attempt, "errors"), os.path.join(a.out, "errors"))
-    os.rmdir(attempt)
-    with open(os.path.join(a.out, "summary.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
-    spark.stop()
     print(
         f"cobalt-spark: {summary['lines_read']} lines, {summary['patients_read']} patients: "
         f"{assessed} assessed, {summary['patients_in_error']} in error; {summary['bad_lines']} bad lines; "

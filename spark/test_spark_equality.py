@@ -98,23 +98,42 @@ EXTRA = {
 }
 
 
+BYTES = {
+    # Bad bytes: a line that is not UTF-8 (with a code cobalt reads, so it is not skipped), and
+    # a Condition with a carriage return inside it and a CRLF line end.
+    "Observation.ndjson": b'{"resourceType":"Observation","id":"x-bad-bytes","status":"final","code":{"coding":'
+    b'[{"system":"http://loinc.org","code":"2132-9"}]},"subject":{"reference":"Patient/p000000003"},'
+    b'"note":[{"text":"caf\xe9"}]}\n',
+    "Condition.ndjson": b'{"resourceType":"Condition",\r"id":"x-cr","clinicalStatus":{"coding":[{"code":"active"}]},'
+    b'"subject":{"reference":"Patient/p000000005"},"code":{"coding":[{"system":"http://snomed.info/sct",'
+    b'"code":"396331005"}]}}\r\n',
+}
+
+
 def read_lines(path):
     with open(path, encoding="utf-8") as f:
         return f.read().splitlines()
 
 
-def dataset_lines(spark_dir, fmt):
-    """The part files of the results dataset, in part order (orphans last), as one file's lines:
-    partitions are ranges of patient ids in order, each sorted."""
-    parts = sorted(glob.glob(os.path.join(spark_dir, "results", f"*.{fmt}")),
-                   key=lambda p: (os.path.basename(p).startswith("orphans"), p))
-    out = []
-    for i, p in enumerate(parts):
+def dataset_parts(spark_dir, fmt):
+    """The part files of the results dataset, each as its lines (a CSV part without its header)."""
+    parts = []
+    for p in sorted(glob.glob(os.path.join(spark_dir, "results", f"*.{fmt}"))):
         lines = read_lines(p)
-        if fmt == "csv" and i > 0:
-            lines = lines[1:]  # each part has its header
-        out += lines
-    return out
+        parts.append(lines[1:] if fmt == "csv" else lines)
+    return parts
+
+
+def record_id(fmt, line):
+    if fmt == "ndjson":
+        return json.loads(line)["id"]
+    return next(csv.reader([line]))[0]
+
+
+def dataset_lines(spark_dir, fmt):
+    """The rows of every part, as one file's lines in patient-id order: the parts hold patients
+    by hash, each part sorted by id."""
+    return sorted((x for p in dataset_parts(spark_dir, fmt) for x in p), key=lambda x: record_id(fmt, x).encode())
 
 
 def dataset_errors(spark_dir):
@@ -135,14 +154,20 @@ def compare(label, ref_dir, spark_dir, fmt):
         rid = [x["id"] for x in r]
         gid = [x["id"] for x in g]
     else:
-        r = list(csv.DictReader(io.StringIO("\n".join(ref) + "\n")))
-        g = list(csv.DictReader(io.StringIO("\n".join(got) + "\n")))
+        headers = {read_lines(p)[0] for p in glob.glob(os.path.join(spark_dir, "results", "*.csv"))}
+        check(f"{label}: every part has cobalt's header", headers == {ref[0]}, str(headers))
+        header, ref = ref[0], ref[1:]
+        r = list(csv.DictReader(io.StringIO("\n".join([header] + ref) + "\n")))
+        g = list(csv.DictReader(io.StringIO("\n".join([header] + got) + "\n")))
         rid = [x["id"] for x in r]
         gid = [x["id"] for x in g]
     check(f"{label}: {len(rid)} patients", len(rid) > 0)
     check(f"{label}: same patient ids", set(rid) == set(gid),
           f"only cobalt {sorted(set(rid) - set(gid))[:5]}, only spark {sorted(set(gid) - set(rid))[:5]}")
-    check(f"{label}: sorted by id, in the same order", gid == rid and gid == sorted(gid))
+    check(f"{label}: each part sorted by id", all(
+        [record_id(fmt, x).encode() for x in p] == sorted(record_id(fmt, x).encode() for x in p)
+        for p in dataset_parts(spark_dir, fmt)))
+    check(f"{label}: cobalt's results sorted by id", rid == sorted(rid, key=str.encode))
     gm = {x["id"]: x for x in g}
     diff = {"conclusions": [], "screening": [], "other": []}
     for x in r:
@@ -164,7 +189,7 @@ def compare(label, ref_dir, spark_dir, fmt):
         check(f"{label}: conclusions equal for every patient", not diff["conclusions"], str(diff["conclusions"][:5]))
         check(f"{label}: screening flags equal for every patient", not diff["screening"], str(diff["screening"][:5]))
     check(f"{label}: whole records equal (parsed)", not diff["other"], str(diff["other"][:5]))
-    check(f"{label}: results byte-identical (the parts in order)", ref == got)
+    check(f"{label}: every row byte-identical", ref == got)
     flagged = sum(1 for x in r if x["flags"])
     check(f"{label}: some patients flagged ({flagged})", flagged > 0)
 
@@ -218,6 +243,9 @@ def main():
         for name, extra in EXTRA.items():
             with open(os.path.join(plain, name), "a", encoding="utf-8") as f:
                 f.write("\n".join(extra) + "\n")
+        for name, raw in BYTES.items():
+            with open(os.path.join(plain, name), "ab") as f:
+                f.write(raw)
         manifest_path = os.path.join(plain, "manifest.json")
         manifest = json.load(open(manifest_path, encoding="utf-8"))
         if not any(o.get("type") == "Medication" for o in manifest["output"]):
@@ -230,8 +258,8 @@ def main():
         print(f"     (spark job, ndjson: {time.time() - t:.1f} s)")
         rs = compare("plain+extra/ndjson", os.path.join(tmp, "ref1"), os.path.join(tmp, "spark1"), "ndjson")
         kinds = rs.get("bad_lines_by_kind", {})
-        check("extra lines reach every error kind (not_json, not_fhir, no_patient, invalid_value)",
-              all(kinds.get(k, 0) > 0 for k in ["not_json", "not_fhir", "no_patient", "invalid_value"]), str(kinds))
+        check("extra lines reach every error kind (not_json, not_fhir, no_patient, invalid_value, not_utf8)",
+              all(kinds.get(k, 0) > 0 for k in ["not_json", "not_fhir", "no_patient", "invalid_value", "not_utf8"]), str(kinds))
         ids = [json.loads(x)["id"] for x in read_lines(os.path.join(tmp, "ref1", "results.ndjson"))]
         check("the patient known by a full-URL reference is assessed", "zz-ghost" in ids)
         rows = {json.loads(x)["id"]: json.loads(x) for x in read_lines(os.path.join(tmp, "ref1", "results.ndjson"))}

@@ -86,6 +86,15 @@ enum Command {
     },
     /// Screen a population: a FHIR Bulk Data export in, one result per patient out.
     Screen(screen::ScreenArgs),
+    /// One stage of a screening, on standard input and output, for a job that distributes the
+    /// stages over a cluster (spark/screen_job.py). JOB_DIR/job.json names the export's files.
+    ScreenStage {
+        /// `medications`, `file` or `assess`.
+        #[arg(value_enum)]
+        stage: screen::Stage,
+        /// The job directory (job.json; results/ and errors/ are written under it).
+        job: PathBuf,
+    },
     /// Run the HTTP service: CDS Hooks 2.0 over FHIR R4, the JSON API, an audit log.
     Serve(serve::ServeArgs),
     /// Audit-log tools.
@@ -255,6 +264,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Screen(args) => {
             let kb = load_kb()?;
             screen::run(args, &kb)
+        }
+        Command::ScreenStage { stage, job } => {
+            let kb = load_kb()?;
+            screen::stage(stage, &job, &kb)
         }
         Command::Audit {
             command: AuditCommand::Export { db },

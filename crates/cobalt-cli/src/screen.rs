@@ -153,3 +153,54 @@ pub fn run(args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<ExitCode
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// A stage of `cobalt screen-stage`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Stage {
+    /// Medication lines in; the Medications kept, and their error records.
+    Medications,
+    /// Any other lines in; each filed under its patient, or an error record, out.
+    File,
+    /// One partition of filed records in; its results and error records written, its counts out.
+    Assess,
+}
+
+/// Runs one stage of a distributed screening. A problem with the job or its input is exit 2.
+pub fn stage(
+    stage: Stage,
+    dir: &std::path::Path,
+    kb: &cobalt_core::KnowledgeBase,
+) -> Result<ExitCode> {
+    use cobalt_screen::stage;
+    let job = match stage::Job::load(dir) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("cobalt: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let input = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let r = match stage {
+        Stage::Medications => stage::medications(&job, input, &mut out),
+        Stage::File => stage::file(kb, &job, input, &mut out),
+        Stage::Assess => {
+            let id = job
+                .profile
+                .clone()
+                .unwrap_or_else(|| kb.meta.default_profile.clone());
+            let Some(profile) = kb.profiles.get(&id) else {
+                eprintln!("cobalt: job.json: unknown profile `{id}`");
+                return Ok(ExitCode::from(2));
+            };
+            stage::assess(kb, profile, &job, input, &mut out)
+        }
+    };
+    match r {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("cobalt: screen-stage: {e:#}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}

@@ -49,76 +49,89 @@ pub(crate) fn partitions(
             });
         }
         std::fs::remove_file(&path).ok();
-        let mut list: Vec<(String, Vec<Held>)> = patients.into_iter().collect();
-        list.sort_by(|a, b| a.0.cmp(&b.0));
-        summary.patients_read += list.len() as u64;
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(spill.results(p))?);
-        while !list.is_empty() {
-            let take = list.len().min(4096);
-            let block: Vec<(String, Vec<Held>)> = list.drain(..take).collect();
-            let per = block.len().div_ceil(ctx.threads).max(1);
-            let mut groups: Vec<Vec<(String, Vec<Held>)>> = Vec::new();
-            let mut it = block.into_iter().peekable();
-            while it.peek().is_some() {
-                groups.push(it.by_ref().take(per).collect());
-            }
-            let results: Vec<Vec<(String, Outcome)>> = std::thread::scope(|scope| {
-                let handles: Vec<_> = groups
-                    .into_iter()
-                    .map(|group| {
-                        scope.spawn(move || {
-                            group
-                                .into_iter()
-                                .map(|(id, held)| {
-                                    let o = assess_patient(ctx, &id, held);
-                                    (id, o)
-                                })
-                                .collect::<Vec<_>>()
-                        })
+        self::patients(ctx, patients, summary, errors, &mut out)?;
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Assesses a group of patients in patient-id order, with `ctx.threads` threads: each result
+/// goes to `out` as `id<TAB>record`, the counts to the summary, refused lines to `errors`.
+pub(crate) fn patients(
+    ctx: &Context<'_>,
+    patients: HashMap<String, Vec<Held>>,
+    summary: &mut Summary,
+    errors: &mut Vec<ErrorRecord>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut list: Vec<(String, Vec<Held>)> = patients.into_iter().collect();
+    list.sort_by(|a, b| a.0.cmp(&b.0));
+    summary.patients_read += list.len() as u64;
+    while !list.is_empty() {
+        let take = list.len().min(4096);
+        let block: Vec<(String, Vec<Held>)> = list.drain(..take).collect();
+        let per = block.len().div_ceil(ctx.threads).max(1);
+        let mut groups: Vec<Vec<(String, Vec<Held>)>> = Vec::new();
+        let mut it = block.into_iter().peekable();
+        while it.peek().is_some() {
+            groups.push(it.by_ref().take(per).collect());
+        }
+        let results: Vec<Vec<(String, Outcome)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = groups
+                .into_iter()
+                .map(|group| {
+                    scope.spawn(move || {
+                        group
+                            .into_iter()
+                            .map(|(id, held)| {
+                                let o = assess_patient(ctx, &id, held);
+                                (id, o)
+                            })
+                            .collect::<Vec<_>>()
                     })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_default())
-                    .collect()
-            });
-            for (id, o) in results.into_iter().flatten() {
-                errors.extend(o.errors);
-                match o.result {
-                    Some(r) => {
-                        summary.patients_assessed += 1;
-                        *summary.by_b12_status.entry(r.status.into()).or_default() += 1;
-                        *summary.by_picture.entry(r.picture.into()).or_default() += 1;
-                        for c in &r.causes {
-                            *summary.by_cause.entry(c.clone()).or_default() += 1;
-                        }
-                        for f in &r.flags {
-                            *summary.by_flag.entry(f.to_string()).or_default() += 1;
-                        }
-                        if !r.flags.is_empty() {
-                            summary.patients_flagged += 1;
-                        }
-                        *summary
-                            .by_mcdonald_2017
-                            .entry(r.mcdonald[0].into())
-                            .or_default() += 1;
-                        *summary
-                            .by_mcdonald_2024
-                            .entry(r.mcdonald[1].into())
-                            .or_default() += 1;
-                        for k in &r.skipped {
-                            *summary
-                                .skipped_resources_by_kind
-                                .entry((*k).into())
-                                .or_default() += 1;
-                        }
-                        writeln!(out, "{id}\t{}", r.line)?;
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (id, o) in results.into_iter().flatten() {
+            errors.extend(o.errors);
+            match o.result {
+                Some(r) => {
+                    summary.patients_assessed += 1;
+                    *summary.by_b12_status.entry(r.status.into()).or_default() += 1;
+                    *summary.by_picture.entry(r.picture.into()).or_default() += 1;
+                    for c in &r.causes {
+                        *summary.by_cause.entry(c.clone()).or_default() += 1;
                     }
-                    None => summary.patients_in_error += 1,
+                    for f in &r.flags {
+                        *summary.by_flag.entry(f.to_string()).or_default() += 1;
+                    }
+                    if !r.flags.is_empty() {
+                        summary.patients_flagged += 1;
+                    }
+                    *summary
+                        .by_mcdonald_2017
+                        .entry(r.mcdonald[0].into())
+                        .or_default() += 1;
+                    *summary
+                        .by_mcdonald_2024
+                        .entry(r.mcdonald[1].into())
+                        .or_default() += 1;
+                    for k in &r.skipped {
+                        *summary
+                            .skipped_resources_by_kind
+                            .entry((*k).into())
+                            .or_default() += 1;
+                    }
+                    writeln!(out, "{id}\t{}", r.line)?;
                 }
+                None => summary.patients_in_error += 1,
             }
         }
-        out.flush()?;
     }
     Ok(())
 }

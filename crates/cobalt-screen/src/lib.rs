@@ -14,6 +14,9 @@
 //! 5. [`write`]: the partitions' sorted results are merged into one file: the compact
 //!    [`row::Row`] per patient (NDJSON, CSV or Parquet), or the full assessment.
 //!
+//! [`stage`] runs these stages one at a time on streams, for a job that distributes them (the
+//! Spark job).
+//!
 //! Memory is bounded by one partition, whatever the size of the export. A bad line (not UTF-8,
 //! not JSON, not a FHIR resource, a value the case format refuses) becomes an error record
 //! naming its file and line; the patient is assessed without it, and the summary reconciles
@@ -28,6 +31,7 @@ pub mod parquet;
 mod partition;
 mod read;
 pub mod row;
+pub mod stage;
 mod write;
 
 use anyhow::{Context, Result};
@@ -125,7 +129,7 @@ pub struct InputFile {
 }
 
 /// An error record: a line (or a patient) that could not be used.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ErrorRecord {
     /// File, relative to the export.
     pub file: String,

@@ -45,75 +45,95 @@ impl Medications {
             if kind != "Medication" {
                 continue;
             }
-            let mut bad = |line: u64, kind: &str, message: String| {
-                errors.push(ErrorRecord {
-                    file: names[fi].clone(),
-                    line,
-                    patient: None,
-                    kind: kind.into(),
-                    message,
-                })
-            };
             let mut blocks = Vec::new();
             let r = read::read_file(fi as u32, path, bytes_read, &mut |b| blocks.push(b));
             lines_per_file.insert(fi, r.lines);
             for block in &blocks {
                 for (lineno, bytes) in read::lines(block) {
-                    if bytes.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    let Ok(text) = std::str::from_utf8(bytes) else {
-                        bad(
-                            lineno,
-                            "not_utf8",
-                            "not UTF-8 (FHIR NDJSON is UTF-8)".into(),
-                        );
-                        continue;
-                    };
-                    let text = text.trim_end();
-                    match serde_json::from_str::<Probe<'_>>(text) {
-                        Ok(p) if p.resource_type.as_deref() == Some("Medication") => match p.id {
-                            Some(id) if !id.is_empty() => {
-                                meds.by_key
-                                    .entry(format!("Medication/{id}"))
-                                    .or_insert(MedLine {
-                                        file: fi as u32,
-                                        line: lineno,
-                                        text: text.to_string(),
-                                    });
-                            }
-                            _ => bad(
-                                lineno,
-                                "not_fhir",
-                                "a Medication without an id cannot be referred to".into(),
-                            ),
-                        },
-                        Ok(p) => bad(
-                            lineno,
-                            "not_fhir",
-                            format!(
-                                "a {} in the Medication file",
-                                p.resource_type
-                                    .as_deref()
-                                    .unwrap_or("resource without resourceType")
-                            ),
-                        ),
-                        Err(e) => {
-                            let k = if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
-                                "not_fhir"
-                            } else {
-                                "not_json"
-                            };
-                            bad(lineno, k, e.to_string());
-                        }
-                    }
+                    meds.add(fi as u32, lineno, bytes, &names[fi], errors);
                 }
             }
             if let Some((line, message)) = r.problem {
-                bad(line, "unreadable", message);
+                errors.push(ErrorRecord {
+                    file: names[fi].clone(),
+                    line,
+                    patient: None,
+                    kind: "unreadable".into(),
+                    message,
+                });
             }
         }
         (meds, lines_per_file)
+    }
+
+    /// Reads one line of a Medication file (`name`, index `fi`): kept by its reference key, or an
+    /// error record. A blank line is passed over.
+    pub(crate) fn add(
+        &mut self,
+        fi: u32,
+        lineno: u64,
+        bytes: &[u8],
+        name: &str,
+        errors: &mut Vec<ErrorRecord>,
+    ) {
+        let mut bad = |kind: &str, message: String| {
+            errors.push(ErrorRecord {
+                file: name.to_string(),
+                line: lineno,
+                patient: None,
+                kind: kind.into(),
+                message,
+            })
+        };
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            bad("not_utf8", "not UTF-8 (FHIR NDJSON is UTF-8)".into());
+            return;
+        };
+        let text = text.trim_end();
+        match serde_json::from_str::<Probe<'_>>(text) {
+            Ok(p) if p.resource_type.as_deref() == Some("Medication") => match p.id {
+                Some(id) if !id.is_empty() => {
+                    self.by_key
+                        .entry(format!("Medication/{id}"))
+                        .or_insert(MedLine {
+                            file: fi,
+                            line: lineno,
+                            text: text.to_string(),
+                        });
+                }
+                _ => bad(
+                    "not_fhir",
+                    "a Medication without an id cannot be referred to".into(),
+                ),
+            },
+            Ok(p) => bad(
+                "not_fhir",
+                format!(
+                    "a {} in the Medication file",
+                    p.resource_type
+                        .as_deref()
+                        .unwrap_or("resource without resourceType")
+                ),
+            ),
+            Err(e) => {
+                let k = if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+                    "not_fhir"
+                } else {
+                    "not_json"
+                };
+                bad(k, e.to_string());
+            }
+        }
+    }
+
+    /// Every Medication kept, in file and line order.
+    pub(crate) fn lines(&self) -> Vec<&MedLine> {
+        let mut v: Vec<&MedLine> = self.by_key.values().collect();
+        v.sort_by_key(|m| (m.file, m.line));
+        v
     }
 
     /// The Medication a `medicationReference` names: `Medication/{id}`, or an absolute URL or a

@@ -1,7 +1,7 @@
 //! Filing every line that can matter under its patient, in partition files by patient hash.
 
 use crate::filter::{patient_of, shard_of, Filter, Probe};
-use crate::medication::Medications;
+use crate::medication::{MedLine, Medications};
 use crate::read::{self, Block};
 use crate::{ErrorRecord, Options, Progress};
 use anyhow::{Context, Result};
@@ -91,14 +91,7 @@ pub(crate) fn file_lines(
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..threads {
             let rx = Arc::clone(&rx);
-            let w = Worker {
-                meds: &meds,
-                filter: &filter,
-                opts,
-                files,
-                names,
-                parts: &parts,
-            };
+            let w = Worker::new(&meds, &filter, opts, files, names, &parts);
             let (errors, lines_read, lines_skipped, write_failed) =
                 (&errors, &lines_read, &lines_skipped, &write_failed);
             scope.spawn(move || loop {
@@ -176,7 +169,7 @@ pub(crate) fn file_lines(
     })
 }
 
-struct Worker<'a> {
+pub(crate) struct Worker<'a> {
     meds: &'a Medications,
     filter: &'a Filter<'a>,
     opts: &'a Options,
@@ -185,120 +178,151 @@ struct Worker<'a> {
     parts: &'a [Mutex<BufWriter<std::fs::File>>],
 }
 
+/// What one worker counted and refused.
 #[derive(Default)]
-struct Local {
-    lines: u64,
-    skipped: u64,
-    errors: Vec<ErrorRecord>,
+pub(crate) struct Local {
+    pub lines: u64,
+    pub skipped: u64,
+    pub errors: Vec<ErrorRecord>,
 }
 
-impl Worker<'_> {
+/// A line filed under its patient: the patient id, the resource's text, and the Medication its
+/// request names, if the export holds it.
+pub(crate) struct FiledLine<'l, 'm> {
+    pub pid: String,
+    pub text: &'l str,
+    pub med: Option<&'m MedLine>,
+}
+
+impl<'a> Worker<'a> {
+    pub(crate) fn new(
+        meds: &'a Medications,
+        filter: &'a Filter<'a>,
+        opts: &'a Options,
+        files: &'a [(String, PathBuf)],
+        names: &'a [String],
+        parts: &'a [Mutex<BufWriter<std::fs::File>>],
+    ) -> Worker<'a> {
+        Worker {
+            meds,
+            filter,
+            opts,
+            files,
+            names,
+            parts,
+        }
+    }
+
     fn block(&self, block: &Block, local: &mut Local) -> std::io::Result<()> {
-        let kind = self.files[block.file as usize].0.as_str();
-        let observation = kind == "Observation";
         for (lineno, bytes) in read::lines(block) {
-            local.lines += 1;
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            if observation && !self.opts.validate_all && !self.filter.observation_may_matter(bytes)
-            {
-                local.skipped += 1;
-                continue;
-            }
-            let bad = |k: &str, m: String| ErrorRecord {
-                file: self.names[block.file as usize].clone(),
-                line: lineno,
-                patient: None,
-                kind: k.into(),
-                message: m,
-            };
-            let line = match std::str::from_utf8(bytes) {
-                Ok(s) => s,
-                Err(e) => {
-                    local.errors.push(bad(
-                        "not_utf8",
-                        format!(
-                            "byte {} is not UTF-8 (FHIR NDJSON is UTF-8)",
-                            e.valid_up_to() + 1
-                        ),
-                    ));
-                    continue;
-                }
-            };
-            if line.trim_start().as_bytes().first() != Some(&b'{') {
-                let k = if serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok() {
-                    "not_fhir"
-                } else {
-                    "not_json"
-                };
-                local
-                    .errors
-                    .push(bad(k, "expected a FHIR resource (a JSON object)".into()));
-                continue;
-            }
-            let probe: Probe<'_> = match serde_json::from_str(line) {
-                Ok(v) => v,
-                Err(e) => {
-                    // Tell malformed JSON from JSON of the wrong shape.
-                    let k = if serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok() {
-                        "not_fhir"
-                    } else {
-                        "not_json"
-                    };
-                    local.errors.push(bad(k, e.to_string()));
-                    continue;
-                }
-            };
-            match probe.resource_type.as_deref() {
-                Some(t) if t == kind => {}
-                Some(t) => {
-                    local
-                        .errors
-                        .push(bad("not_fhir", format!("a {t} in the {kind} file")));
-                    continue;
-                }
-                None => {
-                    local.errors.push(bad("not_fhir", "no resourceType".into()));
-                    continue;
-                }
-            }
-            if observation && !self.filter.observation_used(probe.code.as_ref()) {
-                local.skipped += 1;
-                continue;
-            }
-            let Some(pid) = patient_of(kind, &probe) else {
-                local.errors.push(bad(
-                    "no_patient",
-                    "no Patient id or subject reference that names a Patient".into(),
-                ));
+            let Some(f) = self.line(block.file, lineno, bytes, local) else {
                 continue;
             };
-            let med = probe
-                .medication_reference
-                .as_ref()
-                .and_then(|r| r.reference.as_deref())
-                .and_then(|r| self.meds.get(r));
-            drop(probe);
-            if pid.contains(['\t', '\n']) {
-                local.errors.push(bad(
-                    "no_patient",
-                    "the patient id contains a tab or newline".into(),
-                ));
-                continue;
-            }
-            let p = shard_of(&pid, self.parts.len());
+            let p = shard_of(&f.pid, self.parts.len());
             if let Ok(mut w) = self.parts[p].lock() {
                 // One record a line: file, line, patient, then the resource's text (JSON text
                 // has no raw newline; a tab inside it is after the third field).
-                writeln!(w, "{}\t{lineno}\t{pid}\t{line}", block.file)?;
+                writeln!(w, "{}\t{lineno}\t{}\t{}", block.file, f.pid, f.text)?;
                 // The Medication it names goes with it (the patient's lines are deduplicated
                 // when assessed).
-                if let Some(m) = med {
-                    writeln!(w, "{}\t{}\t{pid}\t{}", m.file, m.line, m.text)?;
+                if let Some(m) = f.med {
+                    writeln!(w, "{}\t{}\t{}\t{}", m.file, m.line, f.pid, m.text)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Decides one line: skipped (blank, or an Observation that cannot matter: counted in
+    /// `local`), an error record (in `local`), or filed under its patient.
+    pub(crate) fn line<'l>(
+        &self,
+        file: u32,
+        lineno: u64,
+        bytes: &'l [u8],
+        local: &mut Local,
+    ) -> Option<FiledLine<'l, 'a>> {
+        let kind = self.files[file as usize].0.as_str();
+        let observation = kind == "Observation";
+        local.lines += 1;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        if observation && !self.opts.validate_all && !self.filter.observation_may_matter(bytes) {
+            local.skipped += 1;
+            return None;
+        }
+        let mut bad = |k: &str, m: String| {
+            local.errors.push(ErrorRecord {
+                file: self.names[file as usize].clone(),
+                line: lineno,
+                patient: None,
+                kind: k.into(),
+                message: m,
+            });
+            None
+        };
+        let line = match std::str::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                return bad(
+                    "not_utf8",
+                    format!(
+                        "byte {} is not UTF-8 (FHIR NDJSON is UTF-8)",
+                        e.valid_up_to() + 1
+                    ),
+                );
+            }
+        };
+        // Tell malformed JSON from JSON of the wrong shape.
+        let shape = |line: &str| {
+            if serde_json::from_str::<serde::de::IgnoredAny>(line).is_ok() {
+                "not_fhir"
+            } else {
+                "not_json"
+            }
+        };
+        if line.trim_start().as_bytes().first() != Some(&b'{') {
+            return bad(
+                shape(line),
+                "expected a FHIR resource (a JSON object)".into(),
+            );
+        }
+        let probe: Probe<'_> = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => return bad(shape(line), e.to_string()),
+        };
+        match probe.resource_type.as_deref() {
+            Some(t) if t == kind => {}
+            Some(t) => return bad("not_fhir", format!("a {t} in the {kind} file")),
+            None => return bad("not_fhir", "no resourceType".into()),
+        }
+        if observation && !self.filter.observation_used(probe.code.as_ref()) {
+            local.skipped += 1;
+            return None;
+        }
+        let Some(pid) = patient_of(kind, &probe) else {
+            return bad(
+                "no_patient",
+                "no Patient id or subject reference that names a Patient".into(),
+            );
+        };
+        let med = probe
+            .medication_reference
+            .as_ref()
+            .and_then(|r| r.reference.as_deref())
+            .and_then(|r| self.meds.get(r));
+        drop(probe);
+        if pid.contains(['\t', '\n']) {
+            return bad(
+                "no_patient",
+                "the patient id contains a tab or newline".into(),
+            );
+        }
+        Some(FiledLine {
+            pid,
+            text: line,
+            med,
+        })
     }
 }

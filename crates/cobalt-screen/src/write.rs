@@ -4,7 +4,7 @@
 
 use crate::partition::Spill;
 use crate::row::{Row, COLUMNS};
-use crate::{Detail, ErrorRecord, Format, Options};
+use crate::{ErrorRecord, Format, Options};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -85,7 +85,12 @@ pub(crate) fn file(dest: PathBuf, bytes: &[u8]) -> Result<()> {
 
 /// The error records, one JSON object a line.
 pub(crate) fn errors(out: &Path, errors: &[ErrorRecord]) -> Result<()> {
-    let a = Atomic::new(out.join("errors.ndjson"));
+    error_file(out.join("errors.ndjson"), errors)
+}
+
+/// Error records written to `dest`, one JSON object a line, atomically.
+pub(crate) fn error_file(dest: PathBuf, errors: &[ErrorRecord]) -> Result<()> {
+    let a = Atomic::new(dest);
     let mut w = BufWriter::new(a.create()?);
     for e in errors {
         serde_json::to_writer(&mut w, e)?;
@@ -129,10 +134,21 @@ pub(crate) fn merge(opts: &Options, spill: &Spill) -> Result<()> {
         };
         Ok(Some(body))
     };
-    match opts.format {
+    rows(opts.format, file, &mut next)?;
+    a.commit()
+}
+
+/// Writes result records (`next` gives each one's text, in order) to `file` in `format`: the
+/// text itself for NDJSON and CSV (with the header), compact rows read back for Parquet.
+pub(crate) fn rows(
+    format: Format,
+    file: std::fs::File,
+    next: &mut dyn FnMut() -> Result<Option<String>>,
+) -> Result<()> {
+    match format {
         Format::Ndjson | Format::Csv => {
             let mut out = BufWriter::with_capacity(1 << 20, file);
-            if opts.format == Format::Csv {
+            if format == Format::Csv {
                 writeln!(out, "{}", COLUMNS.join(","))?;
             }
             while let Some(body) = next()? {
@@ -142,7 +158,6 @@ pub(crate) fn merge(opts: &Options, spill: &Spill) -> Result<()> {
             out.flush()?;
         }
         Format::Parquet => {
-            debug_assert_eq!(opts.detail, Detail::Compact);
             let mut w = crate::parquet::Writer::new(file)?;
             while let Some(body) = next()? {
                 let row: Row = serde_json::from_str(&body).context("a compact row")?;
@@ -151,5 +166,5 @@ pub(crate) fn merge(opts: &Options, spill: &Spill) -> Result<()> {
             w.finish()?;
         }
     }
-    a.commit()
+    Ok(())
 }
