@@ -74,7 +74,7 @@ impl<'kb> Filter<'kb> {
         }
     }
 
-    /// The codes, sorted: what `cobalt kb filter-codes` prints for the Spark job's filter.
+    /// The codes, sorted: what `cobalt kb filter-codes` prints for filters outside cobalt.
     pub(crate) fn codes(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .codes

@@ -44,7 +44,7 @@ pub use read::{discover, manifest_date};
 /// The codes that can make an Observation matter, upper case, an ICD-10 code by its
 /// three-character category: a line of the Observation file none of whose `"code"` values is one
 /// of these (or, for a longer value, starts with an ICD-10 category among them) is skipped
-/// unparsed. The Spark job drops such lines before its shuffle with the same set.
+/// unparsed; `cobalt kb filter-codes` prints the set.
 pub fn observation_filter_codes(kb: &cobalt_core::KnowledgeBase) -> Vec<String> {
     filter::Filter::new(kb).codes()
 }
