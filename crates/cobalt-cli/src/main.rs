@@ -108,7 +108,7 @@ enum Command {
 enum AuditCommand {
     /// Write the audit log as NDJSON to standard output.
     Export {
-        /// The audit database.
+        /// The audit database: a SQLite file or a PostgreSQL URL.
         #[arg(long, default_value = "cobalt.sqlite3")]
         db: PathBuf,
     },
@@ -128,7 +128,7 @@ enum KbCommand {
         rules: Vec<String>,
     },
     /// Print the codes that can make an Observation matter, one a line (upper case; an ICD-10
-    /// code as its category), for filters outside cobalt such as the Spark job's.
+    /// code as its category), for filters outside cobalt (a SQL prefilter, say).
     FilterCodes,
 }
 

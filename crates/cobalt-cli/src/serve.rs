@@ -12,9 +12,17 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// The audit database (SQLite; created if missing) [default: cobalt.sqlite3].
+    /// The audit log and replay cache: a SQLite file (created if missing), or a PostgreSQL URL
+    /// (postgres://USER@HOST:PORT/DB) that several replicas share [default: cobalt.sqlite3].
     #[arg(long)]
     pub db: Option<PathBuf>,
+    /// PostgreSQL: most connections this replica holds [default: 8].
+    #[arg(long)]
+    pub db_pool_size: Option<usize>,
+    /// PostgreSQL: longest wait for a connection or a statement, in milliseconds, before a
+    /// request gets 503 [default: 2000].
+    #[arg(long)]
+    pub db_timeout_ms: Option<u64>,
     /// A trusted EHR: its JWT issuer and the URL of its JWK Set. Repeatable.
     #[arg(long, value_name = "ISSUER=JWKS_URL")]
     pub trust: Vec<String>,
@@ -53,7 +61,7 @@ pub struct ServeArgs {
     /// signs users in (the page itself, at /, never needs one).
     #[arg(long)]
     pub ui_trust_proxy: bool,
-    /// A TOML file with the same settings (listen, db, trust = [...], public_url, cors_origins,
+    /// A TOML file with the same settings (listen, db, db_pool_size, db_timeout_ms, trust = [...], public_url, cors_origins,
     /// body_limit, timeout_secs, fhir_deadline_ms, fhir_servers, fhir_body_limit, profile,
     /// ui_trust_proxy).
     #[arg(long, value_name = "FILE")]
@@ -65,6 +73,8 @@ pub struct ServeArgs {
 struct FileConfig {
     listen: Option<SocketAddr>,
     db: Option<PathBuf>,
+    db_pool_size: Option<usize>,
+    db_timeout_ms: Option<u64>,
     #[serde(default)]
     trust: Vec<String>,
     public_url: Option<String>,
@@ -110,6 +120,15 @@ pub fn config(args: &ServeArgs) -> Result<cobalt_server::Config> {
         .clone()
         .or(file.db)
         .unwrap_or_else(|| PathBuf::from("cobalt.sqlite3"));
+    if let Some(n) = args.db_pool_size.or(file.db_pool_size) {
+        if n == 0 {
+            anyhow::bail!("db_pool_size: at least 1");
+        }
+        c.db_pool.size = n;
+    }
+    if let Some(t) = args.db_timeout_ms.or(file.db_timeout_ms) {
+        c.db_pool.timeout = Duration::from_millis(t.max(1));
+    }
     let trust: Vec<String> = if args.trust.is_empty() {
         file.trust
     } else {
@@ -175,7 +194,15 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
 pub fn export(db: &std::path::Path) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let n = cobalt_server::audit::export(db, &mut out)?;
+    let text = db.to_string_lossy();
+    let n = if cobalt_server::audit::is_postgres(&text) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(cobalt_server::audit::postgres::export(&text, &mut out))?
+    } else {
+        cobalt_server::audit::export(db, &mut out)?
+    };
     use std::io::Write;
     out.flush()?;
     eprintln!("cobalt: {n} audit record(s)");

@@ -1,7 +1,7 @@
 //! cobalt as an HTTP service: HL7 CDS Hooks 2.0 services over FHIR R4, a JSON API
 //! (`/v1/assess`, `/v1/rules`), a web page for clinicians (`/`, `/ui/*`), an OpenAPI document, a
 //! health check, JWT authentication of the
-//! calling EHR, and an audit log in SQLite. A thin layer over `cobalt-core`: handlers parse,
+//! calling EHR, and an audit log in SQLite or PostgreSQL. A thin layer over `cobalt-core`: handlers parse,
 //! call `evaluate`, render, and record.
 //!
 //! `app(state)` builds the router, so tests call it in-process; `serve(config)` binds, serves
@@ -39,8 +39,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The public base URL the EHR calls (the JWT audience prefix).
     pub public_url: String,
-    /// Audit database.
+    /// Audit database: a SQLite file, or a PostgreSQL URL (`postgres://...`) shared by replicas.
     pub db: PathBuf,
+    /// PostgreSQL connection pool: size and the wait for a connection or a statement.
+    pub db_pool: audit::PoolOptions,
     /// Trusted issuers.
     pub trust: Vec<auth::TrustedIssuer>,
     /// Authentication off (loopback only).
@@ -104,6 +106,7 @@ impl Config {
             listen,
             public_url: format!("http://{listen}"),
             db: PathBuf::from("cobalt.sqlite3"),
+            db_pool: audit::PoolOptions::default(),
             trust: Vec::new(),
             insecure_no_auth: false,
             cors_origins: Vec::new(),
@@ -171,7 +174,7 @@ impl AppState {
             .get(&config.profile)
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("unknown profile `{}`", config.profile))?;
-        let audit = audit::AuditLog::start(&config.db)?;
+        let audit = audit::AuditLog::start_with(&config.db, config.db_pool)?;
         Ok(AppState {
             kb: Arc::new(kb),
             profile: Arc::new(profile),
@@ -561,6 +564,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let listen = config.listen;
     let state = AppState::new(config)?;
+    // A store that cannot be reached now is not a reason to stay down: requests get 503 and
+    // /healthz says so until it can be written, and the schema is migrated then.
+    if let Err(e) = state.audit.prepare().await {
+        tracing::warn!(error = %e, "audit store not writable at start");
+    }
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "cobalt serving");
     axum::serve(listener, app(state))

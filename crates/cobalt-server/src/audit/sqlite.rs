@@ -1,91 +1,21 @@
-//! The audit log: every assessment and every feedback, in SQLite (WAL). Writes go through one
-//! writer thread that commits in batches (group commit) and acknowledges each row only after its
-//! transaction is on disk, so a request the service has answered is never lost, and concurrent
-//! requests share one fsync. The same database keeps the `jti` of every accepted token until it
-//! expires (a unique key: a token is accepted once, also across restarts), and answers whether
-//! it can be written (`/healthz`).
+//! The audit store in SQLite (WAL), the default for one machine. Writes go through one writer
+//! thread that commits in batches (group commit) and acknowledges each row only after its
+//! transaction is on disk, so concurrent requests share one fsync.
 
+use super::{Entry, Pending, Store};
 use rusqlite::{params, Connection};
-use serde::Serialize;
 use std::path::Path;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
-
-/// One audit row.
-#[derive(Debug, Clone, Serialize)]
-pub struct Entry {
-    /// The service's own id for the request (a fresh UUID: unique, whatever clients send).
-    pub request_id: String,
-    /// The client's `x-request-id`, when it is printable ASCII of at most 128 characters;
-    /// else empty.
-    pub client_request_id: String,
-    /// RFC 3339 time, the service's clock: when the row was made.
-    pub time: String,
-    /// The time the client gave (a feedback's `outcomeTimestamp`, checked as RFC 3339), or
-    /// empty.
-    pub client_time: String,
-    /// `assess`, `hook` or `feedback`.
-    pub kind: String,
-    /// CDS Hooks hook (`patient-view`, ...), or empty.
-    pub hook: String,
-    /// Service id, or empty.
-    pub service: String,
-    /// SHA-256 of the request body (the input), hex.
-    pub input_sha256: String,
-    /// The conclusions block (JSON), or null.
-    pub conclusions: serde_json::Value,
-    /// Knowledge-base version.
-    pub knowledge_version: String,
-    /// Engine version.
-    pub engine_version: String,
-    /// Feedback outcome (`accepted`, `overridden`), or empty.
-    pub outcome: String,
-    /// Card id the feedback is about, or empty.
-    pub card: String,
-}
-
-impl Entry {
-    /// An entry, stamped now, for an assessment (`kind` `assess` or `hook`) of a request whose
-    /// body hashes to `input_sha256`.
-    pub fn assessment(
-        request_id: String,
-        kind: &str,
-        hook: &str,
-        service: &str,
-        input_sha256: String,
-        assessment: &cobalt_core::Assessment<'_>,
-        cards: &[String],
-    ) -> Entry {
-        let time = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        Entry {
-            request_id,
-            client_request_id: String::new(),
-            time,
-            client_time: String::new(),
-            kind: kind.into(),
-            hook: hook.into(),
-            service: service.into(),
-            input_sha256,
-            conclusions: serde_json::to_value(&assessment.conclusions)
-                .unwrap_or(serde_json::Value::Null),
-            knowledge_version: assessment.engine.knowledge_version.into(),
-            engine_version: assessment.engine.version.into(),
-            outcome: String::new(),
-            card: cards.join(","),
-        }
-    }
-}
 
 struct Job {
     entries: Vec<Entry>,
     ack: oneshot::Sender<Result<(), String>>,
 }
 
-/// A handle to the audit writer.
-#[derive(Clone, Debug)]
-pub struct AuditLog {
+/// A handle to the SQLite writer thread.
+#[derive(Debug)]
+pub struct Sqlite {
     tx: mpsc::Sender<JobMsg>,
 }
 
@@ -168,9 +98,9 @@ pub fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-impl AuditLog {
+impl Sqlite {
     /// Starts the writer thread on the database at `path`.
-    pub fn start(path: &Path) -> anyhow::Result<AuditLog> {
+    pub fn start(path: &Path) -> anyhow::Result<Sqlite> {
         let mut conn = open(path)?;
         let (tx, rx) = mpsc::channel::<JobMsg>();
         std::thread::Builder::new()
@@ -221,39 +151,46 @@ impl AuditLog {
                     }
                 }
             })?;
-        Ok(AuditLog { tx })
+        Ok(Sqlite { tx })
     }
 
-    /// Writes entries and waits until they are committed.
-    pub async fn write(&self, entries: Vec<Entry>) -> Result<(), String> {
-        let (ack, done) = oneshot::channel();
-        self.tx
-            .send(JobMsg::Write(Job { entries, ack }))
-            .map_err(|_| "audit writer stopped".to_string())?;
-        done.await.map_err(|_| "audit writer stopped".to_string())?
+    fn send(&self, msg: JobMsg) -> Result<(), String> {
+        self.tx.send(msg).map_err(stopped)
+    }
+}
+
+fn stopped<T>(_: T) -> String {
+    "audit writer stopped".to_string()
+}
+
+impl Store for Sqlite {
+    fn write(&self, entries: Vec<Entry>) -> Pending<'_, ()> {
+        Box::pin(async move {
+            let (ack, done) = oneshot::channel();
+            self.send(JobMsg::Write(Job { entries, ack }))?;
+            done.await.map_err(stopped)?
+        })
     }
 
-    /// Records a token id until `exp`; `Ok(false)` if it was already recorded (a replay).
-    pub async fn claim_jti(&self, iss: &str, jti: &str, exp: i64) -> Result<bool, String> {
-        let (ack, done) = oneshot::channel();
-        self.tx
-            .send(JobMsg::Claim {
+    fn claim_jti<'a>(&'a self, iss: &'a str, jti: &'a str, exp: i64) -> Pending<'a, bool> {
+        Box::pin(async move {
+            let (ack, done) = oneshot::channel();
+            self.send(JobMsg::Claim {
                 iss: iss.to_string(),
                 jti: jti.to_string(),
                 exp,
                 ack,
-            })
-            .map_err(|_| "audit writer stopped".to_string())?;
-        done.await.map_err(|_| "audit writer stopped".to_string())?
+            })?;
+            done.await.map_err(stopped)?
+        })
     }
 
-    /// Commits a small write: whether the store can be written now.
-    pub async fn probe(&self) -> Result<(), String> {
-        let (ack, done) = oneshot::channel();
-        self.tx
-            .send(JobMsg::Probe(ack))
-            .map_err(|_| "audit writer stopped".to_string())?;
-        done.await.map_err(|_| "audit writer stopped".to_string())?
+    fn probe(&self) -> Pending<'_, ()> {
+        Box::pin(async move {
+            let (ack, done) = oneshot::channel();
+            self.send(JobMsg::Probe(ack))?;
+            done.await.map_err(stopped)?
+        })
     }
 }
 

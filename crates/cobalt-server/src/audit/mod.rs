@@ -1,0 +1,173 @@
+//! The audit log and the replay cache: every assessment and every feedback, and the `jti` of
+//! every accepted token until it expires. Two stores with the same schema (a `schema_version`
+//! table and the same numbered migrations) and the same guarantees:
+//!
+//! - a request is answered only after its audit row is committed (an error here is a 503 to the
+//!   caller, never an answer without its row);
+//! - a `jti` is accepted once, by a unique key, across restarts and, with PostgreSQL, across
+//!   every replica on the database;
+//! - `probe` commits a small write, so `/healthz` says whether this replica can write.
+//!
+//! [`sqlite`] is the embedded default for one machine (a path); [`postgres`] is for several
+//! replicas behind a load balancer (`postgres://...`), with a bounded connection pool.
+
+pub mod postgres;
+pub mod sqlite;
+
+use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub use sqlite::{export, open};
+
+/// A store operation under way.
+pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// What an audit store does.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Writes entries; resolves once they are committed.
+    fn write(&self, entries: Vec<Entry>) -> Pending<'_, ()>;
+    /// Records a token id until `exp` (Unix seconds); `Ok(false)` if it was already recorded
+    /// (a replay).
+    fn claim_jti<'a>(&'a self, iss: &'a str, jti: &'a str, exp: i64) -> Pending<'a, bool>;
+    /// Commits a small write: whether the store can be written now.
+    fn probe(&self) -> Pending<'_, ()>;
+}
+
+/// Where the audit log lives: a PostgreSQL URL (`postgres://` or `postgresql://`), else a path
+/// to a SQLite file.
+pub fn is_postgres(db: &str) -> bool {
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
+}
+
+/// Connection pool settings (PostgreSQL).
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Most connections this replica holds.
+    pub size: usize,
+    /// Longest wait for a connection, and for each statement, before the caller gets a 503.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> PoolOptions {
+        PoolOptions {
+            size: 8,
+            timeout: std::time::Duration::from_secs(2),
+        }
+    }
+}
+
+/// A handle to the store.
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    store: Arc<dyn Store>,
+}
+
+impl AuditLog {
+    /// Opens the store `db` names. For SQLite the file is opened and migrated now; for
+    /// PostgreSQL the pool is made here and [`AuditLog::prepare`] connects and migrates.
+    pub fn start(db: &std::path::Path) -> anyhow::Result<AuditLog> {
+        AuditLog::start_with(db, PoolOptions::default())
+    }
+
+    /// [`AuditLog::start`] with pool settings.
+    pub fn start_with(db: &std::path::Path, pool: PoolOptions) -> anyhow::Result<AuditLog> {
+        let text = db.to_string_lossy();
+        let store: Arc<dyn Store> = if is_postgres(&text) {
+            Arc::new(postgres::Postgres::new(&text, pool)?)
+        } else {
+            Arc::new(sqlite::Sqlite::start(db)?)
+        };
+        Ok(AuditLog { store })
+    }
+
+    /// Readies the store before the first request: a PostgreSQL store connects and applies
+    /// the migrations (under a lock, so that replicas starting together apply each once).
+    pub async fn prepare(&self) -> Result<(), String> {
+        self.store.probe().await
+    }
+
+    /// Writes entries and waits until they are committed.
+    pub async fn write(&self, entries: Vec<Entry>) -> Result<(), String> {
+        self.store.write(entries).await
+    }
+
+    /// Records a token id until `exp`; `Ok(false)` if it was already recorded (a replay).
+    pub async fn claim_jti(&self, iss: &str, jti: &str, exp: i64) -> Result<bool, String> {
+        self.store.claim_jti(iss, jti, exp).await
+    }
+
+    /// Commits a small write: whether the store can be written now.
+    pub async fn probe(&self) -> Result<(), String> {
+        self.store.probe().await
+    }
+}
+
+/// One audit row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// The service's own id for the request (a fresh UUID: unique, whatever clients send).
+    pub request_id: String,
+    /// The client's `x-request-id`, when it is printable ASCII of at most 128 characters;
+    /// else empty.
+    pub client_request_id: String,
+    /// RFC 3339 time, the service's clock: when the row was made.
+    pub time: String,
+    /// The time the client gave (a feedback's `outcomeTimestamp`, checked as RFC 3339), or
+    /// empty.
+    pub client_time: String,
+    /// `assess`, `hook` or `feedback`.
+    pub kind: String,
+    /// CDS Hooks hook (`patient-view`, ...), or empty.
+    pub hook: String,
+    /// Service id, or empty.
+    pub service: String,
+    /// SHA-256 of the request body (the input), hex.
+    pub input_sha256: String,
+    /// The conclusions block (JSON), or null.
+    pub conclusions: serde_json::Value,
+    /// Knowledge-base version.
+    pub knowledge_version: String,
+    /// Engine version.
+    pub engine_version: String,
+    /// Feedback outcome (`accepted`, `overridden`), or empty.
+    pub outcome: String,
+    /// Card id the feedback is about, or empty.
+    pub card: String,
+}
+
+impl Entry {
+    /// An entry, stamped now, for an assessment (`kind` `assess` or `hook`) of a request whose
+    /// body hashes to `input_sha256`.
+    pub fn assessment(
+        request_id: String,
+        kind: &str,
+        hook: &str,
+        service: &str,
+        input_sha256: String,
+        assessment: &cobalt_core::Assessment<'_>,
+        cards: &[String],
+    ) -> Entry {
+        let time = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        Entry {
+            request_id,
+            client_request_id: String::new(),
+            time,
+            client_time: String::new(),
+            kind: kind.into(),
+            hook: hook.into(),
+            service: service.into(),
+            input_sha256,
+            conclusions: serde_json::to_value(&assessment.conclusions)
+                .unwrap_or(serde_json::Value::Null),
+            knowledge_version: assessment.engine.knowledge_version.into(),
+            engine_version: assessment.engine.version.into(),
+            outcome: String::new(),
+            card: cards.join(","),
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! The audit store in PostgreSQL, shared by every replica of the service: a bounded pool of
+//! connections (deadpool), each statement under the pool's timeout. A lost database gives an
+//! error, so callers get a 503, and the pool makes new connections when the database is back.
+//! The migrations run once, on the first operation that reaches the database, in one
+//! transaction under an advisory lock, so replicas starting together apply each once.
+
+use super::{Entry, Pending, PoolOptions, Store};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::OnceCell;
+
+/// The schema, as migrations numbered as SQLite's (`schema_version` holds the last applied).
+const MIGRATIONS: [&str; 3] = [
+    "
+CREATE TABLE IF NOT EXISTS audit (
+    seq BIGSERIAL PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    time TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    hook TEXT NOT NULL,
+    service TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    conclusions TEXT NOT NULL,
+    knowledge_version TEXT NOT NULL,
+    engine_version TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    card TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_request ON audit(request_id);
+",
+    "
+ALTER TABLE audit ADD COLUMN client_request_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN client_time TEXT NOT NULL DEFAULT '';
+",
+    "
+CREATE TABLE jti (iss TEXT NOT NULL, jti TEXT NOT NULL, exp BIGINT NOT NULL, PRIMARY KEY (iss, jti));
+CREATE INDEX jti_exp ON jti(exp);
+CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+",
+];
+
+/// The advisory lock the migrations hold (any constant of cobalt's own).
+const MIGRATION_LOCK: i64 = 0x636f_6261_6c74;
+
+const INSERT: &str = "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+
+/// The PostgreSQL store.
+pub struct Postgres {
+    pool: Pool,
+    timeout: std::time::Duration,
+    migrated: OnceCell<()>,
+    claims: AtomicU64,
+}
+
+impl std::fmt::Debug for Postgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Postgres")
+            .field("pool", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+fn text<E: std::fmt::Display>(e: E) -> String {
+    format!("audit database: {e}")
+}
+
+impl Postgres {
+    /// A pool for the database at `url`; nothing is connected yet.
+    pub fn new(url: &str, opts: PoolOptions) -> anyhow::Result<Postgres> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--db: not a PostgreSQL URL: {e}"))?;
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let t = Some(opts.timeout);
+        let pool = Pool::builder(manager)
+            .max_size(opts.size.max(1))
+            .runtime(Runtime::Tokio1)
+            .timeouts(Timeouts {
+                wait: t,
+                create: t,
+                recycle: t,
+            })
+            .build()
+            .map_err(|e| anyhow::anyhow!("the PostgreSQL pool: {e}"))?;
+        Ok(Postgres {
+            pool,
+            timeout: opts.timeout,
+            migrated: OnceCell::new(),
+            claims: AtomicU64::new(0),
+        })
+    }
+
+    /// A connection, the schema migrated.
+    async fn client(&self) -> Result<deadpool_postgres::Object, String> {
+        let mut client = self.pool.get().await.map_err(text)?;
+        if self.migrated.get().is_none() {
+            let c = &mut client;
+            self.migrated
+                .get_or_try_init(|| async move { migrate(c).await.map_err(text) })
+                .await?;
+        }
+        Ok(client)
+    }
+
+    /// Runs `op` under the statement timeout.
+    async fn timed<T>(
+        &self,
+        op: impl std::future::Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(self.timeout, op).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "audit database: no answer within {} ms",
+                self.timeout.as_millis()
+            )),
+        }
+    }
+}
+
+/// Applies the migrations the database has not had, in one transaction, under the lock.
+async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .await?;
+    let have: i32 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[])
+        .await?
+        .get(0);
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(have as usize) {
+        tx.batch_execute(m).await?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES ($1)",
+            &[&(i as i32 + 1)],
+        )
+        .await?;
+    }
+    tx.commit().await
+}
+
+impl Store for Postgres {
+    fn write(&self, entries: Vec<Entry>) -> Pending<'_, ()> {
+        Box::pin(self.timed(async move {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(text)?;
+            let stmt = tx.prepare_cached(INSERT).await.map_err(text)?;
+            for e in &entries {
+                let conclusions = e.conclusions.to_string();
+                tx.execute(
+                    &stmt,
+                    &[
+                        &e.request_id,
+                        &e.time,
+                        &e.kind,
+                        &e.hook,
+                        &e.service,
+                        &e.input_sha256,
+                        &conclusions,
+                        &e.knowledge_version,
+                        &e.engine_version,
+                        &e.outcome,
+                        &e.card,
+                        &e.client_request_id,
+                        &e.client_time,
+                    ],
+                )
+                .await
+                .map_err(text)?;
+            }
+            tx.commit().await.map_err(text)
+        }))
+    }
+
+    fn claim_jti<'a>(&'a self, iss: &'a str, jti: &'a str, exp: i64) -> Pending<'a, bool> {
+        Box::pin(self.timed(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "INSERT INTO jti (iss, jti, exp) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(text)?;
+            let new = client
+                .execute(&stmt, &[&iss, &jti, &exp])
+                .await
+                .map_err(text)?
+                == 1;
+            // Token ids are kept until their token expires (with a minute's leeway); expired
+            // ones are removed now and then.
+            if self.claims.fetch_add(1, Ordering::Relaxed) % 256 == 0 {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                client
+                    .execute("DELETE FROM jti WHERE exp < $1", &[&(now - 60)])
+                    .await
+                    .map_err(text)?;
+            }
+            Ok(new)
+        }))
+    }
+
+    fn probe(&self) -> Pending<'_, ()> {
+        Box::pin(self.timed(async move {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "INSERT INTO health (id, at) VALUES (1, now()::text) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
+                    &[],
+                )
+                .await
+                .map_err(text)?;
+            Ok(())
+        }))
+    }
+}
+
+/// Writes the whole log as NDJSON, oldest first, as the SQLite export does.
+pub async fn export(url: &str, out: &mut dyn std::io::Write) -> anyhow::Result<usize> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    let conn = tokio::spawn(connection);
+    // In pages by seq, so that memory does not grow with the log.
+    let page = client
+        .prepare(
+            "SELECT seq, request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time FROM audit WHERE seq > $1 ORDER BY seq LIMIT 10000",
+        )
+        .await?;
+    let (mut after, mut n) = (0i64, 0usize);
+    loop {
+        let rows = client.query(&page, &[&after]).await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = last.get(0);
+        for r in &rows {
+            let conclusions: String = r.get(7);
+            let v = serde_json::json!({
+                "seq": r.get::<_, i64>(0),
+                "request_id": r.get::<_, String>(1),
+                "time": r.get::<_, String>(2),
+                "kind": r.get::<_, String>(3),
+                "hook": r.get::<_, String>(4),
+                "service": r.get::<_, String>(5),
+                "input_sha256": r.get::<_, String>(6),
+                "conclusions": serde_json::from_str::<serde_json::Value>(&conclusions).unwrap_or(serde_json::Value::Null),
+                "knowledge_version": r.get::<_, String>(8),
+                "engine_version": r.get::<_, String>(9),
+                "outcome": r.get::<_, String>(10),
+                "card": r.get::<_, String>(11),
+                "client_request_id": r.get::<_, String>(12),
+                "client_time": r.get::<_, String>(13),
+            });
+            serde_json::to_writer(&mut *out, &v)?;
+            out.write_all(b"\n")?;
+            n += 1;
+        }
+    }
+    drop(client);
+    let _ = conn.await;
+    Ok(n)
+}

@@ -1,0 +1,318 @@
+#!/usr/bin/env python3
+"""Two `cobalt serve` replicas on one PostgreSQL database, behind this script's own round-robin
+client, with tokens from an independent signer (PyJWT):
+
+1. a token used on one replica is refused (401) by the other, and by the first again;
+2. under load, one replica is killed with SIGKILL: every answered request (200) has its audit
+   row, from either replica;
+3. under load, the database is stopped and started again: the replicas answer 503 (and
+   /healthz 503) while it is down and 200 once it is back, by themselves; every 200 has its row;
+4. `cobalt audit export --db postgres://...` writes every row.
+
+PostgreSQL comes from Debian's packages (`postgresql`; /usr/lib/postgresql/*/bin): `initdb` in a
+temporary directory, started on a free loopback port, stopped at the end. Nothing is assumed to
+be running. As root, the server runs as the `postgres` user.
+
+Usage: python3 scripts/test_replicas.py [path/to/cobalt]   (default target/release/cobalt)
+Prints one line per check and "replicas: N passed, N failed"; exits non-zero on any failure.
+"""
+
+import base64
+import glob
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+
+COBALT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/release/cobalt")
+ISS = "https://ehr.replicas.test"
+PUBLIC = "https://cobalt.replicas.test"
+PATH = "/cds-services/cobalt-b12-patient-view"
+results = {"passed": 0, "failed": 0}
+
+
+def check(name, ok, detail=""):
+    results["passed" if ok else "failed"] += 1
+    print(("ok   " if ok else "FAIL ") + name + ("" if ok else f": {detail}"), flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- PostgreSQL, from Debian's packages ----------------------------------------------------------
+
+
+class Postgres:
+    def __init__(self, tmp):
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not bins:
+            raise SystemExit("PostgreSQL not found (/usr/lib/postgresql/*/bin): apt-get install postgresql")
+        self.bin = os.path.dirname(bins[-1])
+        self.dir = os.path.join(tmp, "pg")
+        self.sock = os.path.join(tmp, "pgsock")
+        os.makedirs(self.sock)
+        os.chmod(tmp, 0o777)
+        os.chmod(self.sock, 0o777)
+        self.port = free_port()
+        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.run("initdb", "-D", self.dir, "--auth=trust", "-U", "cobalt", "-E", "UTF8")
+        self.url = f"postgres://cobalt@127.0.0.1:{self.port}/postgres"
+
+    def run(self, tool, *args):
+        p = subprocess.run(self.as_user + [os.path.join(self.bin, tool), *args],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if p.returncode != 0:
+            raise SystemExit(f"{tool} failed: {p.stdout[-2000:]}")
+
+    def start(self):
+        self.run("pg_ctl", "-D", self.dir, "-l", os.path.join(self.sock, "..", "pg.log"), "-w", "-o",
+                 f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c max_connections=60", "start")
+
+    def stop(self):
+        self.run("pg_ctl", "-D", self.dir, "-m", "fast", "-w", "stop")
+
+
+# --- an independent signer and its JWKS ----------------------------------------------------------
+
+key = ec.generate_private_key(ec.SECP384R1())
+pub = key.public_key().public_numbers()
+
+
+def b64(n):
+    return base64.urlsafe_b64encode(n.to_bytes(48, "big")).rstrip(b"=").decode()
+
+
+JWKS = {"keys": [{"kty": "EC", "crv": "P-384", "x": b64(pub.x), "y": b64(pub.y), "kid": "r1", "alg": "ES384", "use": "sig"}]}
+
+
+class Jwks(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps(JWKS).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def token():
+    now = int(time.time())
+    c = {"iss": ISS, "sub": "replicas-test", "aud": PUBLIC + PATH, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+    return jwt.encode(c, key, algorithm="ES384", headers={"kid": "r1"})
+
+
+HOOK = json.dumps({
+    "hook": "patient-view",
+    "hookInstance": str(uuid.uuid4()),
+    "context": {"userId": "Practitioner/1", "patientId": "p1"},
+    "prefetch": {
+        "patient": {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1961-04-02"},
+        "observations": {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": {
+            "resourceType": "Observation", "id": "o1", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
+            "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2025-11-01",
+            "valueQuantity": {"value": 150, "unit": "pg/mL", "system": "http://unitsofmeasure.org", "code": "pg/mL"}}}]},
+        "conditions": {"resourceType": "Bundle", "type": "searchset", "entry": []},
+        "medicationStatements": {"resourceType": "Bundle", "type": "searchset", "entry": []},
+        "medicationRequests": {"resourceType": "Bundle", "type": "searchset", "entry": []},
+        "procedures": {"resourceType": "Bundle", "type": "searchset", "entry": []},
+    },
+}).encode()
+
+
+def call(port, tok, rid, path=PATH, method="POST"):
+    """(status, None) or (None, error) for a request to one replica."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=HOOK if method == "POST" else None, method=method)
+    req.add_header("content-type", "application/json")
+    req.add_header("x-request-id", rid)
+    if tok:
+        req.add_header("authorization", f"Bearer {tok}")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()
+            return r.status, None
+    except urllib.error.HTTPError as e:
+        e.read()
+        return e.code, None
+    except OSError as e:
+        return None, str(e)
+
+
+# --- the replicas ---------------------------------------------------------------------------------
+
+
+class Replica:
+    def __init__(self, name, db, jwks_url, tmp):
+        self.name, self.db, self.jwks_url, self.tmp = name, db, jwks_url, tmp
+        self.port = free_port()
+        self.proc = None
+
+    def start(self):
+        log = open(os.path.join(self.tmp, f"{self.name}.log"), "a")
+        self.proc = subprocess.Popen(
+            [COBALT, "serve", "--listen", f"127.0.0.1:{self.port}", "--db", self.db, "--trust", f"{ISS}={self.jwks_url}",
+             "--public-url", PUBLIC, "--db-pool-size", "4", "--db-timeout-ms", "1000"],
+            stdout=log, stderr=log)
+        for _ in range(100):
+            if call(self.port, None, "start", "/healthz", "GET")[0] == 200:
+                return
+            time.sleep(0.1)
+        raise SystemExit(f"replica {self.name} did not start; see {self.tmp}/{self.name}.log")
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class Load:
+    """Threads calling the replicas in turn, each request with a fresh token and request id."""
+
+    def __init__(self, replicas, threads=6):
+        self.replicas, self.stop_at = replicas, None
+        self.lock = threading.Lock()
+        self.answers = []  # (request id, replica, status or None)
+        self.running = True
+        self.threads = [threading.Thread(target=self.worker, args=(i,)) for i in range(threads)]
+
+    def worker(self, i):
+        n = 0
+        while self.running:
+            r = self.replicas[(i + n) % len(self.replicas)]
+            n += 1
+            rid = f"load-{uuid.uuid4()}"
+            status, _err = call(r.port, token(), rid)
+            with self.lock:
+                self.answers.append((rid, r.name, status))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.running = False
+        for t in self.threads:
+            t.join()
+
+    def statuses(self):
+        with self.lock:
+            return [s for _, _, s in self.answers]
+
+
+def audit_ids(db):
+    p = subprocess.run([COBALT, "audit", "export", "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"audit export failed: {p.stderr}")
+    return [json.loads(x)["client_request_id"] for x in p.stdout.splitlines() if x.strip()]
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="cobalt-replicas-")
+    jwks_port = free_port()
+    jwks = http.server.ThreadingHTTPServer(("127.0.0.1", jwks_port), Jwks)
+    threading.Thread(target=jwks.serve_forever, daemon=True).start()
+    jwks_url = f"http://127.0.0.1:{jwks_port}/jwks.json"
+    pg = Postgres(tmp)
+    pg.start()
+    a = Replica("a", pg.url, jwks_url, tmp)
+    b = Replica("b", pg.url, jwks_url, tmp)
+    try:
+        a.start()
+        b.start()
+        check("both replicas healthy on one database",
+              call(a.port, None, "h", "/healthz", "GET")[0] == 200 and call(b.port, None, "h", "/healthz", "GET")[0] == 200)
+
+        # 1. One token, two replicas.
+        t = token()
+        first = call(a.port, t, "replay-1")[0]
+        other = call(b.port, t, "replay-2")[0]
+        again = call(a.port, t, "replay-3")[0]
+        check("a token is accepted once: 200 on replica a", first == 200, first)
+        check("the same token on replica b is refused (401)", other == 401, other)
+        check("the same token on replica a again is refused (401)", again == 401, again)
+
+        # 2. SIGKILL under load.
+        with Load([a, b]) as load:
+            time.sleep(2)
+            b.kill()
+            time.sleep(2)
+        ok = [rid for rid, _, s in load.answers if s == 200]
+        by = {name: sum(1 for _, n, s in load.answers if s == 200 and n == name) for name in ("a", "b")}
+        ids = set(audit_ids(pg.url))
+        missing = [rid for rid in ok if rid not in ids]
+        check(f"under load, replica b killed with SIGKILL: both answered ({by})", by["a"] > 0 and by["b"] > 0, by)
+        check(f"every 200 has its audit row ({len(ok)} answered)", not missing, f"{len(missing)} missing: {missing[:3]}")
+        check("the killed replica's callers got no answer, not an answer without a row",
+              all(s in (200, None) for _, n, s in load.answers if n == "b"),
+              sorted({s for _, n, s in load.answers if n == "b"}, key=str))
+        b.start()
+
+        # 3. The database stopped and started under load.
+        health = []
+        with Load([a, b]) as load:
+            time.sleep(1.5)
+            pg.stop()
+            time.sleep(1.5)
+            health.append(call(a.port, None, "h", "/healthz", "GET")[0])
+            during = len(load.answers)
+            time.sleep(1.5)
+            pg.start()
+            time.sleep(3)
+            health.append(call(a.port, None, "h", "/healthz", "GET")[0])
+        statuses = [s for _, _, s in load.answers]
+        after = [s for _, _, s in load.answers[during:]][-20:]
+        check("while the database is down the replicas answer 503", 503 in statuses, sorted(set(map(str, statuses))))
+        check("/healthz is 503 while the database is down, 200 once it is back", health == [503, 200], health)
+        check("once the database is back the replicas answer 200 by themselves", after and all(s == 200 for s in after), after)
+        check("no status but 200 and 503 under the outage",
+              all(s in (200, 503) for s in statuses), sorted(set(map(str, statuses))))
+        ok = [rid for rid, _, s in load.answers if s == 200]
+        ids = set(audit_ids(pg.url))
+        missing = [rid for rid in ok if rid not in ids]
+        check(f"every 200 around the outage has its audit row ({len(ok)} answered)", not missing, f"{len(missing)} missing")
+
+        # 4. The export reads every row.
+        n = len(audit_ids(pg.url))
+        check(f"audit export reads PostgreSQL ({n} rows)", n >= len(ok))
+    finally:
+        a.stop()
+        b.stop()
+        try:
+            pg.stop()
+        except SystemExit:
+            pass
+        jwks.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"replicas: {results['passed']} passed, {results['failed']} failed")
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
