@@ -21,6 +21,46 @@ use std::sync::Arc;
 
 pub use sqlite::{export, open};
 
+/// The columns an export reads, in order: `seq`, then text columns.
+pub(crate) const EXPORT_COLUMNS: [&str; 14] = [
+    "seq",
+    "request_id",
+    "time",
+    "kind",
+    "hook",
+    "service",
+    "input_sha256",
+    "conclusions",
+    "knowledge_version",
+    "engine_version",
+    "outcome",
+    "card",
+    "client_request_id",
+    "client_time",
+];
+
+/// Writes one exported row as a JSON line: `seq` and the text columns of [`EXPORT_COLUMNS`] in
+/// order, the conclusions parsed back to JSON.
+pub(crate) fn export_row(
+    out: &mut dyn std::io::Write,
+    seq: i64,
+    text: &[String],
+) -> anyhow::Result<()> {
+    let mut v = serde_json::Map::new();
+    v.insert("seq".into(), seq.into());
+    for (name, value) in EXPORT_COLUMNS[1..].iter().zip(text) {
+        let value = if *name == "conclusions" {
+            serde_json::from_str(value).unwrap_or(serde_json::Value::Null)
+        } else {
+            serde_json::Value::String(value.clone())
+        };
+        v.insert((*name).into(), value);
+    }
+    serde_json::to_writer(&mut *out, &v)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
 /// A store operation under way.
 pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
 

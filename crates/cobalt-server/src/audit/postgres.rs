@@ -228,9 +228,10 @@ pub async fn export(url: &str, out: &mut dyn std::io::Write) -> anyhow::Result<u
     let conn = tokio::spawn(connection);
     // In pages by seq, so that memory does not grow with the log.
     let page = client
-        .prepare(
-            "SELECT seq, request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time FROM audit WHERE seq > $1 ORDER BY seq LIMIT 10000",
-        )
+        .prepare(&format!(
+            "SELECT {} FROM audit WHERE seq > $1 ORDER BY seq LIMIT 10000",
+            super::EXPORT_COLUMNS.join(", ")
+        ))
         .await?;
     let (mut after, mut n) = (0i64, 0usize);
     loop {
@@ -240,25 +241,8 @@ pub async fn export(url: &str, out: &mut dyn std::io::Write) -> anyhow::Result<u
         };
         after = last.get(0);
         for r in &rows {
-            let conclusions: String = r.get(7);
-            let v = serde_json::json!({
-                "seq": r.get::<_, i64>(0),
-                "request_id": r.get::<_, String>(1),
-                "time": r.get::<_, String>(2),
-                "kind": r.get::<_, String>(3),
-                "hook": r.get::<_, String>(4),
-                "service": r.get::<_, String>(5),
-                "input_sha256": r.get::<_, String>(6),
-                "conclusions": serde_json::from_str::<serde_json::Value>(&conclusions).unwrap_or(serde_json::Value::Null),
-                "knowledge_version": r.get::<_, String>(8),
-                "engine_version": r.get::<_, String>(9),
-                "outcome": r.get::<_, String>(10),
-                "card": r.get::<_, String>(11),
-                "client_request_id": r.get::<_, String>(12),
-                "client_time": r.get::<_, String>(13),
-            });
-            serde_json::to_writer(&mut *out, &v)?;
-            out.write_all(b"\n")?;
+            let text: Vec<String> = (1..super::EXPORT_COLUMNS.len()).map(|i| r.get(i)).collect();
+            super::export_row(out, r.get(0), &text)?;
             n += 1;
         }
     }

@@ -253,31 +253,17 @@ fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<Vec<b
 /// Writes the whole log as NDJSON, oldest first, one object per row.
 pub fn export(path: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<usize> {
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let mut stmt = conn.prepare(
-        "SELECT seq, request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time FROM audit ORDER BY seq",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {} FROM audit ORDER BY seq",
+        super::EXPORT_COLUMNS.join(", ")
+    ))?;
     let mut rows = stmt.query([])?;
     let mut n = 0;
     while let Some(r) = rows.next()? {
-        let conclusions: String = r.get(7)?;
-        let v = serde_json::json!({
-            "seq": r.get::<_, i64>(0)?,
-            "request_id": r.get::<_, String>(1)?,
-            "time": r.get::<_, String>(2)?,
-            "kind": r.get::<_, String>(3)?,
-            "hook": r.get::<_, String>(4)?,
-            "service": r.get::<_, String>(5)?,
-            "input_sha256": r.get::<_, String>(6)?,
-            "conclusions": serde_json::from_str::<serde_json::Value>(&conclusions).unwrap_or(serde_json::Value::Null),
-            "knowledge_version": r.get::<_, String>(8)?,
-            "engine_version": r.get::<_, String>(9)?,
-            "outcome": r.get::<_, String>(10)?,
-            "card": r.get::<_, String>(11)?,
-            "client_request_id": r.get::<_, String>(12)?,
-            "client_time": r.get::<_, String>(13)?,
-        });
-        serde_json::to_writer(&mut *out, &v)?;
-        out.write_all(b"\n")?;
+        let text = (1..super::EXPORT_COLUMNS.len())
+            .map(|i| r.get::<_, String>(i))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        super::export_row(out, r.get(0)?, &text)?;
         n += 1;
     }
     Ok(n)
