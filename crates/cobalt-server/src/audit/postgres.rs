@@ -145,34 +145,51 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), tokio_pos
     tx.commit().await
 }
 
+/// Inserts one audit row.
+async fn insert(
+    client: &impl deadpool_postgres::GenericClient,
+    stmt: &tokio_postgres::Statement,
+    e: &Entry,
+) -> Result<(), String> {
+    let conclusions = e.conclusions.to_string();
+    client
+        .execute(
+            stmt,
+            &[
+                &e.request_id,
+                &e.time,
+                &e.kind,
+                &e.hook,
+                &e.service,
+                &e.input_sha256,
+                &conclusions,
+                &e.knowledge_version,
+                &e.engine_version,
+                &e.outcome,
+                &e.card,
+                &e.client_request_id,
+                &e.client_time,
+            ],
+        )
+        .await
+        .map(|_| ())
+        .map_err(text)
+}
+
 impl Store for Postgres {
     fn write(&self, entries: Vec<Entry>) -> Pending<'_, ()> {
         Box::pin(self.timed(async move {
             let mut client = self.client().await?;
+            // One row is one statement, committed on its own (one round trip); several are one
+            // transaction.
+            if let [e] = &entries[..] {
+                let stmt = client.prepare_cached(INSERT).await.map_err(text)?;
+                return insert(&client, &stmt, e).await;
+            }
             let tx = client.transaction().await.map_err(text)?;
             let stmt = tx.prepare_cached(INSERT).await.map_err(text)?;
             for e in &entries {
-                let conclusions = e.conclusions.to_string();
-                tx.execute(
-                    &stmt,
-                    &[
-                        &e.request_id,
-                        &e.time,
-                        &e.kind,
-                        &e.hook,
-                        &e.service,
-                        &e.input_sha256,
-                        &conclusions,
-                        &e.knowledge_version,
-                        &e.engine_version,
-                        &e.outcome,
-                        &e.card,
-                        &e.client_request_id,
-                        &e.client_time,
-                    ],
-                )
-                .await
-                .map_err(text)?;
+                insert(&tx, &stmt, e).await?;
             }
             tx.commit().await.map_err(text)
         }))
