@@ -7,7 +7,9 @@ client, with tokens from an independent signer (PyJWT):
    row, from either replica;
 3. under load, the database is stopped and started again: the replicas answer 503 (and
    /healthz 503) while it is down and 200 once it is back, by themselves; every 200 has its row;
-4. `cobalt audit export --db postgres://...` writes every row.
+4. `cobalt audit export --db postgres://...` writes every row;
+5. with the database on TLS, a replica given `?sslmode=require` and the CA (`--db-ca`) connects
+   over TLS (pg_stat_ssl says so), and one given another CA is refused (503), never plaintext.
 
 PostgreSQL comes from Debian's packages (`postgresql`; /usr/lib/postgresql/*/bin): `initdb` in a
 temporary directory, started on a free loopback port, stopped at the end. Nothing is assumed to
@@ -80,9 +82,41 @@ class Postgres:
         if p.returncode != 0:
             raise SystemExit(f"{tool} failed: {p.stdout[-2000:]}")
 
-    def start(self):
+    def start(self, extra=""):
         self.run("pg_ctl", "-D", self.dir, "-l", os.path.join(self.sock, "..", "pg.log"), "-w", "-o",
-                 f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c max_connections=60", "start")
+                 f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c max_connections=60 {extra}", "start")
+
+    def query(self, sql):
+        p = subprocess.run([os.path.join(self.bin, "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "cobalt",
+                            "-d", "postgres", "-Atc", sql], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           env=dict(os.environ, PGSSLMODE="disable"))
+        return p.stdout.strip()
+
+    def tls(self, tmp):
+        """Restarts the server with TLS on, its certificate for 127.0.0.1 signed by a CA of the
+        test's own. Returns that CA's PEM file and another CA's, which did not sign it."""
+        f = lambda n: os.path.join(tmp, n)  # noqa: E731
+        ca, other, crt, key = f("ca.crt"), f("other.crt"), f("server.crt"), f("server.key")
+        ext = f("server.ext")
+        with open(ext, "w") as e:
+            e.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+        for cmd in (
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f("ca.key"), "-out", ca, "-days", "2",
+             "-subj", "/CN=cobalt test CA"],
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f("other.key"), "-out", other, "-days", "2",
+             "-subj", "/CN=another CA"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", f("server.csr"), "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", f("server.csr"), "-CA", ca, "-CAkey", f("ca.key"), "-CAcreateserial", "-out", crt,
+             "-days", "2", "-extfile", ext],
+        ):
+            subprocess.run(["openssl"] + cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.as_user:
+            shutil.chown(key, "postgres")
+            shutil.chown(crt, "postgres")
+        os.chmod(key, 0o600)
+        self.stop()
+        self.start(f"-c ssl=on -c ssl_cert_file={crt} -c ssl_key_file={key}")
+        return ca, other
 
     def stop(self):
         self.run("pg_ctl", "-D", self.dir, "-m", "fast", "-w", "stop")
@@ -161,22 +195,25 @@ def call(port, tok, rid, path=PATH, method="POST"):
 
 
 class Replica:
-    def __init__(self, name, db, jwks_url, tmp):
-        self.name, self.db, self.jwks_url, self.tmp = name, db, jwks_url, tmp
+    def __init__(self, name, db, jwks_url, tmp, extra=()):
+        self.name, self.db, self.jwks_url, self.tmp, self.extra = name, db, jwks_url, tmp, list(extra)
         self.port = free_port()
         self.proc = None
 
-    def start(self):
+    def start(self, healthy=True):
         log = open(os.path.join(self.tmp, f"{self.name}.log"), "a")
         self.proc = subprocess.Popen(
             [COBALT, "serve", "--listen", f"127.0.0.1:{self.port}", "--db", self.db, "--trust", f"{ISS}={self.jwks_url}",
-             "--public-url", PUBLIC, "--db-pool-size", "4", "--db-timeout-ms", "1000"],
+             "--public-url", PUBLIC, "--db-pool-size", "4", "--db-timeout-ms", "1000"] + self.extra,
             stdout=log, stderr=log)
         for _ in range(100):
-            if call(self.port, None, "start", "/healthz", "GET")[0] == 200:
-                return
+            status = call(self.port, None, "start", "/healthz", "GET")[0]
+            if status == 200 or (status is not None and not healthy):
+                return status
             time.sleep(0.1)
-        raise SystemExit(f"replica {self.name} did not start; see {self.tmp}/{self.name}.log")
+        with open(os.path.join(self.tmp, f"{self.name}.log")) as f:
+            tail = f.read()[-1500:]
+        raise SystemExit(f"replica {self.name} did not become healthy: {tail}")
 
     def kill(self):
         self.proc.send_signal(signal.SIGKILL)
@@ -227,7 +264,8 @@ class Load:
 
 
 def audit_ids(db):
-    p = subprocess.run([COBALT, "audit", "export", "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.run([COBALT, "audit", "export", "--db", db.split("?")[0]], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
     if p.returncode != 0:
         raise SystemExit(f"audit export failed: {p.stderr}")
     return [json.loads(x)["client_request_id"] for x in p.stdout.splitlines() if x.strip()]
@@ -301,6 +339,23 @@ def main():
         # 4. The export reads every row.
         n = len(audit_ids(pg.url))
         check(f"audit export reads PostgreSQL ({n} rows)", n >= len(ok))
+
+        # 5. TLS to the database.
+        a.stop()
+        b.stop()
+        ca, other = pg.tls(tmp)
+        url = pg.url + "?sslmode=require"
+        c = Replica("c", url, jwks_url, tmp, ["--db-ca", ca])
+        d = Replica("d", url, jwks_url, tmp, ["--db-ca", other])
+        try:
+            check("over TLS with the database's CA: healthy", c.start() == 200)
+            check("over TLS: an answer and its row", call(c.port, token(), "tls-1")[0] == 200 and "tls-1" in audit_ids(pg.url))
+            ssl = pg.query("select count(*) from pg_stat_ssl where ssl")
+            check(f"the database sees TLS connections ({ssl})", ssl.isdigit() and int(ssl) > 0, ssl)
+            check("with a CA that did not sign the certificate: 503, no plaintext fallback", d.start(healthy=False) == 503)
+        finally:
+            c.stop()
+            d.stop()
     finally:
         a.stop()
         b.stop()

@@ -96,7 +96,7 @@ enum Command {
         job: PathBuf,
     },
     /// Run the HTTP service: CDS Hooks 2.0 over FHIR R4, the JSON API, an audit log.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Audit-log tools.
     Audit {
         #[command(subcommand)]
@@ -111,6 +111,9 @@ enum AuditCommand {
         /// The audit database: a SQLite file or a PostgreSQL URL.
         #[arg(long, default_value = "cobalt.sqlite3")]
         db: PathBuf,
+        /// PostgreSQL with sslmode=require: the CA certificates (PEM) that sign the database's.
+        #[arg(long)]
+        db_ca: Option<PathBuf>,
     },
 }
 
@@ -226,7 +229,7 @@ fn load_kb() -> Result<KnowledgeBase> {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve::serve(args),
+        Command::Serve(args) => serve::serve(*args),
         Command::Synth {
             patients,
             seed,
@@ -270,8 +273,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             screen::stage(stage, &job, &kb)
         }
         Command::Audit {
-            command: AuditCommand::Export { db },
-        } => serve::export(&db),
+            command: AuditCommand::Export { db, db_ca },
+        } => serve::export(&db, db_ca.as_deref()),
         Command::Assess(args) => assess(args),
         Command::FhirToCase { bundle, as_of } => {
             let kb = load_kb()?;

@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// request gets 503 [default: 2000].
     #[arg(long)]
     pub db_timeout_ms: Option<u64>,
+    /// PostgreSQL with `?sslmode=require` in the URL: a PEM file of the CA certificates that sign
+    /// the database's certificate [default: the public web roots].
+    #[arg(long, value_name = "FILE")]
+    pub db_ca: Option<PathBuf>,
     /// A trusted EHR: its JWT issuer and the URL of its JWK Set. Repeatable.
     #[arg(long, value_name = "ISSUER=JWKS_URL")]
     pub trust: Vec<String>,
@@ -61,7 +65,7 @@ pub struct ServeArgs {
     /// signs users in (the page itself, at /, never needs one).
     #[arg(long)]
     pub ui_trust_proxy: bool,
-    /// A TOML file with the same settings (listen, db, db_pool_size, db_timeout_ms, trust = [...], public_url, cors_origins,
+    /// A TOML file with the same settings (listen, db, db_pool_size, db_timeout_ms, db_ca, trust = [...], public_url, cors_origins,
     /// body_limit, timeout_secs, fhir_deadline_ms, fhir_servers, fhir_body_limit, profile,
     /// ui_trust_proxy).
     #[arg(long, value_name = "FILE")]
@@ -75,6 +79,7 @@ struct FileConfig {
     db: Option<PathBuf>,
     db_pool_size: Option<usize>,
     db_timeout_ms: Option<u64>,
+    db_ca: Option<PathBuf>,
     #[serde(default)]
     trust: Vec<String>,
     public_url: Option<String>,
@@ -129,6 +134,7 @@ pub fn config(args: &ServeArgs) -> Result<cobalt_server::Config> {
     if let Some(t) = args.db_timeout_ms.or(file.db_timeout_ms) {
         c.db_pool.timeout = Duration::from_millis(t.max(1));
     }
+    c.db_pool.ca = args.db_ca.clone().or(file.db_ca);
     let trust: Vec<String> = if args.trust.is_empty() {
         file.trust
     } else {
@@ -191,7 +197,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
 }
 
 /// Writes the audit log as NDJSON to standard output.
-pub fn export(db: &std::path::Path) -> Result<ExitCode> {
+pub fn export(db: &std::path::Path, ca: Option<&std::path::Path>) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let text = db.to_string_lossy();
@@ -199,7 +205,7 @@ pub fn export(db: &std::path::Path) -> Result<ExitCode> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        rt.block_on(cobalt_server::audit::postgres::export(&text, &mut out))?
+        rt.block_on(cobalt_server::audit::postgres::export(&text, ca, &mut out))?
     } else {
         cobalt_server::audit::export(db, &mut out)?
     };

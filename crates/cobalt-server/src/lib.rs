@@ -174,7 +174,7 @@ impl AppState {
             .get(&config.profile)
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("unknown profile `{}`", config.profile))?;
-        let audit = audit::AuditLog::start_with(&config.db, config.db_pool)?;
+        let audit = audit::AuditLog::start_with(&config.db, config.db_pool.clone())?;
         Ok(AppState {
             kb: Arc::new(kb),
             profile: Arc::new(profile),

@@ -81,13 +81,16 @@ pub fn is_postgres(db: &str) -> bool {
     db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
-/// Connection pool settings (PostgreSQL).
-#[derive(Debug, Clone, Copy)]
+/// Connection settings (PostgreSQL).
+#[derive(Debug, Clone)]
 pub struct PoolOptions {
     /// Most connections this replica holds.
     pub size: usize,
     /// Longest wait for a connection, and for each statement, before the caller gets a 503.
     pub timeout: std::time::Duration,
+    /// With `sslmode=require`: a PEM file of the CA certificates that sign the database's
+    /// certificate (a hospital's own CA). Without it, the public web roots.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl Default for PoolOptions {
@@ -95,6 +98,7 @@ impl Default for PoolOptions {
         PoolOptions {
             size: 8,
             timeout: std::time::Duration::from_secs(2),
+            ca: None,
         }
     }
 }

@@ -70,13 +70,13 @@ impl Postgres {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| anyhow::anyhow!("--db: not a PostgreSQL URL: {e}"))?;
-        let manager = Manager::from_config(
-            config,
-            tokio_postgres::NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let mc = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls(&config, opts.ca.as_deref())? {
+            Some(tls) => Manager::from_config(config, tls, mc),
+            None => Manager::from_config(config, tokio_postgres::NoTls, mc),
+        };
         let t = Some(opts.timeout);
         let pool = Pool::builder(manager)
             .max_size(opts.size.max(1))
@@ -121,6 +121,42 @@ impl Postgres {
             )),
         }
     }
+}
+
+/// The TLS connector `sslmode=require` asks for: the server's certificate checked against `ca`
+/// (PEM), else the public web roots. `None`: no TLS (`disable`, or `prefer`, the default, which
+/// here means no TLS rather than TLS without a check).
+fn tls(
+    config: &tokio_postgres::Config,
+    ca: Option<&std::path::Path>,
+) -> anyhow::Result<Option<tokio_postgres_rustls::MakeRustlsConnect>> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    if config.get_ssl_mode() != tokio_postgres::config::SslMode::Require {
+        return Ok(None);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            for cert in CertificateDer::pem_file_iter(path)
+                .map_err(|e| anyhow::anyhow!("--db-ca {}: {e}", path.display()))?
+            {
+                let cert = cert.map_err(|e| anyhow::anyhow!("--db-ca {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| anyhow::anyhow!("--db-ca {}: {e}", path.display()))?;
+            }
+            if roots.is_empty() {
+                anyhow::bail!("--db-ca {}: no certificate in the file", path.display());
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(tokio_postgres_rustls::MakeRustlsConnect::new(config)))
 }
 
 /// Applies the migrations the database has not had, in one transaction, under the lock.
@@ -240,9 +276,26 @@ impl Store for Postgres {
 }
 
 /// Writes the whole log as NDJSON, oldest first, as the SQLite export does.
-pub async fn export(url: &str, out: &mut dyn std::io::Write) -> anyhow::Result<usize> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    let conn = tokio::spawn(connection);
+pub async fn export(
+    url: &str,
+    ca: Option<&std::path::Path>,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<usize> {
+    let config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--db: not a PostgreSQL URL: {e}"))?;
+    let client = match tls(&config, ca)? {
+        Some(tls) => {
+            let (client, connection) = config.connect(tls).await?;
+            tokio::spawn(connection);
+            client
+        }
+        None => {
+            let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+            tokio::spawn(connection);
+            client
+        }
+    };
     // In pages by seq, so that memory does not grow with the log.
     let page = client
         .prepare(&format!(
@@ -263,7 +316,5 @@ pub async fn export(url: &str, out: &mut dyn std::io::Write) -> anyhow::Result<u
             n += 1;
         }
     }
-    drop(client);
-    let _ = conn.await;
     Ok(n)
 }
