@@ -319,6 +319,8 @@ def main():
             pg.stop()
             time.sleep(1.5)
             health.append(call(a.port, None, "h", "/healthz", "GET")[0])
+            live = call(a.port, None, "h", "/livez", "GET")[0]
+            ready = call(a.port, None, "h", "/readyz", "GET")[0]
             during = len(load.answers)
             time.sleep(1.5)
             pg.start()
@@ -328,6 +330,8 @@ def main():
         after = [s for _, _, s in load.answers[during:]][-20:]
         check("while the database is down the replicas answer 503", 503 in statuses, sorted(set(map(str, statuses))))
         check("/healthz is 503 while the database is down, 200 once it is back", health == [503, 200], health)
+        check("while it is down /readyz is 503 and /livez 200 (the process is alive: no restart)",
+              (ready, live) == (503, 200), (ready, live))
         check("once the database is back the replicas answer 200 by themselves", after and all(s == 200 for s in after), after)
         check("no status but 200 and 503 under the outage",
               all(s in (200, 503) for s in statuses), sorted(set(map(str, statuses))))

@@ -21,7 +21,15 @@ use utoipa::{OpenApi, ToSchema};
         title = "cobalt",
         description = "Decision support for vitamin B12 deficiency in people with, or suspected of, multiple sclerosis. HL7 CDS Hooks 2.0 services over FHIR R4, and a JSON API. Decision support for a clinician, not a diagnosis."
     ),
-    paths(assess, rules, healthz, discovery_doc, service_doc, feedback_doc),
+    paths(
+        assess,
+        rules,
+        healthz,
+        livez,
+        discovery_doc,
+        service_doc,
+        feedback_doc
+    ),
     components(schemas(
         ServiceId,
         Health,
@@ -46,6 +54,17 @@ pub struct Health {
     pub status: String,
     /// `writable` or `not writable`: the audit store (a write was committed just now).
     pub store: String,
+    /// Engine version.
+    pub version: String,
+    /// Knowledge-base version.
+    pub knowledge_version: String,
+}
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Live {
+    /// `ok`.
+    pub status: String,
     /// Engine version.
     pub version: String,
     /// Knowledge-base version.
@@ -292,7 +311,20 @@ pub async fn rules(
     ))
 }
 
-/// Liveness and versions.
+/// Liveness: the process answers. It does not touch the store, so that an orchestrator that
+/// restarts on a failed liveness check does not restart every replica while the database is
+/// down; take a replica out of the load balancer on `/healthz` (readiness) instead.
+#[utoipa::path(get, path = "/livez", responses((status = 200, body = Live)))]
+pub async fn livez(State(state): State<AppState>) -> Json<Live> {
+    Json(Live {
+        status: "ok".into(),
+        version: cobalt_core::eval::ENGINE_VERSION.into(),
+        knowledge_version: state.kb.meta.version.clone(),
+    })
+}
+
+/// Readiness and versions: whether this replica can write to its audit store (also at
+/// `/readyz`).
 #[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health), (status = 503, body = Health, description = "the audit store cannot be written")))]
 pub async fn healthz(State(state): State<AppState>) -> Response {
     // A replica whose store cannot be written answers nothing useful: say so, so that a load

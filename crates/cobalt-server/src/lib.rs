@@ -312,6 +312,8 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/rules", get(api::rules))
         .route("/openapi.json", get(api::openapi))
         .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::healthz))
+        .route("/livez", get(api::livez))
         .route("/", get(ui::index))
         .route("/ui/app.js", get(ui::app_js))
         .route("/ui/app.css", get(ui::app_css))
