@@ -13,9 +13,9 @@ same input:
    patient with no Patient resource), NDJSON output;
 2. the same export gzip-compressed (`--gzip`), CSV output, 3 partitions.
 
-Compared: the same patient ids in the same order; for every patient, the parsed JSON equal
-(conclusions, screening and every other field), then the bytes; the error records; the summary's
-counters. Exits 1 on any failure; the last line is `spark: N passed, N failed`.
+Compared: the same patient ids (the parts hold patients by hash, each part sorted by id); for
+every patient, the parsed JSON equal (conclusions, screening and every other field), then the
+bytes; the error records; the summary's counters. Exits 1 on any failure; the last line is `spark: N passed, N failed`.
 """
 
 import argparse

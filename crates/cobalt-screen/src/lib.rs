@@ -72,6 +72,17 @@ pub enum Format {
     Parquet,
 }
 
+impl Format {
+    /// The file extension of results in this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+        }
+    }
+}
+
 /// How much of each assessment is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Detail {
@@ -200,6 +211,21 @@ pub struct Summary {
     pub read_seconds: f64,
 }
 
+impl Summary {
+    /// Counts error records: a bad line (line > 0) by kind, a file that could not be read to
+    /// its end.
+    pub(crate) fn count_errors(&mut self, errors: &[ErrorRecord]) {
+        for e in errors {
+            if e.kind == "unreadable" {
+                self.files_in_error += 1;
+            } else if e.line > 0 {
+                self.bad_lines += 1;
+                *self.bad_lines_by_kind.entry(e.kind.clone()).or_default() += 1;
+            }
+        }
+    }
+}
+
 /// Runs the screening. `progress` is called now and then while reading.
 pub fn screen(
     kb: &cobalt_core::KnowledgeBase,
@@ -281,12 +307,7 @@ pub fn screen(
 
     // --- Errors and summary -----------------------------------------------------------
     errors.sort();
-    let bad_line = |e: &&ErrorRecord| e.line > 0 && e.kind != "unreadable";
-    summary.bad_lines = errors.iter().filter(bad_line).count() as u64;
-    summary.files_in_error = errors.iter().filter(|e| e.kind == "unreadable").count() as u64;
-    for e in errors.iter().filter(bad_line) {
-        *summary.bad_lines_by_kind.entry(e.kind.clone()).or_default() += 1;
-    }
+    summary.count_errors(&errors);
     write::errors(&opts.out, &errors)?;
     summary.files = files
         .iter()

@@ -320,16 +320,6 @@ fn print(out: &mut dyn Write, summary: &Summary) -> Result<()> {
     Ok(())
 }
 
-fn count_bad(summary: &mut Summary, errors: &[ErrorRecord]) {
-    for e in errors
-        .iter()
-        .filter(|e| e.line > 0 && e.kind != "unreadable")
-    {
-        summary.bad_lines += 1;
-        *summary.bad_lines_by_kind.entry(e.kind.clone()).or_default() += 1;
-    }
-}
-
 /// Stage 1: the Medication lines, every one of them in this run.
 pub fn medications(job: &Job, input: impl BufRead, out: &mut dyn Write) -> Result<()> {
     let names = job.names();
@@ -371,7 +361,7 @@ pub fn medications(job: &Job, input: impl BufRead, out: &mut dyn Write) -> Resul
     }
     write_counts(job, &counts)?;
     let mut summary = Summary::default();
-    count_bad(&mut summary, &errors);
+    summary.count_errors(&errors);
     print(out, &summary)
 }
 
@@ -532,11 +522,7 @@ pub fn assess(
     assess::patients(&ctx, patients, &mut summary, &mut errors, &mut results)?;
     summary.knowledge_version = kb.meta.version.clone();
     if summary.patients_assessed > 0 {
-        let ext = match job.format {
-            Format::Ndjson => "ndjson",
-            Format::Csv => "csv",
-            Format::Parquet => "parquet",
-        };
+        let ext = job.format.extension();
         let a = write::Atomic::new(job.output("results", &format!("part-{part:05}.{ext}"))?);
         let file = a.create()?;
         let mut rows = results
@@ -550,7 +536,7 @@ pub fn assess(
         a.commit()?;
     }
     errors.sort();
-    count_bad(&mut summary, &errors);
+    summary.count_errors(&errors);
     if !errors.is_empty() {
         let dest = job.output("errors", &format!("part-{part:05}.ndjson"))?;
         write::error_file(dest, &errors)?;

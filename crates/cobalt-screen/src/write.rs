@@ -103,12 +103,10 @@ pub(crate) fn error_file(dest: PathBuf, errors: &[ErrorRecord]) -> Result<()> {
 
 /// Merges the partitions' sorted results into `results.<format>`, in patient-id order.
 pub(crate) fn merge(opts: &Options, spill: &Spill) -> Result<()> {
-    let ext = match opts.format {
-        Format::Ndjson => "ndjson",
-        Format::Csv => "csv",
-        Format::Parquet => "parquet",
-    };
-    let a = Atomic::new(opts.out.join(format!("results.{ext}")));
+    let a = Atomic::new(
+        opts.out
+            .join(format!("results.{}", opts.format.extension())),
+    );
     let file = a.create()?;
     let mut readers: Vec<std::io::Lines<BufReader<std::fs::File>>> = (0..spill.parts)
         .map(|p| {
