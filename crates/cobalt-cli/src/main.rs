@@ -9,6 +9,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod keys;
 mod screen;
 mod serve;
 
@@ -97,6 +98,11 @@ enum Command {
     },
     /// Run the HTTP service: CDS Hooks 2.0 over FHIR R4, the JSON API, an audit log.
     Serve(Box<serve::ServeArgs>),
+    /// SMART keys: make the key cobalt signs client assertions with, print its public JWK Set.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
     /// Audit-log tools.
     Audit {
         #[command(subcommand)]
@@ -230,6 +236,7 @@ fn load_kb() -> Result<KnowledgeBase> {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::serve(*args),
+        Command::Keys { command } => keys::run(command),
         Command::Synth {
             patients,
             seed,

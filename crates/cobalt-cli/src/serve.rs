@@ -65,9 +65,39 @@ pub struct ServeArgs {
     /// signs users in (the page itself, at /, never needs one).
     #[arg(long)]
     pub ui_trust_proxy: bool,
+    /// SMART App Launch: cobalt's client id at an EHR. Repeatable, in the order of
+    /// --smart-fhir-server.
+    #[arg(long, value_name = "ID")]
+    pub smart_client_id: Vec<String>,
+    /// SMART App Launch: the PEM private key cobalt authenticates with (EC P-384 for ES384, or
+    /// RSA for RS384; `cobalt keys new` makes one). Repeatable, in the order of
+    /// --smart-fhir-server, or once for all.
+    #[arg(long, value_name = "FILE")]
+    pub smart_key: Vec<PathBuf>,
+    /// SMART App Launch: an EHR's FHIR base URL, the only `iss` its launches may name.
+    /// Repeatable.
+    #[arg(long, value_name = "BASE")]
+    pub smart_fhir_server: Vec<String>,
+    /// SMART App Launch: the scopes asked for after `launch` [default: openid fhirUser and
+    /// patient/X.rs for Patient, Observation, Condition, MedicationRequest,
+    /// MedicationStatement, Medication and Procedure]. For example "openid fhirUser
+    /// patient/*.rs" where the EHR needs a wildcard.
+    #[arg(long, value_name = "SCOPES")]
+    pub smart_scope: Option<String>,
+    /// SMART App Launch: a file holding the key that seals sessions in the audit store (64 hex
+    /// digits or base64 of 32 bytes; `openssl rand -hex 32`). Give every replica the same key.
+    /// Else the environment variable COBALT_SMART_SESSION_KEY; else a random key for this
+    /// process only (sessions end when it restarts).
+    #[arg(long, value_name = "FILE")]
+    pub smart_session_key: Option<PathBuf>,
+    /// SMART App Launch: the deadline for reading one patient's record, in milliseconds
+    /// [default: 10000].
+    #[arg(long)]
+    pub smart_read_deadline_ms: Option<u64>,
     /// A TOML file with the same settings (listen, db, db_pool_size, db_timeout_ms, db_ca, trust = [...], public_url, cors_origins,
     /// body_limit, timeout_secs, fhir_deadline_ms, fhir_servers, fhir_body_limit, profile,
-    /// ui_trust_proxy).
+    /// ui_trust_proxy, smart = [{ fhir_server, client_id, key }], smart_scope,
+    /// smart_session_key, smart_read_deadline_ms).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -94,6 +124,91 @@ struct FileConfig {
     profile: Option<String>,
     #[serde(default)]
     ui_trust_proxy: bool,
+    #[serde(default)]
+    smart: Vec<FileSmartClient>,
+    smart_scope: Option<String>,
+    smart_session_key: Option<PathBuf>,
+    smart_read_deadline_ms: Option<u64>,
+}
+
+/// One EHR cobalt is registered with, in the TOML file (`[[smart]]`).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSmartClient {
+    fhir_server: String,
+    client_id: String,
+    key: PathBuf,
+}
+
+/// The SMART settings from flags, else the file.
+fn smart(args: &ServeArgs, file: &mut FileConfig) -> Result<cobalt_server::smart::SmartSettings> {
+    use std::sync::Arc;
+    let mut s = cobalt_server::smart::SmartSettings::default();
+    let triples: Vec<(String, String, PathBuf)> = if args.smart_fhir_server.is_empty()
+        && args.smart_client_id.is_empty()
+        && args.smart_key.is_empty()
+    {
+        std::mem::take(&mut file.smart)
+            .into_iter()
+            .map(|c| (c.fhir_server, c.client_id, c.key))
+            .collect()
+    } else {
+        let n = args.smart_fhir_server.len();
+        if args.smart_client_id.len() != n
+            || !(args.smart_key.len() == n || args.smart_key.len() == 1)
+        {
+            anyhow::bail!(
+                "--smart-fhir-server, --smart-client-id and --smart-key go together: one client id per server, and one key per server or one for all ({n} server(s), {} client id(s), {} key(s))",
+                args.smart_client_id.len(),
+                args.smart_key.len()
+            );
+        }
+        (0..n)
+            .map(|i| {
+                let key = args.smart_key.get(i).unwrap_or(&args.smart_key[0]).clone();
+                (
+                    args.smart_fhir_server[i].clone(),
+                    args.smart_client_id[i].clone(),
+                    key,
+                )
+            })
+            .collect()
+    };
+    for (fhir_server, client_id, key) in triples {
+        if !(fhir_server.starts_with("https://") || fhir_server.starts_with("http://")) {
+            anyhow::bail!("--smart-fhir-server {fhir_server}: not an http(s) URL");
+        }
+        let key = crate::keys::read_key(&key).context("--smart-key")?;
+        s.clients.push(cobalt_server::smart::SmartClient {
+            fhir_server: fhir_server.trim_end_matches('/').to_string(),
+            client_id,
+            key: Arc::new(key),
+        });
+    }
+    s.scope = args.smart_scope.clone().or(file.smart_scope.take());
+    let key_text = match args
+        .smart_session_key
+        .clone()
+        .or(file.smart_session_key.take())
+    {
+        Some(p) => Some(
+            std::fs::read_to_string(&p)
+                .with_context(|| format!("--smart-session-key {}", p.display()))?,
+        ),
+        None => std::env::var("COBALT_SMART_SESSION_KEY").ok(),
+    };
+    if let Some(t) = key_text {
+        s.session_key = Some(Arc::new(
+            cobalt_server::smart::session::Sealer::from_text(&t)
+                .map_err(|e| anyhow::anyhow!("the SMART session key: {e}"))?,
+        ));
+    } else if s.enabled() {
+        tracing::warn!("no SMART session key given: sessions are sealed with a random key and end when this process restarts; give every replica the same --smart-session-key");
+    }
+    if let Some(ms) = args.smart_read_deadline_ms.or(file.smart_read_deadline_ms) {
+        s.read_deadline = Duration::from_millis(ms.max(1));
+    }
+    Ok(s)
 }
 
 fn init_tracing() {
@@ -108,13 +223,14 @@ fn init_tracing() {
 
 /// Builds the service configuration from flags and the file.
 pub fn config(args: &ServeArgs) -> Result<cobalt_server::Config> {
-    let file: FileConfig = match &args.config {
+    let mut file: FileConfig = match &args.config {
         Some(p) => toml::from_str(
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         )
         .with_context(|| format!("parsing {}", p.display()))?,
         None => FileConfig::default(),
     };
+    let smart_settings = smart(args, &mut file)?;
     let listen = args
         .listen
         .or(file.listen)
@@ -178,6 +294,7 @@ pub fn config(args: &ServeArgs) -> Result<cobalt_server::Config> {
     }
     c.echo = args.enable_echo;
     c.ui_trust_proxy = args.ui_trust_proxy || file.ui_trust_proxy;
+    c.smart = smart_settings;
     Ok(c)
 }
 

@@ -227,9 +227,14 @@ pub async fn assess(
     body: Bytes,
 ) -> Result<Response, AppError> {
     state.authorise(&headers, "/v1/assess").await?;
-    let out = assess_and_audit(&state, &headers, body, "v1/assess", |_, a| {
-        serde_json::to_vec(a).map_err(|e| AppError::Internal(e.to_string()))
-    })
+    let out = assess_and_audit(
+        &state,
+        &headers,
+        body,
+        "v1/assess",
+        audit::Who::default(),
+        |_, a| serde_json::to_vec(a).map_err(|e| AppError::Internal(e.to_string())),
+    )
     .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
@@ -258,6 +263,7 @@ pub(crate) async fn assess_and_audit<R: Send + 'static>(
     headers: &HeaderMap,
     body: Bytes,
     route: &'static str,
+    who: audit::Who,
     render: fn(&AppState, &cobalt_core::Assessment<'_>) -> Result<R, AppError>,
 ) -> Result<R, AppError> {
     let rid = request_id(headers);
@@ -278,6 +284,9 @@ pub(crate) async fn assess_and_audit<R: Send + 'static>(
                 &[],
             );
             entry.client_request_id = client_rid;
+            entry.actor = who.actor;
+            entry.patient = who.patient;
+            entry.fhir_server = who.fhir_server;
             Ok((out, entry))
         })
         .await?;

@@ -239,3 +239,13 @@ pub fn patient_view(
     }
     cards
 }
+
+/// Adds a link to every card, after its own.
+pub fn add_link(cards: &mut [Value], link: &Value) {
+    for card in cards {
+        match card.get_mut("links").and_then(Value::as_array_mut) {
+            Some(links) => links.push(link.clone()),
+            None => card["links"] = json!([link]),
+        }
+    }
+}

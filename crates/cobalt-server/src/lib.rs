@@ -15,6 +15,7 @@ pub mod auth;
 pub mod cards;
 pub mod error;
 pub mod hooks;
+pub mod smart;
 pub mod ui;
 
 use axum::body::Bytes;
@@ -67,6 +68,8 @@ pub struct Config {
     /// The web page's `POST /ui/assess` needs no token: a sign-on proxy in front of the service
     /// authenticates its users.
     pub ui_trust_proxy: bool,
+    /// SMART App Launch: the EHRs cobalt is registered with, and its sessions.
+    pub smart: smart::SmartSettings,
 }
 
 impl Config {
@@ -118,7 +121,27 @@ impl Config {
             profile: "nice-ng239".into(),
             echo: false,
             ui_trust_proxy: false,
+            smart: smart::SmartSettings::default(),
         }
+    }
+
+    /// Whether the public URL is plain HTTP on a loopback host (a clinician's own machine, a
+    /// test): the only place cookies go without `Secure`.
+    pub fn public_on_loopback(&self) -> bool {
+        let Some(rest) = self.public_url.strip_prefix("http://") else {
+            return false;
+        };
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = match host.rsplit_once(':') {
+            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        };
+        host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
     }
 
     /// Checks the combination of settings: authentication may be off only on loopback.
@@ -127,6 +150,15 @@ impl Config {
             return Err(format!(
                 "--insecure-no-auth is refused on {}: it is allowed only on a loopback address",
                 self.listen.ip()
+            ));
+        }
+        if self.smart.enabled()
+            && !self.public_url.starts_with("https://")
+            && !self.public_on_loopback()
+        {
+            return Err(format!(
+                "SMART App Launch needs an https:// --public-url (cookies are Secure and tokens are exchanged); `{}` is allowed only on a loopback host",
+                self.public_url
             ));
         }
         if !self.insecure_no_auth && self.trust.is_empty() {
@@ -154,6 +186,8 @@ pub struct AppState {
     /// Slots for assessments running at once, off the async workers (see
     /// [`AppState::blocking`]).
     pub assessments: Arc<tokio::sync::Semaphore>,
+    /// The key that seals SMART sessions in the store.
+    pub sealer: Arc<smart::session::Sealer>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -182,12 +216,35 @@ impl AppState {
             http: reqwest::Client::builder()
                 .timeout(config.fhir_deadline)
                 .build()?,
+            sealer: config
+                .smart
+                .session_key
+                .clone()
+                .unwrap_or_else(|| Arc::new(smart::session::Sealer::ephemeral())),
             config: Arc::new(config),
             audit,
             assessments: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
             )),
         })
+    }
+
+    /// The key that seals SMART sessions.
+    pub fn smart_sealer(&self) -> &smart::session::Sealer {
+        &self.sealer
+    }
+
+    /// Whether SMART cookies are `Secure`: always, but on a loopback host over HTTP.
+    pub fn smart_secure(&self) -> bool {
+        !self.config.public_on_loopback()
+    }
+
+    /// The SMART redirect URI: `{public_url}/smart/callback`.
+    pub fn redirect_uri(&self) -> String {
+        format!(
+            "{}/smart/callback",
+            self.config.public_url.trim_end_matches('/')
+        )
     }
 
     /// Runs CPU work (mapping, evaluation, rendering) on the blocking pool, at most two per
@@ -249,10 +306,13 @@ fn now_rfc3339() -> String {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+}
+
+fn hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let mut out = String::with_capacity(64);
-    for b in d.as_ref() {
+    let mut out = String::with_capacity(2 * bytes.len());
+    for b in bytes {
         out.push(HEX[(b >> 4) as usize] as char);
         out.push(HEX[(b & 15) as usize] as char);
     }
@@ -318,7 +378,11 @@ pub fn app(state: AppState) -> Router {
         .route("/ui/app.js", get(ui::app_js))
         .route("/ui/app.css", get(ui::app_css))
         .route("/ui/form.json", get(ui::form))
-        .route("/ui/assess", post(ui::assess));
+        .route("/ui/assess", post(ui::assess))
+        .route("/smart/launch", get(smart::launch::start))
+        .route("/smart/callback", get(smart::launch::callback))
+        .route("/smart/record", get(smart::launch::read_record))
+        .route("/.well-known/jwks.json", get(smart::launch::jwks));
     if state.config.echo {
         router = router.route("/v1/echo", post(api::echo));
     }
@@ -440,6 +504,7 @@ async fn call_service(
     let rid = request_id(&headers);
     let client_rid = client_request_id(&headers);
     let hook = req.hook.clone();
+    let fhir_server = req.fhir_server.clone();
     let context = std::mem::take(&mut req.context);
     let (cards, entry) = state
         .blocking(move |state| {
@@ -454,7 +519,11 @@ async fn call_service(
                 cobalt_fhir::resources_for_patient(&refs, &patient_id, as_of, &state.kb)?.parsed;
             let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
             let cards = if id == hooks::PATIENT_VIEW {
-                cards::patient_view(&state.kb, &assessment, Some(&patient_id))
+                let mut cards = cards::patient_view(&state.kb, &assessment, Some(&patient_id));
+                if let Some(link) = smart_link(state, fhir_server.as_deref()) {
+                    cards::add_link(&mut cards, &link);
+                }
+                cards
             } else {
                 let orders = hooks::draft_orders(&context);
                 hooks::order_cards(state, &assessment, &case, as_of, &orders, Some(&patient_id))
@@ -482,6 +551,21 @@ async fn call_service(
         .await
         .map_err(AppError::Unavailable)?;
     Ok(Json(json!({ "cards": cards })).into_response())
+}
+
+/// The SMART app link of patient-view cards (CDS Hooks 2.0, Link `type: smart`): the EHR
+/// launches cobalt's page for the patient. Given when SMART is configured and the call's
+/// `fhirServer`, if it names one, is a server cobalt is registered with.
+fn smart_link(state: &AppState, fhir_server: Option<&str>) -> Option<Value> {
+    let smart = &state.config.smart;
+    if !smart.enabled() || fhir_server.is_some_and(|f| smart.client_for(f).is_none()) {
+        return None;
+    }
+    Some(json!({
+        "label": "Open cobalt for this patient",
+        "url": format!("{}/smart/launch", state.config.public_url.trim_end_matches('/')),
+        "type": "smart",
+    }))
 }
 
 fn serde_path_to_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, AppError> {
@@ -550,6 +634,7 @@ async fn feedback(
                 engine_version: cobalt_core::eval::ENGINE_VERSION.into(),
                 outcome: f.outcome.clone(),
                 card: f.card.clone(),
+                ..audit::Entry::default()
             })
         })
         .collect::<Result<Vec<_>, _>>()?;

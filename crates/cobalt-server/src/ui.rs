@@ -130,10 +130,23 @@ pub async fn assess(
         )
             .into_response());
     }
+    // A launched page is authorised by its SMART session (the cookie is HttpOnly and
+    // SameSite=Lax, and this route takes only JSON, so another site cannot post with it); its
+    // assessments are recorded with the session's user, patient and FHIR server.
+    let mut who = crate::audit::Who::default();
     if !state.config.ui_trust_proxy {
-        state.authorise(&headers, "/ui/assess").await?;
+        match crate::smart::session::current(&state, &headers).await? {
+            Some(s) if state.config.smart.enabled() => {
+                who = crate::audit::Who {
+                    actor: s.fhir_user.clone(),
+                    patient: s.patient.clone(),
+                    fhir_server: s.fhir_server.clone(),
+                };
+            }
+            _ => state.authorise(&headers, "/ui/assess").await?,
+        }
     }
-    let out = assess_and_audit(&state, &headers, body, "ui/assess", |_, a| {
+    let out = assess_and_audit(&state, &headers, body, "ui/assess", who, |_, a| {
         serde_json::to_vec(&UiAssessment {
             report_html: cobalt_report::report_fragment(a),
             patient_html: cobalt_report::patient::html(a),

@@ -8,24 +8,24 @@
   const $ = (sel, root) => (root || document).querySelector(sel);
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
 
-  // Scalar fields of the case, in form order. `choices` names a list of /ui/form.json.
+  // Scalar fields of the case, by group. `choices` names a list of /ui/form.json.
   const SCALARS = [
-    { legend: 'Case', fields: [
+    { legend: 'Patient', fields: [
       { path: 'id', label: 'Case identifier', type: 'text' },
       { path: 'as_of', label: 'Assessment date (empty: today)', type: 'date' },
-    ] },
-    { legend: 'Patient', fields: [
       { path: 'patient.age_years', label: 'Age in years', type: 'number', min: 0, max: 130 },
       { path: 'patient.sex', label: 'Sex', type: 'choice', choices: 'patient.sex' },
-      { path: 'patient.pregnant', label: 'Pregnant', type: 'bool' },
-      { path: 'patient.breastfeeding', label: 'Breastfeeding', type: 'bool' },
       { path: 'patient.ethnicity', label: 'Family background (free text)', type: 'text' },
-      { path: 'diet', label: 'Diet', type: 'choice', choices: 'diet' },
     ] },
     { legend: 'B12 replacement already given', fields: [
       { path: 'b12_replacement.status', label: 'Replacement', type: 'choice', choices: 'b12_replacement.status' },
       { path: 'b12_replacement.since', label: 'Since', type: 'date' },
       { path: 'b12_replacement.daily_dose_mcg', label: 'Daily dose (micrograms)', type: 'number', min: 0 },
+    ] },
+    { legend: 'Diet and life stage', fields: [
+      { path: 'diet', label: 'Diet', type: 'choice', choices: 'diet' },
+      { path: 'patient.pregnant', label: 'Pregnant', type: 'bool' },
+      { path: 'patient.breastfeeding', label: 'Breastfeeding', type: 'bool' },
     ] },
     { legend: 'MRI', fields: [
       { path: 'mri.date', label: 'Date of the scan', type: 'date' },
@@ -100,6 +100,14 @@
     ] },
   ];
 
+  // The form in the order a clinician takes a history: who, symptoms and signs, results,
+  // medicines and conditions, diet and life stage, then MRI, optic nerve and CSF.
+  const ORDER = [
+    'Patient', 'findings', 'labs', 'medications', 'B12 replacement already given', 'conditions',
+    'procedures', 'exposures', 'Diet and life stage', 'MRI', 'mri.lesions',
+    'Optic nerve (OCT and visual evoked potentials)', 'Cerebrospinal fluid and MS history',
+  ];
+
   let schema = null;
   let serial = 0;
 
@@ -164,16 +172,18 @@
   }
 
   function buildForm() {
-    const scalars = $('#scalars');
-    for (const group of SCALARS) {
-      const set = el('fieldset', {}, [el('legend', { text: group.legend })]);
-      const grid = el('div', { class: 'grid' });
-      for (const f of group.fields) grid.append(control(f, { 'data-path': f.path }));
-      set.append(grid);
-      scalars.append(set);
-    }
-    const lists = $('#lists');
-    for (const spec of LISTS) {
+    const sections = $('#sections');
+    for (const name of ORDER) {
+      const group = SCALARS.find((g) => g.legend === name);
+      if (group) {
+        const set = el('fieldset', {}, [el('legend', { text: group.legend })]);
+        const grid = el('div', { class: 'grid' });
+        for (const f of group.fields) grid.append(control(f, { 'data-path': f.path }));
+        set.append(grid);
+        sections.append(set);
+        continue;
+      }
+      const spec = LISTS.find((l) => l.list === name);
       const rows = el('div', { class: 'rows', 'data-rows': spec.list });
       const add = el('button', { type: 'button', 'data-add': spec.list, text: spec.add });
       add.addEventListener('click', () => {
@@ -181,7 +191,7 @@
         const first = row.querySelector('select, input');
         if (first) first.focus();
       });
-      lists.append(el('fieldset', { class: 'list' }, [el('legend', { text: spec.legend }), rows, add]));
+      sections.append(el('fieldset', { class: 'list' }, [el('legend', { text: spec.legend }), rows, add]));
     }
   }
 
@@ -308,13 +318,16 @@
     for (const spec of LISTS) {
       known.add(spec.list.split('.')[0]);
       for (const item of getPath(c, spec.list) || []) {
+        if (item.code && !item.concept && !item.test) {
+          notes.push(`a ${spec.noun} given by code (${item.code.system} ${item.code.code})`);
+          continue;
+        }
         const row = addRow(spec);
         for (const f of spec.fields) {
           const input = row.querySelector(`[data-key="${f.key}"]`);
           write(input, f.type, item[f.key]);
           if (spec.list === 'labs' && f.key === 'test') labKind(row);
         }
-        if (item.code) notes.push(`a ${spec.noun} given by code (${item.code.system} ${item.code.code}): assess the pasted JSON instead`);
       }
     }
     const unknown = Object.keys(c).filter((k) => !known.has(k));
@@ -430,19 +443,129 @@
       showResult(await r.json());
       resultsFrom = from;
       $('#source').textContent = from === 'form'
-        ? 'These results are for the case in the form.'
+        ? (launched ? launchedSource() : 'These results are for the case in the form.')
         : 'These results are for the pasted JSON. The form was replaced by the pasted case, or cleared when it was a FHIR Bundle.';
       $('#source').hidden = false;
       return;
     }
     say('');
     if (r.status === 401) {
-      showError('The service asks for a sign-in token (401). Enter one under “Access token”, or ask your administrator.');
+      showError(launched
+        ? 'Your session with the EHR has ended. Open cobalt again from the patient’s chart.'
+        : 'The service asks for a sign-in token (401). Enter one under “Access token”, or ask your administrator.');
       return;
     }
     const problem = await r.json().catch(() => ({}));
     if (problem.path) showError(`Not assessed: ${problem.path}: ${problem.message}`, problem.path);
     else showError(`Not assessed (${r.status}): ${problem.message || problem.error || r.statusText}`);
+  }
+
+  // ---- Launched from the EHR (SMART App Launch) ----
+  // The service holds the EHR's token; the page only has an HttpOnly session cookie, which
+  // fetch sends to this origin. The form is filled with what was read; a value the clinician
+  // changes or adds is theirs, and the page says so.
+  let launched = null;
+
+  const controls = () => $$('#sections select, #sections input');
+
+  function valueOf(c) {
+    return c.type === 'checkbox' ? String(c.checked) : c.value;
+  }
+
+  function markFromRecord() {
+    for (const c of controls()) {
+      c.dataset.recordValue = valueOf(c);
+      mark(c);
+    }
+  }
+
+  function labelText(c) {
+    const set = c.closest('fieldset.multi');
+    if (set) return set.querySelector('legend').textContent;
+    const l = c.id && $(`label[for="${c.id}"]`);
+    return l ? l.firstChild.textContent : c.name || '';
+  }
+
+  // A control is the clinician's when its value differs from what the record gave (a new row's
+  // controls gave nothing).
+  function mark(c) {
+    if (!launched) return;
+    const wrap = c.closest('.field');
+    if (!wrap) return;
+    const fromRecord = c.dataset.recordValue !== undefined ? c.dataset.recordValue : (c.type === 'checkbox' ? 'false' : '');
+    const mine = valueOf(c) !== fromRecord;
+    c.dataset.origin = mine ? 'clinician' : 'record';
+    const anyMine = $$('select, input', wrap).some((x) => x.dataset.origin === 'clinician');
+    const badge = $('.yours', wrap);
+    if (anyMine && !badge) {
+      const target = $('label', wrap) || $('legend', wrap);
+      if (target) target.append(el('span', { class: 'yours', text: 'entered by you' }));
+    } else if (!anyMine && badge) {
+      badge.remove();
+    }
+  }
+
+  function yours() {
+    const seen = new Set();
+    for (const c of controls()) {
+      if (c.dataset.origin === 'clinician' && valueOf(c) !== '' && valueOf(c) !== 'false') seen.add(labelText(c));
+    }
+    return Array.from(seen);
+  }
+
+  function launchedSource() {
+    const mine = yours();
+    return mine.length
+      ? `These results are for the record read from the EHR, with ${mine.length} value${mine.length > 1 ? 's' : ''} you entered: ${mine.join(', ')}.`
+      : 'These results are for the record read from the EHR.';
+  }
+
+  function showRecord(data) {
+    const tbody = $('#record-table tbody');
+    tbody.replaceChildren();
+    let used = 0;
+    for (const item of data.read) {
+      if (item.status === 'used') used++;
+      tbody.append(el('tr', { class: item.status, 'data-reference': item.reference }, [
+        el('td', { text: item.reference }),
+        el('td', { text: item.label || '—' }),
+        el('td', { text: item.date ? item.date.slice(0, 10) : '—' }),
+        el('td', { text: item.status === 'used' ? 'yes' : 'no' }),
+        el('td', { text: item.reason || '' }),
+      ]));
+    }
+    $('#record-summary').textContent = `${data.read.length} resource${data.read.length === 1 ? '' : 's'} read from ${data.fhir_server}: ${used} used, ${data.read.length - used} not used.`;
+    $('#record').hidden = false;
+  }
+
+  async function loadLaunch() {
+    say('Reading the patient’s record from the EHR…');
+    let r;
+    try {
+      r = await fetch('/smart/record', { headers: { Accept: 'application/json' } });
+    } catch (e) {
+      say('');
+      showError('The service could not be reached: ' + e.message);
+      return;
+    }
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      say('');
+      showError(data.message || `The record could not be read (${r.status}).`);
+      return;
+    }
+    launched = data;
+    const notes = caseToForm(data.case);
+    markFromRecord();
+    showResult(data);
+    resultsFrom = 'form';
+    const user = data.user ? `, signed in as ${data.user}` : '';
+    $('#launched').textContent = `Opened from the EHR for patient ${data.patient} (${data.fhir_server})${user}. The form holds what was read; add what the record lacks and choose “Assess” again.`;
+    $('#launched').hidden = false;
+    $('#source').textContent = launchedSource();
+    $('#source').hidden = false;
+    showRecord(data);
+    $('#record-notes').textContent = notes.length ? 'In the assessment above but not in the form: ' + notes.join('; ') + '.' : '';
   }
 
   function select(tab, focus) {
@@ -467,6 +590,9 @@
     };
     $('#case-form').addEventListener('input', changed);
     $('#case-form').addEventListener('change', changed);
+    const marking = (e) => { if (e.target.matches('select, input')) mark(e.target); };
+    $('#case-form').addEventListener('input', marking);
+    $('#case-form').addEventListener('change', marking);
     $('#case-form').addEventListener('click', (e) => {
       if (e.target.closest('[data-add], .remove')) changed();
     });
@@ -538,6 +664,7 @@
     wire();
     $('#form-loading').remove();
     $('#case-form').hidden = false;
+    if (new URLSearchParams(window.location.search).get('launch') === 'smart') await loadLaunch();
     document.body.dataset.ready = 'true';
   }
 

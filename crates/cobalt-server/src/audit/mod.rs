@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub use sqlite::{export, open};
 
 /// The columns an export reads, in order: `seq`, then text columns.
-pub(crate) const EXPORT_COLUMNS: [&str; 14] = [
+pub(crate) const EXPORT_COLUMNS: [&str; 17] = [
     "seq",
     "request_id",
     "time",
@@ -37,6 +37,9 @@ pub(crate) const EXPORT_COLUMNS: [&str; 14] = [
     "card",
     "client_request_id",
     "client_time",
+    "actor",
+    "patient",
+    "fhir_server",
 ];
 
 /// Writes one exported row as a JSON line: `seq` and the text columns of [`EXPORT_COLUMNS`] in
@@ -73,6 +76,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn claim_jti<'a>(&'a self, iss: &'a str, jti: &'a str, exp: i64) -> Pending<'a, bool>;
     /// Commits a small write: whether the store can be written now.
     fn probe(&self) -> Pending<'_, ()>;
+    /// Keeps a sealed record (a SMART launch's state or session) under `key` until `exp`
+    /// (Unix seconds), replacing any record under that key; expired records are removed.
+    fn put_sealed<'a>(&'a self, key: &'a str, exp: i64, data: Vec<u8>) -> Pending<'a, ()>;
+    /// The record under `key`, unless it has expired; with `take`, it is also removed in the
+    /// same statement, so that it is used once across every replica.
+    fn get_sealed<'a>(&'a self, key: &'a str, take: bool) -> Pending<'a, Option<Vec<u8>>>;
 }
 
 /// Where the audit log lives: a PostgreSQL URL (`postgres://` or `postgresql://`), else a path
@@ -147,10 +156,38 @@ impl AuditLog {
     pub async fn probe(&self) -> Result<(), String> {
         self.store.probe().await
     }
+
+    /// Keeps a sealed record until `exp` (Unix seconds).
+    pub async fn put_sealed(&self, key: &str, exp: i64, data: Vec<u8>) -> Result<(), String> {
+        self.store.put_sealed(key, exp, data).await
+    }
+
+    /// The sealed record under `key` unless expired; `take` removes it as it is read.
+    pub async fn get_sealed(&self, key: &str, take: bool) -> Result<Option<Vec<u8>>, String> {
+        self.store.get_sealed(key, take).await
+    }
+}
+
+/// Seconds since the Unix epoch, now (the store's clock for expiry).
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Who acted and for whom, when a SMART session says so.
+#[derive(Debug, Clone, Default)]
+pub struct Who {
+    /// The user (`fhirUser`).
+    pub actor: String,
+    /// The launch context's patient id.
+    pub patient: String,
+    /// The FHIR server.
+    pub fhir_server: String,
 }
 
 /// One audit row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Entry {
     /// The service's own id for the request (a fresh UUID: unique, whatever clients send).
     pub request_id: String,
@@ -162,7 +199,7 @@ pub struct Entry {
     /// The time the client gave (a feedback's `outcomeTimestamp`, checked as RFC 3339), or
     /// empty.
     pub client_time: String,
-    /// `assess`, `hook` or `feedback`.
+    /// `assess`, `hook`, `feedback`, `ui/assess`, `smart-launch` or `smart-read`.
     pub kind: String,
     /// CDS Hooks hook (`patient-view`, ...), or empty.
     pub hook: String,
@@ -180,6 +217,14 @@ pub struct Entry {
     pub outcome: String,
     /// Card id the feedback is about, or empty.
     pub card: String,
+    /// Who acted, when known: the SMART launch's `fhirUser` (such as
+    /// `Practitioner/123`), or empty.
+    pub actor: String,
+    /// The patient the row is about when it came from a SMART launch (the launch context's
+    /// patient id), or empty.
+    pub patient: String,
+    /// The FHIR server read (a SMART launch's `iss`), or empty.
+    pub fhir_server: String,
 }
 
 impl Entry {
@@ -212,6 +257,7 @@ impl Entry {
             engine_version: assessment.engine.version.into(),
             outcome: String::new(),
             card: cards.join(","),
+            ..Entry::default()
         }
     }
 }

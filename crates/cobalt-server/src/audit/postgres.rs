@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::OnceCell;
 
 /// The schema, as migrations numbered as SQLite's (`schema_version` holds the last applied).
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "
 CREATE TABLE IF NOT EXISTS audit (
     seq BIGSERIAL PRIMARY KEY,
@@ -37,12 +37,19 @@ CREATE TABLE jti (iss TEXT NOT NULL, jti TEXT NOT NULL, exp BIGINT NOT NULL, PRI
 CREATE INDEX jti_exp ON jti(exp);
 CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
 ",
+    "
+ALTER TABLE audit ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN patient TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN fhir_server TEXT NOT NULL DEFAULT '';
+CREATE TABLE sealed (key TEXT PRIMARY KEY, exp BIGINT NOT NULL, data BYTEA NOT NULL);
+CREATE INDEX sealed_exp ON sealed(exp);
+",
 ];
 
 /// The advisory lock the migrations hold (any constant of cobalt's own).
 const MIGRATION_LOCK: i64 = 0x636f_6261_6c74;
 
-const INSERT: &str = "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+const INSERT: &str = "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time, actor, patient, fhir_server) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
 
 /// The PostgreSQL store.
 pub struct Postgres {
@@ -205,6 +212,9 @@ async fn insert(
                 &e.card,
                 &e.client_request_id,
                 &e.client_time,
+                &e.actor,
+                &e.patient,
+                &e.fhir_server,
             ],
         )
         .await
@@ -271,6 +281,41 @@ impl Store for Postgres {
                 .await
                 .map_err(text)?;
             Ok(())
+        }))
+    }
+
+    fn put_sealed<'a>(&'a self, key: &'a str, exp: i64, data: Vec<u8>) -> Pending<'a, ()> {
+        Box::pin(self.timed(async move {
+            let client = self.client().await?;
+            let now = super::unix_now();
+            client
+                .execute("DELETE FROM sealed WHERE exp < $1", &[&now])
+                .await
+                .map_err(text)?;
+            client
+                .execute(
+                    "INSERT INTO sealed (key, exp, data) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET exp = EXCLUDED.exp, data = EXCLUDED.data",
+                    &[&key, &exp, &data],
+                )
+                .await
+                .map_err(text)?;
+            Ok(())
+        }))
+    }
+
+    fn get_sealed<'a>(&'a self, key: &'a str, take: bool) -> Pending<'a, Option<Vec<u8>>> {
+        Box::pin(self.timed(async move {
+            let client = self.client().await?;
+            let sql = if take {
+                "DELETE FROM sealed WHERE key = $1 AND exp >= $2 RETURNING data"
+            } else {
+                "SELECT data FROM sealed WHERE key = $1 AND exp >= $2"
+            };
+            let row = client
+                .query_opt(sql, &[&key, &super::unix_now()])
+                .await
+                .map_err(text)?;
+            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
         }))
     }
 }

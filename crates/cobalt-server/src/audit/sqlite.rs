@@ -30,6 +30,19 @@ enum JobMsg {
     },
     /// A write that only shows the database can be written.
     Probe(oneshot::Sender<Result<(), String>>),
+    /// Keeps a sealed record.
+    Put {
+        key: String,
+        exp: i64,
+        data: Vec<u8>,
+        ack: oneshot::Sender<Result<(), String>>,
+    },
+    /// Reads (and with `take` removes) a sealed record.
+    Get {
+        key: String,
+        take: bool,
+        ack: oneshot::Sender<Result<Option<Vec<u8>>, String>>,
+    },
 }
 
 impl std::fmt::Debug for JobMsg {
@@ -39,7 +52,7 @@ impl std::fmt::Debug for JobMsg {
 }
 
 /// The schema, as migrations: the database records the last one applied in `schema_version`.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     "
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -65,6 +78,13 @@ ALTER TABLE audit ADD COLUMN client_time TEXT NOT NULL DEFAULT '';
 CREATE TABLE jti (iss TEXT NOT NULL, jti TEXT NOT NULL, exp INTEGER NOT NULL, PRIMARY KEY (iss, jti));
 CREATE INDEX jti_exp ON jti(exp);
 CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), at TEXT NOT NULL);
+",
+    "
+ALTER TABLE audit ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN patient TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN fhir_server TEXT NOT NULL DEFAULT '';
+CREATE TABLE sealed (key TEXT PRIMARY KEY, exp INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE INDEX sealed_exp ON sealed(exp);
 ",
 ];
 
@@ -116,8 +136,9 @@ impl Sqlite {
                         }
                     }
                     match write_batch(&mut conn, &jobs) {
-                        Ok(claims) => {
+                        Ok((claims, reads)) => {
                             let mut claims = claims.into_iter();
+                            let mut reads = reads.into_iter();
                             for job in jobs {
                                 match job {
                                     JobMsg::Write(job) => {
@@ -126,8 +147,11 @@ impl Sqlite {
                                     JobMsg::Claim { ack, .. } => {
                                         let _ = ack.send(Ok(claims.next().unwrap_or(false)));
                                     }
-                                    JobMsg::Probe(ack) => {
+                                    JobMsg::Probe(ack) | JobMsg::Put { ack, .. } => {
                                         let _ = ack.send(Ok(()));
+                                    }
+                                    JobMsg::Get { ack, .. } => {
+                                        let _ = ack.send(Ok(reads.next().flatten()));
                                     }
                                 }
                             }
@@ -142,7 +166,10 @@ impl Sqlite {
                                     JobMsg::Claim { ack, .. } => {
                                         let _ = ack.send(Err(e.clone()));
                                     }
-                                    JobMsg::Probe(ack) => {
+                                    JobMsg::Probe(ack) | JobMsg::Put { ack, .. } => {
+                                        let _ = ack.send(Err(e.clone()));
+                                    }
+                                    JobMsg::Get { ack, .. } => {
                                         let _ = ack.send(Err(e.clone()));
                                     }
                                 }
@@ -192,17 +219,47 @@ impl Store for Sqlite {
             done.await.map_err(stopped)?
         })
     }
+
+    fn put_sealed<'a>(&'a self, key: &'a str, exp: i64, data: Vec<u8>) -> Pending<'a, ()> {
+        Box::pin(async move {
+            let (ack, done) = oneshot::channel();
+            self.send(JobMsg::Put {
+                key: key.to_string(),
+                exp,
+                data,
+                ack,
+            })?;
+            done.await.map_err(stopped)?
+        })
+    }
+
+    fn get_sealed<'a>(&'a self, key: &'a str, take: bool) -> Pending<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let (ack, done) = oneshot::channel();
+            self.send(JobMsg::Get {
+                key: key.to_string(),
+                take,
+                ack,
+            })?;
+            done.await.map_err(stopped)?
+        })
+    }
 }
 
-/// Writes a batch in one transaction; returns, for each claim in order, whether its token id
-/// was new.
-fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<Vec<bool>> {
+/// What a batch answers: for each claim in order, whether its token id was new; for each read
+/// of a sealed record in order, the record.
+type BatchAnswers = (Vec<bool>, Vec<Option<Vec<u8>>>);
+
+/// Writes a batch in one transaction.
+fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<BatchAnswers> {
     let tx = conn.transaction()?;
     let mut claims = Vec::new();
+    let mut reads = Vec::new();
+    let now = super::unix_now();
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time, actor, patient, fhir_server)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?;
         let mut claim =
             tx.prepare_cached("INSERT OR IGNORE INTO jti (iss, jti, exp) VALUES (?1, ?2, ?3)")?;
@@ -223,7 +280,10 @@ fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<Vec<b
                             e.outcome,
                             e.card,
                             e.client_request_id,
-                            e.client_time
+                            e.client_time,
+                            e.actor,
+                            e.patient,
+                            e.fhir_server
                         ])?;
                     }
                 }
@@ -236,18 +296,35 @@ fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<Vec<b
                         [],
                     )?;
                 }
+                JobMsg::Put { key, exp, data, .. } => {
+                    tx.execute("DELETE FROM sealed WHERE exp < ?1", [now])?;
+                    tx.execute(
+                        "INSERT OR REPLACE INTO sealed (key, exp, data) VALUES (?1, ?2, ?3)",
+                        params![key, exp, data],
+                    )?;
+                }
+                JobMsg::Get { key, take, .. } => {
+                    let sql = if *take {
+                        "DELETE FROM sealed WHERE key = ?1 AND exp >= ?2 RETURNING data"
+                    } else {
+                        "SELECT data FROM sealed WHERE key = ?1 AND exp >= ?2"
+                    };
+                    let mut stmt = tx.prepare_cached(sql)?;
+                    let mut rows = stmt.query(params![key, now])?;
+                    reads.push(match rows.next()? {
+                        Some(r) => Some(r.get::<_, Vec<u8>>(0)?),
+                        None => None,
+                    });
+                }
             }
         }
     }
     if !claims.is_empty() {
         // Token ids are kept until their token expires (with a minute's leeway).
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
         tx.execute("DELETE FROM jti WHERE exp < ?1", [now - 60])?;
     }
     tx.commit()?;
-    Ok(claims)
+    Ok((claims, reads))
 }
 
 /// Writes the whole log as NDJSON, oldest first, one object per row.
