@@ -237,6 +237,8 @@ async function run({ env, base, browser, readerToken, hookKey, server }) {
     check(`${name}: the form holds what was read (age ${expected ? age : ''})`, age !== '' && Number(age) > 0, age);
     await noTokenIn(page, name);
     await page.screenshot({ path: join(artefacts, `smart-${name}.png`), fullPage: true });
+    await page.screenshot({ path: join(artefacts, `smart-${name}-top.png`) });
+    await page.locator("#record").screenshot({ path: join(artefacts, `smart-${name}-record.png`) });
   }
   t('three EHR launches in the browser, with read-back and cobalt assess', since);
 

@@ -40,7 +40,7 @@ pub fn discovery() -> Value {
                 "hook": "patient-view",
                 "id": PATIENT_VIEW,
                 "title": "cobalt: vitamin B12 deficiency and the MS work-up",
-                "description": "Whether B12 testing is indicated, the B12 status, its causes, the B12-versus-MS picture and what to do, each with its rule and sources (NICE NG239, BSH 2014, McDonald 2017).",
+                "description": "Whether B12 testing is indicated, the B12 status, its causes, the B12-versus-MS picture and what to do, each with its rule and sources (NICE NG239, BSH 2014, McDonald 2017 and 2024). Where the service is registered with the EHR for SMART App Launch, every card also carries a SMART app link (type smart) to cobalt's page for the patient.",
                 "prefetch": prefetch,
                 "usageRequirements": "Decision support for a clinician, not a diagnosis.",
             },

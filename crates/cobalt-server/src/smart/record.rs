@@ -374,21 +374,83 @@ pub async fn read(
 }
 
 /// Marks each listed resource with what the mapping skipped: the whole resource (its own path)
-/// or parts of it (paths under it).
+/// or parts of it (paths under it). Sorted once, each resource finds its own in a range, so the
+/// work is n log n however many resources and skipped parts there are.
 pub fn mark_skipped(listed: &mut [Listed], skipped: &[cobalt_fhir::Skipped]) {
+    let mut sorted: Vec<&cobalt_fhir::Skipped> = skipped.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
     for item in listed.iter_mut() {
-        let prefix = format!("{}.", item.path);
+        let start = sorted.partition_point(|s| s.path.as_str() < item.path.as_str());
         let mut parts = Vec::new();
-        for s in skipped {
-            if s.path == item.path {
-                item.status = "skipped".into();
-                item.reason = s.reason.clone();
-            } else if s.path.starts_with(&prefix) {
-                parts.push(format!("{}: {}", &s.path[prefix.len()..], s.reason));
+        for s in sorted[start..]
+            .iter()
+            .take_while(|s| s.path.starts_with(item.path.as_str()))
+        {
+            match s.path[item.path.len()..].strip_prefix('.') {
+                None if s.path.len() == item.path.len() => {
+                    item.status = "skipped".into();
+                    item.reason = s.reason.clone();
+                }
+                Some(part) => parts.push(format!("{part}: {}", s.reason)),
+                None => {}
             }
         }
         if item.status == "used" && !parts.is_empty() {
             item.reason = parts.join("; ");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(path: &str) -> Listed {
+        Listed {
+            path: path.into(),
+            reference: String::new(),
+            label: String::new(),
+            date: String::new(),
+            status: "used".into(),
+            reason: String::new(),
+        }
+    }
+
+    fn skip(path: &str, reason: &str) -> cobalt_fhir::Skipped {
+        cobalt_fhir::Skipped {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn a_whole_resource_and_parts_of_one_are_marked_on_their_own_item() {
+        let mut listed = vec![
+            item("read.observations[0].entry[3].resource"),
+            item("read.observations[0].entry[30].resource"),
+            item("read.patient"),
+        ];
+        let skipped = [
+            skip("read.observations[0].entry[30].resource", "status cancelled"),
+            skip("read.patient.extension[0]", "an extension not read"),
+            skip("read.observations[0].entry[3].resource.interpretation", "not read"),
+        ];
+        mark_skipped(&mut listed, &skipped);
+        assert_eq!(listed[0].status, "used");
+        assert_eq!(listed[0].reason, "interpretation: not read");
+        assert_eq!(listed[1].status, "skipped");
+        assert_eq!(listed[1].reason, "status cancelled");
+        assert_eq!(listed[2].status, "used");
+        assert_eq!(listed[2].reason, "extension[0]: an extension not read");
+    }
+
+    #[test]
+    fn only_fhir_ids_reach_a_url_and_query_values_are_encoded() {
+        assert!(is_fhir_id("pat-b12.14"));
+        for bad in ["", "p1/../../admin", "p1&_count=1", "p1#x", "p 1", &"x".repeat(65)] {
+            assert!(!is_fhir_id(bad), "{bad}");
+        }
+        assert_eq!(encode("a b&c/d"), "a%20b%26c%2Fd");
+        assert_eq!(encode("Az09-._~"), "Az09-._~");
     }
 }
