@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod keys;
+mod pull;
 mod screen;
 mod serve;
 
@@ -87,6 +88,15 @@ enum Command {
     },
     /// Screen a population: a FHIR Bulk Data export in, one result per patient out.
     Screen(screen::ScreenArgs),
+    /// Pull a FHIR Bulk Data export from the EHR (SMART Backend Services) into a directory
+    /// that `cobalt screen` reads; run again to resume.
+    Pull {
+        #[command(flatten)]
+        flags: pull::PullFlags,
+        /// The export directory (made if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// One stage of a screening, on standard input and output, for a job that distributes the
     /// stages over a cluster (spark/screen_job.py). JOB_DIR/job.json names the export's files.
     ScreenStage {
@@ -275,6 +285,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let kb = load_kb()?;
             screen::run(args, &kb)
         }
+        Command::Pull { flags, out } => match pull::options(&flags, &out) {
+            Ok(opts) => pull::pull(&opts),
+            Err(e) => {
+                eprintln!("cobalt: {e}");
+                Ok(ExitCode::from(2))
+            }
+        },
         Command::ScreenStage { stage, job } => {
             let kb = load_kb()?;
             screen::stage(stage, &job, &kb)

@@ -30,7 +30,14 @@ pub enum ScreenDetail {
 #[derive(clap::Args, Debug)]
 pub struct ScreenArgs {
     /// The export directory (Patient.ndjson, Observation.ndjson, ...; .ndjson.gz too; manifest.json if present).
-    pub export: PathBuf,
+    #[arg(required_unless_present = "pull")]
+    pub export: Option<PathBuf>,
+    /// Pull the export from the EHR first (the flags of `cobalt pull`) into OUT/export, then
+    /// screen it; run again to resume an unfinished pull.
+    #[arg(long, conflicts_with = "export")]
+    pub pull: bool,
+    #[command(flatten)]
+    pub pull_flags: crate::pull::PullFlags,
     /// The results directory: results.ndjson (or .csv), errors.ndjson, summary.json.
     #[arg(long)]
     pub out: PathBuf,
@@ -58,7 +65,32 @@ pub struct ScreenArgs {
 }
 
 /// Runs the screening.
-pub fn run(args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<ExitCode> {
+pub fn run(mut args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<ExitCode> {
+    if args.pull {
+        let dir = args.out.join("export");
+        let opts = match crate::pull::options(&args.pull_flags, &dir) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("cobalt: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        // A complete export already there (this run's own, pulled before a stop) is screened
+        // as it is.
+        let complete =
+            dir.join("manifest.json").exists() && !cobalt_pull::state::dir(&dir).exists();
+        if !complete {
+            let code = crate::pull::pull(&opts)?;
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
+            }
+        }
+        args.export = Some(dir);
+    }
+    let Some(export) = args.export.clone() else {
+        eprintln!("cobalt: name the export directory, or --pull");
+        return Ok(ExitCode::from(2));
+    };
     let profile_id = args
         .profile
         .clone()
@@ -67,7 +99,7 @@ pub fn run(args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<ExitCode
         eprintln!("cobalt: unknown profile `{profile_id}`");
         return Ok(ExitCode::from(2));
     };
-    let manifest = match cobalt_screen::manifest_date(&args.export) {
+    let manifest = match cobalt_screen::manifest_date(&export) {
         Ok(d) => d,
         Err(e) => {
             eprintln!("cobalt: {e:#}");
@@ -96,7 +128,7 @@ pub fn run(args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<ExitCode
         return Ok(ExitCode::from(2));
     }
     let opts = cobalt_screen::Options {
-        input: args.export.clone(),
+        input: export.clone(),
         out: args.out.clone(),
         format: match args.format {
             ScreenFormat::Ndjson => cobalt_screen::Format::Ndjson,

@@ -213,10 +213,20 @@ pub async fn exchange(
     deadline: Duration,
     limit: usize,
 ) -> Result<Vec<u8>, ServerError> {
+    let timeout = || ServerError::Timeout {
+        what: what.to_string(),
+        ms: deadline.as_millis(),
+    };
     let work = async {
-        let resp = rb.send().await.map_err(|e| ServerError::Unreachable {
-            what: what.to_string(),
-            reason: without_url(&e),
+        let resp = rb.send().await.map_err(|e| {
+            if e.is_timeout() {
+                timeout()
+            } else {
+                ServerError::Unreachable {
+                    what: what.to_string(),
+                    reason: without_url(&e),
+                }
+            }
         })?;
         let status = resp.status();
         let body = read_limited(resp, limit, what).await?;
@@ -231,10 +241,7 @@ pub async fn exchange(
     };
     tokio::time::timeout(deadline, work)
         .await
-        .map_err(|_| ServerError::Timeout {
-            what: what.to_string(),
-            ms: deadline.as_millis(),
-        })?
+        .map_err(|_| timeout())?
 }
 
 /// Fetches `{fhir_base}/.well-known/smart-configuration`.

@@ -204,6 +204,8 @@ struct Reader<'a> {
     bytes_left: usize,
     pages: usize,
     resources: usize,
+    /// When the whole read must be done.
+    until: std::time::Instant,
 }
 
 impl Reader<'_> {
@@ -215,13 +217,19 @@ impl Reader<'_> {
             });
         }
         self.pages += 1;
+        // Each request may take what is left of the read's deadline (the client's own timeout,
+        // made for CDS Hooks prefetch, does not apply here).
+        let left = self
+            .until
+            .saturating_duration_since(std::time::Instant::now())
+            .max(Duration::from_millis(1));
         let rb = self
             .http
             .get(url)
+            .timeout(left)
             .header("Accept", "application/fhir+json")
             .bearer_auth(&self.session.access_token);
-        // The whole read has its own deadline; this only bounds the bytes.
-        let body = exchange(rb, what, Duration::from_secs(3600), self.bytes_left).await?;
+        let body = exchange(rb, what, left, self.bytes_left).await?;
         self.bytes_left = self.bytes_left.saturating_sub(body.len());
         let text = String::from_utf8(body).map_err(|_| ServerError::Invalid {
             what: what.to_string(),
@@ -324,6 +332,7 @@ pub async fn read(
             bytes_left: bounds.bytes,
             pages: 0,
             resources: 0,
+            until: std::time::Instant::now() + bounds.deadline,
         };
         let mut out = Read::default();
         let url = format!("{}/Patient/{}", reader.base, encode(&session.patient));
@@ -431,9 +440,15 @@ mod tests {
             item("read.patient"),
         ];
         let skipped = [
-            skip("read.observations[0].entry[30].resource", "status cancelled"),
+            skip(
+                "read.observations[0].entry[30].resource",
+                "status cancelled",
+            ),
             skip("read.patient.extension[0]", "an extension not read"),
-            skip("read.observations[0].entry[3].resource.interpretation", "not read"),
+            skip(
+                "read.observations[0].entry[3].resource.interpretation",
+                "not read",
+            ),
         ];
         mark_skipped(&mut listed, &skipped);
         assert_eq!(listed[0].status, "used");
@@ -447,7 +462,14 @@ mod tests {
     #[test]
     fn only_fhir_ids_reach_a_url_and_query_values_are_encoded() {
         assert!(is_fhir_id("pat-b12.14"));
-        for bad in ["", "p1/../../admin", "p1&_count=1", "p1#x", "p 1", &"x".repeat(65)] {
+        for bad in [
+            "",
+            "p1/../../admin",
+            "p1&_count=1",
+            "p1#x",
+            "p 1",
+            &"x".repeat(65),
+        ] {
             assert!(!is_fhir_id(bad), "{bad}");
         }
         assert_eq!(encode("a b&c/d"), "a%20b%26c%2Fd");
