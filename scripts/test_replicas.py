@@ -8,7 +8,13 @@ client, with tokens from an independent signer (PyJWT):
 3. under load, the database is stopped and started again: the replicas answer 503 (and
    /healthz 503) while it is down and 200 once it is back, by themselves; every 200 has its row;
 4. `cobalt audit export --db postgres://...` writes every row;
-5. with the database on TLS, a replica given `?sslmode=require` and the CA (`--db-ca`) connects
+5. a SMART launch begun on one replica is finished on the other and its record read on the
+   first (the launch state and the session are in the shared store, sealed under the key the
+   replicas share); the same `state` is refused on either replica afterwards; a replica with
+   another session key cannot open the session; the token is nowhere in the database in clear.
+   The EHR is a small mock here (scripts/smart-test.mjs runs a real one) that checks cobalt's
+   client assertion with PyJWT and its PKCE verifier;
+6. with the database on TLS, a replica given `?sslmode=require` and the CA (`--db-ca`) connects
    over TLS (pg_stat_ssl says so), and one given another CA is refused (503), never plaintext.
 
 PostgreSQL comes from Debian's packages (`postgresql`; /usr/lib/postgresql/*/bin): `initdb` in a
@@ -21,6 +27,8 @@ Prints one line per check and "replicas: N passed, N failed"; exits non-zero on 
 
 import base64
 import glob
+import hashlib
+import http.client
 import http.server
 import json
 import os
@@ -33,6 +41,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
@@ -263,6 +272,133 @@ class Load:
             return [s for _, _, s in self.answers]
 
 
+# --- a mock EHR for SMART across replicas ------------------------------------------------------------
+
+class Ehr(http.server.BaseHTTPRequestHandler):
+    """Discovery, a token endpoint that checks cobalt's assertion (PyJWT) and PKCE, and FHIR
+    reads of patient p1 with the token it issued."""
+    origin = ""
+    cobalt_jwks = {}
+    challenge = {}  # code -> code_challenge
+    TOKEN = "mock-access-token-0123456789abcdef"
+    seen = []
+
+    def reply(self, status, body, ctype="application/json"):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", ctype)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        if path == "/fhir/.well-known/smart-configuration":
+            return self.reply(200, {"issuer": self.origin, "authorization_endpoint": self.origin + "/auth",
+                                    "token_endpoint": self.origin + "/token", "capabilities": ["launch-ehr"]})
+        if self.headers.get("authorization") != f"Bearer {self.TOKEN}":
+            return self.reply(401, {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]})
+        if path == "/fhir/Patient/p1":
+            return self.reply(200, {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1961-04-02"})
+        entries = []
+        if path == "/fhir/Observation":
+            entries = [{"resource": {"resourceType": "Observation", "id": "o1", "status": "final",
+                                     "code": {"coding": [{"system": "http://loinc.org", "code": "2132-9"}]},
+                                     "subject": {"reference": "Patient/p1"}, "effectiveDateTime": "2025-11-01",
+                                     "valueQuantity": {"value": 90, "unit": "pg/mL", "system": "http://unitsofmeasure.org", "code": "pg/mL"}}}]
+        return self.reply(200, {"resourceType": "Bundle", "type": "searchset", "entry": entries})
+
+    def do_POST(self):
+        form = dict(urllib.parse.parse_qsl(self.rfile.read(int(self.headers["content-length"])).decode()))
+        Ehr.seen.append(form)
+        try:
+            header = jwt.get_unverified_header(form["client_assertion"])
+            jwk = next(k for k in self.cobalt_jwks["keys"] if k["kid"] == header["kid"])
+            pub = jwt.algorithms.ECAlgorithm.from_jwk(json.dumps(jwk))
+            claims = jwt.decode(form["client_assertion"], pub, algorithms=["ES384"], audience=self.origin + "/token")
+            assert claims["iss"] == claims["sub"] == "cobalt-replicas"
+            verifier = form["code_verifier"].encode()
+            s256 = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=").decode()
+            assert self.challenge.get(form["code"]) == s256, "PKCE"
+        except Exception as e:  # noqa: BLE001 - any failure is the client's
+            return self.reply(400, {"error": "invalid_client", "error_description": str(e)})
+        idt = "e30." + base64.urlsafe_b64encode(json.dumps({"fhirUser": "Practitioner/dr-who"}).encode()).rstrip(b"=").decode() + ".sig"
+        return self.reply(200, {"access_token": self.TOKEN, "token_type": "Bearer", "expires_in": 300,
+                                "scope": "launch patient/*.rs", "patient": "p1", "id_token": idt})
+
+    def log_message(self, *args):
+        pass
+
+
+def raw(port, path, cookie=None):
+    """A GET without following redirects: (status, headers, body)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    c.request("GET", path, headers={"cookie": cookie} if cookie else {})
+    r = c.getresponse()
+    return r.status, r.getheaders(), r.read()
+
+
+def cookie_of(headers, name):
+    for k, v in headers:
+        if k.lower() == "set-cookie" and v.startswith(name + "="):
+            return v.split(";")[0]
+    return None
+
+
+def smart_across_replicas(pg, jwks_url, tmp):
+    key = os.path.join(tmp, "smart.pem")
+    subprocess.run([COBALT, "keys", "new", "--out", key], check=True, capture_output=True)
+    Ehr.cobalt_jwks = json.loads(subprocess.run([COBALT, "keys", "jwks", key], check=True, capture_output=True, text=True).stdout)
+    ehr_port = free_port()
+    Ehr.origin = f"http://127.0.0.1:{ehr_port}"
+    ehr = http.server.ThreadingHTTPServer(("127.0.0.1", ehr_port), Ehr)
+    threading.Thread(target=ehr.serve_forever, daemon=True).start()
+    fhir = Ehr.origin + "/fhir"
+    shared = os.path.join(tmp, "session.key")
+    with open(shared, "w") as f:
+        f.write(os.urandom(32).hex())
+    stranger = os.path.join(tmp, "other.key")
+    with open(stranger, "w") as f:
+        f.write(os.urandom(32).hex())
+    smart = ["--smart-client-id", "cobalt-replicas", "--smart-key", key, "--smart-fhir-server", fhir]
+    e = Replica("e", pg.url, jwks_url, tmp, smart + ["--smart-session-key", shared])
+    f = Replica("f", pg.url, jwks_url, tmp, smart + ["--smart-session-key", shared])
+    g = Replica("g", pg.url, jwks_url, tmp, smart + ["--smart-session-key", stranger])
+    try:
+        e.start(), f.start(), g.start()
+        q = urllib.parse.urlencode({"iss": fhir, "launch": "launch-123"})
+        status, headers, _ = raw(e.port, f"/smart/launch?{q}")
+        location = dict((k.lower(), v) for k, v in headers).get("location", "")
+        params = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+        launch_cookie = cookie_of(headers, "__Host-cobalt-launch")
+        check("SMART: replica e redirects the launch to the EHR (302, PKCE S256, a launch cookie)",
+              status == 302 and location.startswith(Ehr.origin + "/auth") and params.get("code_challenge_method") == "S256"
+              and launch_cookie is not None, (status, location))
+        Ehr.challenge["code-1"] = params.get("code_challenge")
+        cb = "/smart/callback?" + urllib.parse.urlencode({"code": "code-1", "state": params.get("state", ""), "iss": Ehr.origin})
+        status, headers, body = raw(f.port, cb, launch_cookie)
+        session = cookie_of(headers, "__Host-cobalt-session")
+        check("SMART: replica f finishes the launch replica e began (303, a session cookie)",
+              status == 303 and session is not None, (status, body[:300]))
+        status, _, body = raw(e.port, "/smart/record", session)
+        rec = json.loads(body) if status == 200 else {}
+        check("SMART: replica e reads the record of the session made on f",
+              status == 200 and rec.get("patient") == "p1" and rec["assessment"]["conclusions"]["b12_status"] == "deficient", (status, body[:300]))
+        check("SMART: the state is used once across replicas (400 on e and on f)",
+              raw(e.port, cb, launch_cookie)[0] == 400 and raw(f.port, cb, launch_cookie)[0] == 400)
+        check("SMART: a replica with another session key cannot open the session (401)", raw(g.port, "/smart/record", session)[0] == 401)
+        dump = pg.query("select string_agg(encode(data, 'escape'), ' ') from sealed")
+        check("SMART: the token is not in the database in clear", Ehr.TOKEN not in dump and len(dump) > 0, dump[:100])
+        rows = subprocess.run([COBALT, "audit", "export", "--db", pg.url], capture_output=True, text=True).stdout
+        kinds = [json.loads(x) for x in rows.splitlines() if x.strip()]
+        check("SMART: the launch and the read are in the shared audit log with the user, the patient and the FHIR server",
+              any(r["kind"] == "smart-launch" and r["patient"] == "p1" and r["actor"] == "Practitioner/dr-who" for r in kinds)
+              and any(r["kind"] == "smart-read" and r["fhir_server"] == fhir for r in kinds) and Ehr.TOKEN not in rows)
+    finally:
+        e.stop(), f.stop(), g.stop()
+        ehr.shutdown()
+
+
 def audit_ids(db):
     p = subprocess.run([COBALT, "audit", "export", "--db", db.split("?")[0]], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
@@ -344,7 +480,10 @@ def main():
         n = len(audit_ids(pg.url))
         check(f"audit export reads PostgreSQL ({n} rows)", n >= len(ok))
 
-        # 5. TLS to the database.
+        # 5. SMART sessions across replicas.
+        smart_across_replicas(pg, jwks_url, tmp)
+
+        # 6. TLS to the database.
         a.stop()
         b.stop()
         ca, other = pg.tls(tmp)
