@@ -94,10 +94,23 @@ pub struct ServeArgs {
     /// [default: 10000].
     #[arg(long)]
     pub smart_read_deadline_ms: Option<u64>,
+    /// Most client connections served at once; keep it below the process's file descriptor
+    /// limit (`ulimit -n`; systemd's default is 1024) [default: 512].
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's line and headers before its connection is
+    /// closed [default: 10].
+    #[arg(long)]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds shutdown (SIGTERM, Ctrl-C) waits for requests in flight before it drops the rest
+    /// [default: 10].
+    #[arg(long)]
+    pub shutdown_grace_secs: Option<u64>,
     /// A TOML file with the same settings (listen, db, db_pool_size, db_timeout_ms, db_ca, trust = [...], public_url, cors_origins,
     /// body_limit, timeout_secs, fhir_deadline_ms, fhir_servers, fhir_body_limit, profile,
     /// ui_trust_proxy, smart = [{ fhir_server, client_id, key }], smart_scope,
-    /// smart_session_key, smart_read_deadline_ms).
+    /// smart_session_key, smart_read_deadline_ms, max_connections, header_timeout_secs,
+    /// shutdown_grace_secs).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -129,6 +142,9 @@ struct FileConfig {
     smart_scope: Option<String>,
     smart_session_key: Option<PathBuf>,
     smart_read_deadline_ms: Option<u64>,
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
 }
 
 /// One EHR cobalt is registered with, in the TOML file (`[[smart]]`).
@@ -295,6 +311,18 @@ pub fn config(args: &ServeArgs) -> Result<cobalt_server::Config> {
     c.echo = args.enable_echo;
     c.ui_trust_proxy = args.ui_trust_proxy || file.ui_trust_proxy;
     c.smart = smart_settings;
+    if let Some(n) = args.max_connections.or(file.max_connections) {
+        if n == 0 {
+            anyhow::bail!("max_connections: at least 1");
+        }
+        c.limits.max_connections = n;
+    }
+    if let Some(t) = args.header_timeout_secs.or(file.header_timeout_secs) {
+        c.limits.header_timeout = Duration::from_secs(t.max(1));
+    }
+    if let Some(t) = args.shutdown_grace_secs.or(file.shutdown_grace_secs) {
+        c.limits.shutdown_grace = Duration::from_secs(t);
+    }
     Ok(c)
 }
 

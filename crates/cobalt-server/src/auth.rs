@@ -14,6 +14,12 @@
 //! cache, so an issuer whose key set hangs delays nobody else; it is bounded in size
 //! ([`MAX_JWKS_BYTES`]) and time; and a failure is remembered for `refetch_after`, so that
 //! refused tokens do not make the service fetch again and again.
+//!
+//! How long keys are used: for the answer's `Cache-Control: max-age`, within 10 s
+//! (`refetch_after`) and one hour (`key_ttl`), or one hour without one; `no-store` or
+//! `no-cache`, 10 s. So a key the issuer removes from its set stops being accepted within its
+//! own max-age (at most an hour, at least 10 s). A token's `exp`, `nbf` and `iat` have 30 s of
+//! leeway for clock skew.
 
 use jsonwebtoken::jwk::{JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
@@ -124,6 +130,9 @@ struct Slot {
     keys: Option<Arc<JwkSet>>,
     fetched: Option<Instant>,
     failed: Option<Instant>,
+    /// How long this fetch's keys are used: the answer's `Cache-Control: max-age` within
+    /// [`Verifier::refetch_after`] and [`Verifier::key_ttl`], else `key_ttl`.
+    ttl: Option<Duration>,
 }
 
 /// Verifies tokens; shared by every request.
@@ -139,6 +148,7 @@ pub struct Verifier {
     /// The shortest time between two fetches of one key set (an unknown `kid` does not make
     /// the service hammer the issuer).
     pub refetch_after: Duration,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -150,6 +160,26 @@ impl std::fmt::Debug for Verifier {
 }
 
 const MAX_LIFETIME_SECS: i64 = 300;
+
+/// How long an answer may be kept, from its `Cache-Control`: `max-age=N` (seconds); `no-store`
+/// or `no-cache`, none at all (the shortest refetch interval applies).
+fn cache_lifetime(cache_control: &str) -> Option<Duration> {
+    let mut out = None;
+    for d in cache_control.split(',').map(str::trim) {
+        let d = d.to_ascii_lowercase();
+        if d == "no-store" || d == "no-cache" {
+            return Some(Duration::ZERO);
+        }
+        if let Some(n) = d.strip_prefix("max-age=") {
+            out = n
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
+        }
+    }
+    out
+}
 
 fn now() -> i64 {
     SystemTime::now()
@@ -171,10 +201,25 @@ impl Verifier {
             leeway: 30,
             key_ttl: Duration::from_secs(3600),
             refetch_after: Duration::from_secs(10),
+            metrics: None,
         }
     }
 
-    async fn fetch(&self, url: &str) -> Result<JwkSet, Refusal> {
+    /// Counts key-set fetches in these metrics.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Verifier {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    async fn fetch(&self, url: &str) -> Result<(JwkSet, Option<Duration>), Refusal> {
+        let r = self.fetch_once(url).await;
+        if let Some(m) = &self.metrics {
+            m.jwks_fetch(r.is_ok());
+        }
+        r
+    }
+
+    async fn fetch_once(&self, url: &str) -> Result<(JwkSet, Option<Duration>), Refusal> {
         let mut resp = self
             .http
             .get(url)
@@ -184,6 +229,11 @@ impl Verifier {
         if !resp.status().is_success() {
             return Err(Refusal::KeySet);
         }
+        let max_age = resp
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(cache_lifetime);
         if resp
             .content_length()
             .is_some_and(|n| n > MAX_JWKS_BYTES as u64)
@@ -197,7 +247,8 @@ impl Verifier {
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|_| Refusal::KeySet)
+        let keys = serde_json::from_slice(&body).map_err(|_| Refusal::KeySet)?;
+        Ok((keys, max_age))
     }
 
     fn slot(&self, url: &str) -> Arc<Mutex<Slot>> {
@@ -208,7 +259,8 @@ impl Verifier {
     async fn key(&self, url: &str, kid: &str) -> Result<jsonwebtoken::jwk::Jwk, Refusal> {
         let slot = self.slot(url);
         let mut slot = slot.lock().await;
-        let fresh = slot.fetched.is_some_and(|t| t.elapsed() < self.key_ttl);
+        let ttl = slot.ttl.unwrap_or(self.key_ttl);
+        let fresh = slot.fetched.is_some_and(|t| t.elapsed() < ttl);
         if let Some(k) = slot
             .keys
             .as_ref()
@@ -232,11 +284,12 @@ impl Verifier {
             return Err(Refusal::UnknownKid);
         }
         match self.fetch(url).await {
-            Ok(keys) => {
+            Ok((keys, max_age)) => {
                 let found = keys.find(kid).cloned();
                 slot.keys = Some(Arc::new(keys));
                 slot.fetched = Some(Instant::now());
                 slot.failed = None;
+                slot.ttl = max_age.map(|a| a.clamp(self.refetch_after, self.key_ttl));
                 found.ok_or(Refusal::UnknownKid)
             }
             Err(e) => {

@@ -15,7 +15,10 @@ pub mod auth;
 pub mod cards;
 pub mod cds;
 pub mod error;
+pub mod guard;
 pub mod hooks;
+pub mod listen;
+pub mod metrics;
 pub mod smart;
 pub mod ui;
 
@@ -70,6 +73,8 @@ pub struct Config {
     pub ui_trust_proxy: bool,
     /// SMART App Launch: the EHRs cobalt is registered with, and its sessions.
     pub smart: smart::SmartSettings,
+    /// Connection limits: how many at once, the header-read timeout, the shutdown grace.
+    pub limits: listen::Limits,
 }
 
 impl Config {
@@ -122,6 +127,7 @@ impl Config {
             echo: false,
             ui_trust_proxy: false,
             smart: smart::SmartSettings::default(),
+            limits: listen::Limits::default(),
         }
     }
 
@@ -188,6 +194,8 @@ pub struct AppState {
     pub assessments: Arc<tokio::sync::Semaphore>,
     /// The key that seals SMART sessions in the store.
     pub sealer: Arc<smart::session::Sealer>,
+    /// The service's metrics (`/metrics`).
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -209,10 +217,12 @@ impl AppState {
             .cloned()
             .ok_or_else(|| anyhow::anyhow!("unknown profile `{}`", config.profile))?;
         let audit = audit::AuditLog::start_with(&config.db, config.db_pool.clone())?;
+        let metrics = Arc::new(metrics::Metrics::new());
         Ok(AppState {
+            metrics: Arc::clone(&metrics),
             kb: Arc::new(kb),
             profile: Arc::new(profile),
-            verifier: Arc::new(auth::Verifier::new(config.trust.clone())),
+            verifier: Arc::new(auth::Verifier::new(config.trust.clone()).with_metrics(metrics)),
             http: reqwest::Client::builder()
                 .timeout(config.fhir_deadline)
                 .build()?,
@@ -227,6 +237,25 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, |n| n.get()) * 2,
             )),
         })
+    }
+
+    /// Commits audit rows, timing the commit; a failure is a 503 (and counted).
+    pub async fn commit(&self, entries: Vec<audit::Entry>) -> Result<(), AppError> {
+        let assessments = entries.iter().filter(|e| !e.conclusions.is_null()).count() as u64;
+        let start = std::time::Instant::now();
+        match self.audit.write(entries).await {
+            Ok(()) => {
+                self.metrics
+                    .audit_commit
+                    .observe(start.elapsed().as_secs_f64());
+                self.metrics.assessments.inc_by(assessments);
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.store_errors.inc();
+                Err(AppError::Unavailable(e))
+            }
+        }
     }
 
     /// The key that seals SMART sessions.
@@ -364,12 +393,21 @@ pub fn app(state: AppState) -> Router {
                 ]),
         )
     };
-    let mut router = Router::new()
-        .route("/cds-services", get(cds::discovery))
+    // The caller of these is checked before their body is read.
+    let guarded = Router::new()
         .route("/cds-services/{id}", post(cds::call_service))
         .route("/cds-services/{id}/feedback", post(cds::feedback))
         .route("/v1/assess", post(api::assess))
         .route("/v1/rules", get(api::rules))
+        .route("/ui/assess", post(ui::assess))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::auth_first,
+        ));
+    let mut router = Router::new()
+        .merge(guarded)
+        .route("/cds-services", get(cds::discovery))
+        .route("/metrics", get(metrics::expose))
         .route("/openapi.json", get(api::openapi))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::healthz))
@@ -378,7 +416,6 @@ pub fn app(state: AppState) -> Router {
         .route("/ui/app.js", get(ui::app_js))
         .route("/ui/app.css", get(ui::app_css))
         .route("/ui/form.json", get(ui::form))
-        .route("/ui/assess", post(ui::assess))
         .route("/smart/launch", get(smart::launch::start))
         .route("/smart/callback", get(smart::launch::callback))
         .route("/smart/record", get(smart::launch::read_record))
@@ -388,6 +425,7 @@ pub fn app(state: AppState) -> Router {
     }
     let timeout = state.config.request_timeout;
     let limit = state.config.body_limit;
+    let metrics = Arc::clone(&state.metrics);
     let mut router = router
         .layer(axum::middleware::map_response(
             move |r: Response| async move { json_too_large(r, limit) },
@@ -403,6 +441,10 @@ pub fn app(state: AppState) -> Router {
                 tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
             }),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
         .with_state(state);
     if let Some(c) = cors {
         router = router.layer(c);
@@ -440,9 +482,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "cobalt serving");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let limits = state.config.limits;
+    let metrics = Arc::clone(&state.metrics);
+    listen::run(listener, app(state), limits, metrics, shutdown_signal()).await?;
     tracing::info!("cobalt stopped");
     Ok(())
 }

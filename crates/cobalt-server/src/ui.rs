@@ -116,36 +116,12 @@ pub async fn form(State(state): State<AppState>) -> Json<Value> {
 /// `POST /ui/assess`: the assessment, the clinician report and the patient view.
 pub async fn assess(
     State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<crate::audit::Who>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let json_body = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().starts_with("application/json"));
-    if !json_body {
-        return Ok((
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Json(json!({ "error": "unsupported media type", "message": "send the case as Content-Type: application/json" })),
-        )
-            .into_response());
-    }
-    // A launched page is authorised by its SMART session (the cookie is HttpOnly and
-    // SameSite=Lax, and this route takes only JSON, so another site cannot post with it); its
-    // assessments are recorded with the session's user, patient and FHIR server.
-    let mut who = crate::audit::Who::default();
-    if !state.config.ui_trust_proxy {
-        match crate::smart::session::current(&state, &headers).await? {
-            Some(s) if state.config.smart.enabled() => {
-                who = crate::audit::Who {
-                    actor: s.fhir_user.clone(),
-                    patient: s.patient.clone(),
-                    fhir_server: s.fhir_server.clone(),
-                };
-            }
-            _ => state.authorise(&headers, "/ui/assess").await?,
-        }
-    }
+    // The content type and the caller (a SMART session, a sign-on proxy or a token) were
+    // checked before the body was read (`guard`); `who` is for the audit row.
     let out = assess_and_audit(&state, &headers, body, "ui/assess", who, |_, a| {
         serde_json::to_vec(&UiAssessment {
             report_html: cobalt_report::report_fragment(a),

@@ -300,11 +300,7 @@ pub async fn callback(
         fhir_server: session.fhir_server.clone(),
         ..audit::Entry::default()
     };
-    state
-        .audit
-        .write(vec![entry])
-        .await
-        .map_err(AppError::Unavailable)?;
+    state.commit(vec![entry]).await?;
     let mut r = redirect("/?launch=smart");
     let h = r.headers_mut();
     h.append(
@@ -438,11 +434,7 @@ pub async fn read_record(
         })
         .await;
     let (body, entry) = body?;
-    state
-        .audit
-        .write(vec![entry])
-        .await
-        .map_err(AppError::Unavailable)?;
+    state.commit(vec![entry]).await?;
     let mut r = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     no_store(r.headers_mut());
     Ok(r)
