@@ -14,8 +14,10 @@
 //! results through the vocabulary's LOINC codes, findings, pregnancy and breastfeeding status),
 //! Condition, MedicationStatement, MedicationRequest (with Medication resources they reference)
 //! and Procedure. Everything else, and every resource that does not count (an entered-in-error
-//! observation, a resolved condition, another patient's data), is listed in
-//! [`Mapped::skipped`] with the reason. Codes that map to no concept are written as
+//! observation, a resolved condition, another patient's data, a resource not shown to be the
+//! patient's, a repeat of a resource already read), is listed in [`Mapped::skipped`] with the
+//! reason. A resource is identified by its type and id: the same one read twice (a Bundle entry
+//! repeated, or one resource in two CDS Hooks prefetch searches) is used once. Codes that map to no concept are written as
 //! `code: {system, code}` entries so that the parser lists them as unrecognised; they are never
 //! an error. The code lists beyond the vocabulary live in `knowledge/fhir.toml` ([`tables`]).
 //!
@@ -93,6 +95,8 @@ pub const SKIP_KINDS: &[&str] = &[
     "type_not_read",
     "status",
     "other_patient",
+    "no_patient",
+    "duplicate",
     "no_code",
     "other_kind",
     "medication_reference",
@@ -105,6 +109,8 @@ pub const SKIP_KINDS: &[&str] = &[
 impl Skipped {
     /// Why, as one of [`SKIP_KINDS`]: `type_not_read` (a resource type cobalt does not read),
     /// `status` (not taken, not done, not a result, not present now), `other_patient`,
+    /// `no_patient` (no subject reference naming the patient, where one is needed),
+    /// `duplicate` (a repeat of a resource already read: the same type and id),
     /// `no_code` (no code, or text naming nothing cobalt reads), `other_kind` (a code of a
     /// concept the resource cannot carry), `medication_reference` (an unresolved or unused
     /// Medication), `value_not_read`, `finding` (recorded as absent or twice), `extension`,
@@ -120,11 +126,12 @@ impl Skipped {
             || starts("verification status ")
         {
             "status"
-        } else if starts("about another subject")
-            || starts("another patient")
-            || starts("a second copy of the patient")
-        {
+        } else if starts("about another subject") || starts("another patient") {
             "other_patient"
+        } else if starts("no subject naming ") {
+            "no_patient"
+        } else if starts("a repeat of ") {
+            "duplicate"
         } else if starts("no code")
             || starts("no coded ")
             || starts("no medication")
@@ -181,6 +188,12 @@ pub fn is_fhir(text: &str) -> bool {
 /// single resource, or a JSON array of resources. Ages and durations are counted to `as_of`,
 /// which the case also carries as its `as_of`.
 ///
+/// The case is about the first Patient (else the patient the first subject reference names);
+/// another patient's resources are skipped. A resource without a subject reference is taken to
+/// be that patient's while the input holds only one patient (a hand-made Bundle often leaves
+/// `subject` out); when it holds another patient too, such a resource could be either's and is
+/// not used (`no_patient`).
+///
 /// # Errors
 /// Invalid FHIR (not UTF-8, not JSON, not an object, a missing `resourceType`, a Bundle whose
 /// `entry` is not an array, a value of the wrong JSON type, a bad date) and values the case
@@ -212,7 +225,8 @@ pub fn to_case(
 
 /// Maps resources gathered elsewhere (CDS Hooks prefetch, a patient's lines of a Bulk Data
 /// export), each as its JSON text with the path it came from. An item may itself be a Bundle
-/// (a prefetched search), whose entries are read in turn.
+/// (a prefetched search), whose entries are read in turn. Whose resources are used is decided
+/// as in [`from_slice`].
 ///
 /// # Errors
 /// As [`from_slice`], with paths under each item's own path.
@@ -226,7 +240,11 @@ pub fn resources_to_case(
 
 /// [`resources_to_case`] for a request about one patient (a CDS Hooks `context.patientId`): a
 /// Patient resource with another id, or a resource whose subject is another patient, is refused
-/// with its path, so that an answer never rests on another person's data.
+/// with its path, so that an answer never rests on another person's data. A resource that
+/// belongs to a patient (Observation, Condition, MedicationRequest, MedicationStatement,
+/// Procedure) is used only when its subject reference names this patient: one without a
+/// subject, or whose subject has only an identifier or a display, is not used and is listed in
+/// [`Mapped::skipped`] (`no_patient`).
 ///
 /// # Errors
 /// As [`resources_to_case`], and another patient's resource.

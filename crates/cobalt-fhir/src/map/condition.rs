@@ -42,7 +42,7 @@ impl Mapper<'_, '_> {
                 return Ok(());
             }
         }
-        if !self.for_patient(c.subject.as_ref(), &i.path)? {
+        if !self.admit(&i.kind, c.id.as_deref(), c.subject.as_ref(), &i.path)? {
             return Ok(());
         }
         let onset_start = c.onsetPeriod.as_ref().and_then(|x| x.start.as_deref());

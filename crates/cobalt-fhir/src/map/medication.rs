@@ -35,7 +35,7 @@ impl<'k, 'a> Mapper<'k, 'a> {
             );
             return Ok(());
         }
-        if !self.for_patient(u.subject.as_ref(), &i.path)? {
+        if !self.admit(&i.kind, u.id.as_deref(), u.subject.as_ref(), &i.path)? {
             return Ok(());
         }
         // The medicine's codes.

@@ -3,6 +3,7 @@
 //! validation (`cobalt_core::case::validate`) and names any problem by the FHIR path it came
 //! from. No JSON tree and no case document are built on the way.
 
+mod admit;
 mod condition;
 mod medication;
 mod observation;
@@ -14,10 +15,11 @@ use crate::gather::{shown, Gathered, Item};
 use crate::model::{self, CodeableConcept, Quantity, Reference};
 use crate::tables::{tables, Tables};
 use crate::{Mapped, Skipped};
+use admit::{Attribution, PatientKey};
 use cobalt_core::case::{MsStatus, RawCase, RawCode, RawReplacement, ReplacementStatus};
 use cobalt_core::vocab::{CodeSystem, Concept};
 use cobalt_core::{InputError, KnowledgeBase};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use time::Date;
 
 /// UCUM, the code system of units (FHIR R4, Quantity).
@@ -25,42 +27,51 @@ const UCUM: &str = "http://unitsofmeasure.org";
 /// LOINC's FHIR system URI.
 const LOINC: &str = "http://loinc.org";
 
-/// The patient the case is about, as references name it.
-#[derive(Default)]
-struct PatientKey {
-    id: Option<String>,
-    full_url: Option<String>,
-}
-
-impl PatientKey {
-    /// Whether a reference names this patient: its fullUrl, `Patient/{id}`, or an absolute URL
-    /// ending in `/Patient/{id}`, with or without a `/_history/{version}` suffix.
-    fn matches(&self, reference: &str) -> bool {
-        crate::reference::names(
-            reference,
-            "Patient",
-            self.id.as_deref(),
-            self.full_url.as_deref(),
-        )
-    }
-}
-
 /// Maps the gathered resources. With `patient`, the case is about that patient: a Patient
-/// resource with another id, or a resource whose subject is another patient, is refused.
+/// resource with another id, or a resource whose subject is another patient, is refused, and a
+/// resource whose subject does not name them is not used.
 pub(crate) fn run(
     g: Gathered<'_>,
     as_of: Date,
     kb: &KnowledgeBase,
     patient: Option<&str>,
 ) -> Result<Mapped, InputError> {
+    let mode = match patient {
+        Some(_) => Attribution::Named,
+        None => Attribution::Assumed,
+    };
+    let mut m = map_items(&g, as_of, kb, patient, mode)?;
+    // A resource without a subject was taken to be the patient's, but the input holds another
+    // patient too: it could be either's. Map again without taking it (only then: an input about
+    // one patient is read once).
+    if m.assumed && m.others {
+        m = map_items(&g, as_of, kb, patient, Attribution::Strict)?;
+    }
+    let patient_id = m.key.id.clone();
+    let id = g.bundle_id.clone().or_else(|| patient_id.clone());
+    m.finish(id, patient_id)
+}
+
+/// Maps every gathered resource into a case, not yet validated.
+fn map_items<'k, 'a>(
+    g: &Gathered<'a>,
+    as_of: Date,
+    kb: &'k KnowledgeBase,
+    patient: Option<&str>,
+    mode: Attribution,
+) -> Result<Mapper<'k, 'a>, InputError> {
     let mut m = Mapper {
-        expected: patient.is_some(),
+        mode,
+        assumed: false,
+        others: false,
+        seen: HashMap::new(),
+        repeats: HashMap::new(),
         kb,
         t: tables(),
         as_of,
         case: RawCase::new(),
         origins: Vec::new(),
-        skipped: g.skipped,
+        skipped: g.skipped.clone(),
         key: PatientKey::default(),
         pregnancy_obs: None,
         rnfl: [None, None],
@@ -114,6 +125,18 @@ pub(crate) fn run(
     // Medications, for references from MedicationStatement and MedicationRequest.
     for i in g.items.iter().filter(|i| i.kind == "Medication") {
         let med: model::Medication<'_> = model::read(i.raw, &i.path)?;
+        if let Some(reason) = m.first_seen("Medication", med.id.as_deref(), &i.path) {
+            // A repeat is not read again: a reference by its own fullUrl names the first copy.
+            let first = med
+                .id
+                .as_ref()
+                .and_then(|id| m.medications.get(&format!("Medication/{id}")).cloned());
+            if let (Some(u), Some(first)) = (&i.full_url, first) {
+                m.medications.entry(u.to_string()).or_insert(first);
+            }
+            m.repeats.insert(i.path.clone(), reason);
+            continue;
+        }
         let mut keys = Vec::new();
         if let Some(id) = &med.id {
             keys.push(format!("Medication/{id}"));
@@ -134,18 +157,25 @@ pub(crate) fn run(
             "Patient" => {
                 if first_patient_done {
                     let p: model::Patient<'_> = model::read(i.raw, &i.path)?;
-                    let reason = if p.id.is_some() && p.id.as_deref() == m.key.id.as_deref() {
-                        "a second copy of the patient; the first is used".to_string()
+                    let id = p.id.as_deref();
+                    if id.is_some() && id == m.key.id.as_deref() {
+                        // The patient again: a repeat of the first, skipped as a duplicate.
+                        m.first_copy("Patient", id, &i.path);
                     } else {
-                        format!(
-                            "another patient ({}); only the first Patient is used",
-                            p.id.as_deref().unwrap_or("no id")
-                        )
-                    };
-                    m.skip(&i.path, reason);
+                        m.another_patient();
+                        m.skip(
+                            &i.path,
+                            format!(
+                                "another patient ({}); only the first Patient is used",
+                                id.unwrap_or("no id")
+                            ),
+                        );
+                    }
                 } else {
                     first_patient_done = true;
                     m.patient_resource(i)?;
+                    let id = m.key.id.clone();
+                    m.first_copy("Patient", id.as_deref(), &i.path);
                 }
             }
             "Observation" => m.observation(i)?,
@@ -161,16 +191,16 @@ pub(crate) fn run(
         }
     }
     for i in g.items.iter().filter(|i| i.kind == "Medication") {
-        if !m.used_medications.contains(&i.path) {
+        if let Some(reason) = m.repeats.remove(&i.path) {
+            m.skip(&i.path, reason);
+        } else if !m.used_medications.contains(&i.path) {
             m.skip(
                 &i.path,
                 "a Medication no MedicationStatement or MedicationRequest refers to",
             );
         }
     }
-    let patient_id = m.key.id.clone();
-    let id = g.bundle_id.or_else(|| patient_id.clone());
-    m.finish(id, patient_id)
+    Ok(m)
 }
 
 /// The subject of any resource, to find the patient when there is no Patient resource.
@@ -193,8 +223,16 @@ enum LabValue {
 
 struct Mapper<'k, 'a> {
     kb: &'k KnowledgeBase,
-    /// The caller named the patient: another patient's data is refused, not skipped.
-    expected: bool,
+    /// How a resource whose subject does not name the patient is treated.
+    mode: Attribution,
+    /// A resource without a subject reference was taken to be the patient's.
+    assumed: bool,
+    /// The input holds another patient (a Patient with another id, a subject naming another).
+    others: bool,
+    /// The path of the first resource read with each `Type/id`, to know a repeat.
+    seen: HashMap<String, String>,
+    /// Repeated Medication resources by path: the reason each is not used.
+    repeats: HashMap<String, String>,
     t: &'static Tables,
     as_of: Date,
     case: RawCase,
@@ -236,40 +274,6 @@ impl<'k, 'a> Mapper<'k, 'a> {
 
     fn origin(&mut self, case_path: String, fhir: String) {
         self.origins.push((case_path, fhir));
-    }
-
-    /// Whether the subject is the patient; if not, the resource is skipped, or, when the
-    /// caller named the patient, refused.
-    fn for_patient(
-        &mut self,
-        subject: Option<&Reference<'_>>,
-        path: &str,
-    ) -> Result<bool, InputError> {
-        let Some(r) = subject.and_then(|s| s.reference.as_deref()) else {
-            return Ok(true);
-        };
-        if self.key.id.is_none() && self.key.full_url.is_none() {
-            return Ok(true);
-        }
-        if self.key.matches(r) {
-            return Ok(true);
-        }
-        let who = match (&self.key.id, &self.key.full_url) {
-            (Some(id), _) => format!("Patient/{id}"),
-            (None, Some(u)) => u.clone(),
-            (None, None) => String::new(),
-        };
-        if self.expected {
-            return Err(InputError::new(
-                model::join(path, "subject.reference"),
-                format!("`{r}` is another patient; this request is about {who}"),
-            ));
-        }
-        self.skip(
-            path,
-            format!("about another subject ({r}); the case is about {who}"),
-        );
-        Ok(false)
     }
 
     fn concept(&self, cc: &CodeableConcept<'_>) -> Option<&'k Concept> {

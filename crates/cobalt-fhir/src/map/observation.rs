@@ -23,7 +23,7 @@ impl Mapper<'_, '_> {
                 return Ok(());
             }
         }
-        if !self.for_patient(o.subject.as_ref(), &i.path)? {
+        if !self.admit(&i.kind, o.id.as_deref(), o.subject.as_ref(), &i.path)? {
             return Ok(());
         }
         // The date: effective[x], else issued.

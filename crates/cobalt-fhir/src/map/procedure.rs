@@ -27,7 +27,7 @@ impl Mapper<'_, '_> {
             );
             return Ok(());
         }
-        if !self.for_patient(pr.subject.as_ref(), &i.path)? {
+        if !self.admit(&i.kind, pr.id.as_deref(), pr.subject.as_ref(), &i.path)? {
             return Ok(());
         }
         let start = pr.performedPeriod.as_ref().and_then(|x| x.start.as_deref());
