@@ -5,6 +5,7 @@
 
 use crate::cards;
 use crate::error::AppError;
+use crate::smart::record::{encode, is_fhir_id};
 use crate::AppState;
 use cobalt_core::assessment::B12Status;
 use serde::Deserialize;
@@ -113,11 +114,23 @@ pub struct FeedbackItem {
 }
 
 /// Collects the resources of the prefetch (resources and Bundles), fetching what is missing.
+///
+/// # Errors
+/// A `context.patientId` that is not a FHIR id (400); prefetch that is missing and cannot be
+/// fetched (412).
 pub async fn gather(
     state: &AppState,
     req: &mut HookRequest,
     patient_id: &str,
 ) -> Result<Vec<(String, Box<RawValue>)>, AppError> {
+    // The patient id goes into the FHIR server's URLs, sent with the EHR's token: only a FHIR
+    // id is taken (no `/`, `?`, `&`, `#` or `%`), so that it names a patient and nothing else.
+    if !is_fhir_id(patient_id) {
+        return Err(AppError::Invalid {
+            path: "context.patientId".into(),
+            message: "not a FHIR id; expected 1 to 64 letters, digits, '-' or '.'".into(),
+        });
+    }
     let templates = prefetch_templates();
     let templates = templates.as_object().expect("object");
     let mut out = Vec::new();
@@ -125,12 +138,13 @@ pub async fn gather(
     let mut prefetch = req.prefetch.take().unwrap_or_default();
     for (key, template) in templates {
         match prefetch.remove(key).filter(|v| v.get() != "null") {
+            // Percent-encoded as well: a FHIR id needs none, but nothing reaches a URL raw.
             None => missing.push((
                 key.clone(),
                 template
                     .as_str()
                     .unwrap_or("")
-                    .replace("{{context.patientId}}", patient_id),
+                    .replace("{{context.patientId}}", &encode(patient_id)),
             )),
             // Bundles are expanded by the mapping; no copy of the resources is made.
             Some(v) => out.push((format!("prefetch.{key}"), v)),
