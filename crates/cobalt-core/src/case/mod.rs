@@ -9,7 +9,10 @@ use crate::units::{self, Unit};
 use serde::{Deserialize, Serialize};
 use time::Date;
 
+mod duplicates;
 mod raw;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 pub use raw::*;

@@ -27,6 +27,20 @@ pub fn parse_case(json: &str, vocab: &Vocabulary, analytes: &Analytes) -> Result
         }
         .case(raw),
         _ => {
+            // A key given twice: the typed shape refused it (or stopped at an earlier problem),
+            // but a JSON tree would keep the last value without a word. Name it, as FHIR input
+            // does. Only a document the fast path refused is scanned.
+            if let Some((path, key)) = super::duplicates::first_repeated_key(json) {
+                let path = if path.is_empty() {
+                    "$[\"\"]".to_string()
+                } else {
+                    path
+                };
+                return Err(InputError::new(
+                    path,
+                    format!("duplicate field `{key}`: a field may be given once"),
+                ));
+            }
             let value: serde_json::Value = serde_json::from_str(json)
                 .map_err(|e| InputError::new("$", format!("malformed JSON: {e}")))?;
             parse_case_value(value, vocab, analytes)
@@ -54,7 +68,9 @@ pub fn validate(raw: RawCase, vocab: &Vocabulary, analytes: &Analytes) -> Result
     .case(raw)
 }
 
-/// Parses a `cobalt.case/1` document already read as a JSON value.
+/// Parses a `cobalt.case/1` document already read as a JSON value. A tree keeps one value of a
+/// key given twice, so a caller that holds the text should call [`parse_case`], which refuses
+/// the repeat.
 pub fn parse_case_value(
     value: serde_json::Value,
     vocab: &Vocabulary,
