@@ -170,6 +170,28 @@ impl serde::Serialize for Kinded<'_> {
 #[derive(Debug)]
 pub struct Kinded<'a>(pub &'a Skipped);
 
+/// The JSON answer for FHIR input: the assessment's members, then `skipped_resources`, the
+/// [`Kinded`] records of what was not used. What `cobalt assess --format json` writes and
+/// `POST /v1/assess` answers, so that the two agree.
+#[derive(Debug, serde::Serialize)]
+pub struct WithSkipped<'a, 'kb> {
+    /// The assessment, whose members are written at the top level.
+    #[serde(flatten)]
+    pub assessment: &'a cobalt_core::Assessment<'kb>,
+    /// The resources, or parts of them, that were not used.
+    pub skipped_resources: Vec<Kinded<'a>>,
+}
+
+impl<'a, 'kb> WithSkipped<'a, 'kb> {
+    /// The answer for an assessment and what its mapping skipped ([`Mapped::skipped`]).
+    pub fn new(assessment: &'a cobalt_core::Assessment<'kb>, skipped: &'a [Skipped]) -> Self {
+        WithSkipped {
+            assessment,
+            skipped_resources: skipped.iter().map(Kinded).collect(),
+        }
+    }
+}
+
 /// Whether a JSON text is FHIR rather than a case: an array, or an object with a
 /// `resourceType` (a case is an object without one). Skims the text without building it.
 pub fn is_fhir(text: &str) -> bool {

@@ -227,20 +227,32 @@ pub async fn assess(
     body: Bytes,
 ) -> Result<Response, AppError> {
     // The caller was checked before the body was read (`guard`).
-    let out = assess_and_audit(
+    let out = assess_and_audit_with(
         &state,
         &headers,
         body,
         "v1/assess",
         audit::Who::default(),
-        |_, a| serde_json::to_vec(a).map_err(|e| AppError::Internal(e.to_string())),
+        // FHIR input is answered with what was not used, as `cobalt assess --format json`
+        // writes it (one shared shape, `cobalt_fhir::WithSkipped`); a case document as is.
+        |_, a, skipped| {
+            match skipped {
+                Some(skipped) => serde_json::to_vec(&cobalt_fhir::WithSkipped::new(a, skipped)),
+                None => serde_json::to_vec(a),
+            }
+            .map_err(|e| AppError::Internal(e.to_string()))
+        },
     )
     .await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
 }
 
-/// Parses a request body that is a `cobalt.case/1` document or a FHIR R4 resource or Bundle.
-pub(crate) fn case_from_body(state: &AppState, body: &[u8]) -> Result<cobalt_core::Case, AppError> {
+/// Parses a request body that is a `cobalt.case/1` document or a FHIR R4 resource or Bundle;
+/// for FHIR, with the resources (or parts) the mapping did not use.
+pub(crate) fn case_from_body(
+    state: &AppState,
+    body: &[u8],
+) -> Result<(cobalt_core::Case, Option<Vec<cobalt_fhir::Skipped>>), AppError> {
     let text = std::str::from_utf8(body).map_err(|e| AppError::Invalid {
         path: "$".into(),
         message: format!(
@@ -249,9 +261,11 @@ pub(crate) fn case_from_body(state: &AppState, body: &[u8]) -> Result<cobalt_cor
         ),
     })?;
     Ok(if cobalt_fhir::is_fhir(text) {
-        cobalt_fhir::from_slice(body, today(), &state.kb)?.parsed
+        let mapped = cobalt_fhir::from_slice(body, today(), &state.kb)?;
+        (mapped.parsed, Some(mapped.skipped))
     } else {
-        cobalt_core::parse_case(text, &state.kb.vocab, &state.kb.analytes)?
+        let case = cobalt_core::parse_case(text, &state.kb.vocab, &state.kb.analytes)?;
+        (case, None)
     })
 }
 
@@ -266,14 +280,40 @@ pub(crate) async fn assess_and_audit<R: Send + 'static>(
     who: audit::Who,
     render: fn(&AppState, &cobalt_core::Assessment<'_>) -> Result<R, AppError>,
 ) -> Result<R, AppError> {
+    assess_and_audit_with(state, headers, body, route, who, move |state, a, _| {
+        render(state, a)
+    })
+    .await
+}
+
+/// [`assess_and_audit`] whose `render` is also given what the FHIR mapping did not use (`None`
+/// for a `cobalt.case/1` document).
+pub(crate) async fn assess_and_audit_with<R, F>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Bytes,
+    route: &'static str,
+    who: audit::Who,
+    render: F,
+) -> Result<R, AppError>
+where
+    R: Send + 'static,
+    F: FnOnce(
+            &AppState,
+            &cobalt_core::Assessment<'_>,
+            Option<&[cobalt_fhir::Skipped]>,
+        ) -> Result<R, AppError>
+        + Send
+        + 'static,
+{
     let rid = request_id(headers);
     let client_rid = client_request_id(headers);
     let (out, entry) = state
         .blocking(move |state| {
-            let case = case_from_body(state, &body)?;
+            let (case, skipped) = case_from_body(state, &body)?;
             let as_of = case.as_of.unwrap_or_else(today);
             let assessment = cobalt_core::evaluate(&state.kb, &state.profile, &case, as_of);
-            let out = render(state, &assessment)?;
+            let out = render(state, &assessment, skipped.as_deref())?;
             let mut entry = audit::Entry::assessment(
                 rid,
                 "assess",

@@ -133,6 +133,32 @@ pub async fn call(
     (status, v)
 }
 
+/// A request whose body is the given text as sent (so that it may hold what a JSON tree cannot,
+/// such as a key given twice): the status and the body read as JSON.
+pub async fn call_text(
+    state: &AppState,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = app(state.clone())
+        .oneshot(req.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v = serde_json::from_slice(&bytes)
+        .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, v)
+}
+
 pub fn patient_bundle() -> Value {
     // An 82-year-old woman on metformin with neuropathy and a low B12 (after dev case B12-06).
     json!({
