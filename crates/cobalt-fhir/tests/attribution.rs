@@ -246,7 +246,7 @@ fn resources_without_an_id_or_of_another_type_are_never_duplicates() {
 fn the_same_observation_in_two_prefetch_items_is_used_once() {
     let o = b12(json!({ "id": "o1", "subject": { "reference": "Patient/p1" } }));
     let m = for_p1(&[
-        ("prefetch.observations", bundle(&[o.clone()])),
+        ("prefetch.observations", bundle(std::slice::from_ref(&o))),
         ("prefetch.procedures", bundle(&[o])),
     ])
     .unwrap();
