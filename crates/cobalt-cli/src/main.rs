@@ -131,6 +131,16 @@ enum AuditCommand {
         #[arg(long)]
         db_ca: Option<PathBuf>,
     },
+    /// Check that the audit log is whole: every row's hash against its columns and the row
+    /// before it (a changed, inserted or deleted row breaks the chain). Exit 1 if not.
+    Verify {
+        /// The audit database: a SQLite file or a PostgreSQL URL.
+        #[arg(long, default_value = "cobalt.sqlite3")]
+        db: PathBuf,
+        /// PostgreSQL with sslmode=require: the CA certificates (PEM) that sign the database's.
+        #[arg(long)]
+        db_ca: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -299,6 +309,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Export { db, db_ca },
         } => serve::export(&db, db_ca.as_deref()),
+        Command::Audit {
+            command: AuditCommand::Verify { db, db_ca },
+        } => serve::verify(&db, db_ca.as_deref()),
         Command::Assess(args) => assess(args),
         Command::FhirToCase { bundle, as_of } => {
             let kb = load_kb()?;
@@ -477,19 +490,42 @@ fn read_kb_dir(dir: &Path) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
+/// The largest case or FHIR document read (one patient's record is kilobytes; a case with
+/// 100,000 results is about 10 MB).
+const MAX_INPUT_BYTES: u64 = 64 << 20;
+
 /// Reads a file, or standard input for `-`, as UTF-8 text: the same refusal (exit 2) for bytes
-/// that are not UTF-8 from either.
+/// that are not UTF-8 from either, and for more than [`MAX_INPUT_BYTES`] (an endless stream
+/// such as /dev/zero is cut off there; a larger regular file is refused before it is read).
 fn read_input(path: &Path) -> Result<String> {
-    let bytes = if path == Path::new("-") {
-        let mut b = Vec::new();
+    let too_big = || {
+        InvalidInput(format!(
+            "$: the input is larger than {} MiB; expected one patient's case or FHIR record",
+            MAX_INPUT_BYTES >> 20
+        ))
+    };
+    let mut b = Vec::new();
+    if path == Path::new("-") {
         std::io::stdin()
+            .take(MAX_INPUT_BYTES + 1)
             .read_to_end(&mut b)
             .context("reading standard input")?;
-        b
     } else {
-        std::fs::read(path)
-            .map_err(|e| InvalidInput(format!("cannot read {}: {e}", path.display())))?
-    };
+        let f = std::fs::File::open(path)
+            .map_err(|e| InvalidInput(format!("cannot read {}: {e}", path.display())))?;
+        if f.metadata()
+            .is_ok_and(|m| m.is_file() && m.len() > MAX_INPUT_BYTES)
+        {
+            return Err(too_big().into());
+        }
+        f.take(MAX_INPUT_BYTES + 1)
+            .read_to_end(&mut b)
+            .map_err(|e| InvalidInput(format!("cannot read {}: {e}", path.display())))?;
+    }
+    if b.len() as u64 > MAX_INPUT_BYTES {
+        return Err(too_big().into());
+    }
+    let bytes = b;
     String::from_utf8(bytes).map_err(|e| {
         InvalidInput(format!(
             "$: byte {} is not UTF-8; expected a UTF-8 JSON document",

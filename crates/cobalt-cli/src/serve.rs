@@ -341,12 +341,13 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the audit log as NDJSON to standard output.
+/// Writes the audit log as NDJSON to standard output. A row whose conclusions are damaged is
+/// written with the text it holds and reported; the exit status is then 1.
 pub fn export(db: &std::path::Path, ca: Option<&std::path::Path>) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let text = db.to_string_lossy();
-    let n = if cobalt_server::audit::is_postgres(&text) {
+    let done = if cobalt_server::audit::is_postgres(&text) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -356,6 +357,55 @@ pub fn export(db: &std::path::Path, ca: Option<&std::path::Path>) -> Result<Exit
     };
     use std::io::Write;
     out.flush()?;
-    eprintln!("cobalt: {n} audit record(s)");
+    eprintln!("cobalt: {} audit record(s)", done.rows);
+    if !done.damaged.is_empty() {
+        eprintln!(
+            "cobalt: {} record(s) damaged (conclusions not JSON): seq {}",
+            done.damaged.len(),
+            list(&done.damaged)
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn list(seqs: &[i64]) -> String {
+    let mut s: Vec<String> = seqs.iter().take(20).map(i64::to_string).collect();
+    if seqs.len() > 20 {
+        s.push("...".into());
+    }
+    s.join(", ")
+}
+
+/// Checks the audit log's hash chain; exit 1 when it is broken or a row is damaged.
+pub fn verify(db: &std::path::Path, ca: Option<&std::path::Path>) -> Result<ExitCode> {
+    let text = db.to_string_lossy();
+    let v = if cobalt_server::audit::is_postgres(&text) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(cobalt_server::audit::postgres::verify(&text, ca))?
+    } else {
+        cobalt_server::audit::sqlite::verify(db)?
+    };
+    eprintln!(
+        "cobalt: {} audit record(s); {} before the hash chain began",
+        v.rows, v.unchained
+    );
+    if let Some(seq) = v.broken_at {
+        eprintln!("cobalt: the chain is broken at seq {seq}: that row, or one before it, was changed, inserted or deleted");
+    }
+    if !v.damaged.is_empty() {
+        eprintln!(
+            "cobalt: {} record(s) damaged (conclusions not JSON): seq {}",
+            v.damaged.len(),
+            list(&v.damaged)
+        );
+    }
+    if v.intact() {
+        eprintln!("cobalt: the audit log is whole");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(1))
+    }
 }

@@ -223,6 +223,7 @@ pub struct FeedbackItemDoc {
     responses((status = 200, description = "the assessment, as `cobalt assess --format json` writes it", body = Object), (status = 400, body = Problem), (status = 401, description = "no or bad token")))]
 pub async fn assess(
     State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<audit::Who>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -232,7 +233,7 @@ pub async fn assess(
         &headers,
         body,
         "v1/assess",
-        audit::Who::default(),
+        who,
         // FHIR input is answered with what was not used, as `cobalt assess --format json`
         // writes it (one shared shape, `cobalt_fhir::WithSkipped`); a case document as is.
         |_, a, skipped| {
@@ -327,6 +328,7 @@ where
             entry.actor = who.actor;
             entry.patient = who.patient;
             entry.fhir_server = who.fhir_server;
+            entry.caller = who.caller;
             Ok((out, entry))
         })
         .await?;
@@ -371,7 +373,7 @@ pub async fn livez(State(state): State<AppState>) -> Json<Live> {
 pub async fn healthz(State(state): State<AppState>) -> Response {
     // A replica whose store cannot be written answers nothing useful: say so, so that a load
     // balancer takes it out.
-    let (code, status, store) = match state.audit.probe().await {
+    let (code, status, store) = match state.audit.ready().await {
         Ok(()) => (StatusCode::OK, "ok", "writable".to_string()),
         Err(e) => {
             tracing::warn!(error = %e, "audit store not writable");

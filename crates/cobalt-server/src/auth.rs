@@ -161,6 +161,9 @@ impl std::fmt::Debug for Verifier {
 
 const MAX_LIFETIME_SECS: i64 = 300;
 
+/// The longest `jti` accepted.
+pub const MAX_JTI: usize = 256;
+
 /// How long an answer may be kept, from its `Cache-Control`: `max-age=N` (seconds); `no-store`
 /// or `no-cache`, none at all (the shortest refetch interval applies).
 fn cache_lifetime(cache_control: &str) -> Option<Duration> {
@@ -376,10 +379,12 @@ impl Verifier {
         if claims.iat > t + self.leeway || claims.exp > t + MAX_LIFETIME_SECS + self.leeway {
             return Err(Refusal::Times);
         }
+        // A token id is kept until the token expires: a long one is refused rather than stored
+        // (a UUID is 36 characters).
         let jti = claims
             .jti
             .clone()
-            .filter(|j| !j.is_empty())
+            .filter(|j| !j.is_empty() && j.len() <= MAX_JTI)
             .ok_or(Refusal::Replay)?;
         let mut seen = self.seen.lock().await;
         if seen.len() > 10_000 {

@@ -29,6 +29,7 @@ pub fn known_service(id: &str) -> Result<(), AppError> {
 
 pub async fn call_service(
     State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<audit::Who>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -90,6 +91,13 @@ pub async fn call_service(
     let hook = req.hook.clone();
     let fhir_server = req.fhir_server.clone();
     let context = std::mem::take(&mut req.context);
+    // The hook's user (`context.userId`, such as `Practitioner/123`), printable and bounded.
+    let user_id: String = context
+        .get("userId")
+        .and_then(Value::as_str)
+        .filter(|u| u.len() <= 256 && u.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or_default()
+        .to_string();
     let (cards, entry) = state
         .blocking(move |state| {
             let as_of = today();
@@ -126,6 +134,9 @@ pub async fn call_service(
                 &card_ids,
             );
             entry.client_request_id = client_rid;
+            // Who called: the token's issuer and subject, and the hook's user.
+            entry.caller = who.caller;
+            entry.actor = user_id;
             Ok((cards, entry))
         })
         .await?;
@@ -155,18 +166,52 @@ fn serde_path_to_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, Ap
     })
 }
 
+/// Most feedback items taken in one request.
+pub const MAX_FEEDBACK_ITEMS: usize = 100;
+/// The longest card id taken (cobalt issues UUIDs).
+pub const MAX_CARD_ID: usize = 64;
+
 pub async fn feedback(
     State(state): State<AppState>,
+    axum::Extension(who): axum::Extension<audit::Who>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
     known_service(&id)?;
     let fb: hooks::FeedbackRequest = serde_path_to_value(crate::parse_json(&body)?)?;
-    if fb.feedback.is_empty() {
+    if fb.feedback.is_empty() || fb.feedback.len() > MAX_FEEDBACK_ITEMS {
         return Err(AppError::Invalid {
             path: "feedback".into(),
-            message: "empty; expected at least one feedback item".into(),
+            message: format!(
+                "{} item(s); expected 1 to {MAX_FEEDBACK_ITEMS}",
+                fb.feedback.len()
+            ),
+        });
+    }
+    // Feedback is about a card this service issued: an unknown or overlong id is refused,
+    // with its path, and nothing of the request is recorded.
+    if let Some(i) = fb.feedback.iter().position(|f| f.card.len() > MAX_CARD_ID) {
+        return Err(AppError::Invalid {
+            path: format!("feedback[{i}].card"),
+            message: format!(
+                "longer than {MAX_CARD_ID} characters; not a card this service issued"
+            ),
+        });
+    }
+    let ids: Vec<String> = fb.feedback.iter().map(|f| f.card.clone()).collect();
+    let issued = state
+        .audit
+        .cards_issued(&ids)
+        .await
+        .map_err(AppError::Unavailable)?;
+    if let Some(i) = issued.iter().position(|known| !known) {
+        return Err(AppError::Invalid {
+            path: format!("feedback[{i}].card"),
+            message: format!(
+                "`{}` is not a card this service issued",
+                fb.feedback[i].card
+            ),
         });
     }
     let rid = request_id(&headers);
@@ -211,6 +256,7 @@ pub async fn feedback(
                 engine_version: cobalt_core::eval::ENGINE_VERSION.into(),
                 outcome: f.outcome.clone(),
                 card: f.card.clone(),
+                caller: who.caller.clone(),
                 ..audit::Entry::default()
             })
         })

@@ -34,7 +34,11 @@ pub async fn auth_first(
     if let Some(rest) = path.strip_prefix("/cds-services/") {
         crate::cds::known_service(rest.strip_suffix("/feedback").unwrap_or(rest))?;
     }
-    state.authorise(req.headers(), &path).await?;
+    let caller = state.authorise(req.headers(), &path).await?;
+    req.extensions_mut().insert(crate::audit::Who {
+        caller,
+        ..crate::audit::Who::default()
+    });
     Ok(next.run(req).await)
 }
 
@@ -67,12 +71,16 @@ async fn ui_caller(
     if state.config.smart.enabled() {
         if let Some(s) = crate::smart::session::current(state, headers).await? {
             return Ok(crate::audit::Who {
+                caller: String::new(),
                 actor: s.fhir_user.clone(),
                 patient: s.patient.clone(),
                 fhir_server: s.fhir_server.clone(),
             });
         }
     }
-    state.authorise(headers, "/ui/assess").await?;
-    Ok(crate::audit::Who::default())
+    let caller = state.authorise(headers, "/ui/assess").await?;
+    Ok(crate::audit::Who {
+        caller,
+        ..crate::audit::Who::default()
+    })
 }

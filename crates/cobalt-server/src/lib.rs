@@ -294,10 +294,12 @@ impl AppState {
             .map_err(|e| AppError::Internal(e.to_string()))?
     }
 
-    /// Checks the caller's token for a call to `path`, unless authentication is off.
-    pub async fn authorise(&self, headers: &HeaderMap, path: &str) -> Result<(), AppError> {
+    /// Checks the caller's token for a call to `path`, unless authentication is off. Returns
+    /// who called, for the audit row: the token's issuer and subject (`iss sub`; empty when
+    /// authentication is off).
+    pub async fn authorise(&self, headers: &HeaderMap, path: &str) -> Result<String, AppError> {
         if self.config.insecure_no_auth {
-            return Ok(());
+            return Ok(String::new());
         }
         let audience = format!("{}{}", self.config.public_url.trim_end_matches('/'), path);
         let header = headers.get("authorization").and_then(|h| h.to_str().ok());
@@ -307,7 +309,13 @@ impl AppState {
                 // catches one after a restart (and, on a shared store, on another replica).
                 let jti = claims.jti.as_deref().unwrap_or_default();
                 match self.audit.claim_jti(&claims.iss, jti, claims.exp).await {
-                    Ok(true) => Ok(()),
+                    Ok(true) => {
+                        Ok(
+                            format!("{} {}", claims.iss, claims.sub.as_deref().unwrap_or(""))
+                                .trim_end()
+                                .to_string(),
+                        )
+                    }
                     Ok(false) => {
                         tracing::debug!("token refused: jti already used");
                         Err(AppError::Unauthorised)
@@ -430,6 +438,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::map_response(
             move |r: Response| async move { json_too_large(r, limit) },
         ))
+        .layer(axum::middleware::map_response(no_store))
         .layer(DefaultBodyLimit::max(limit))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -450,6 +459,23 @@ pub fn app(state: AppState) -> Router {
         router = router.layer(c);
     }
     router
+}
+
+/// Answers may carry patient data: none is kept by a cache unless its route says otherwise
+/// (the page's assets, the JWK Set), and no browser guesses a content type.
+async fn no_store(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    if !h.contains_key(axum::http::header::CACHE_CONTROL) {
+        h.insert(
+            axum::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
+    }
+    h.insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
 }
 
 /// A body over the limit is answered in JSON like every other refusal, not in axum's text.

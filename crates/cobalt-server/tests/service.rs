@@ -77,7 +77,7 @@ async fn another_patients_prefetch_is_refused() {
         "{v}"
     );
     let mut out = Vec::new();
-    assert_eq!(cobalt_server::audit::export(&db, &mut out).unwrap(), 0);
+    assert_eq!(cobalt_server::audit::export(&db, &mut out).unwrap().rows, 0);
     // A versioned reference to the right patient is the right patient.
     let mut versioned = patient_bundle();
     versioned["observations"]["entry"][0]["resource"]["subject"]["reference"] =
@@ -131,7 +131,7 @@ async fn patient_view_returns_cards_for_a_deficient_patient_and_audits_the_call(
     // The call is in the audit log.
     let mut out = Vec::new();
     let n = cobalt_server::audit::export(&db, &mut out).unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(n.rows, 1);
     let row: Value =
         serde_json::from_slice(&out[..out.iter().position(|b| *b == b'\n').unwrap()]).unwrap();
     assert_eq!(row["hook"], "patient-view");
@@ -347,14 +347,46 @@ fn futures_stream(
     })
 }
 
+/// A patient-view call; the id of the first card it issued.
+async fn issue_card(s: &cobalt_server::AppState) -> String {
+    let path = "/cds-services/cobalt-b12-patient-view";
+    let body = hook_request("patient-view", Some(patient_bundle()), json!({}));
+    let (status, v) = call(s, "POST", path, Some(&token(path)), Some(body)).await;
+    assert_eq!(status, StatusCode::OK);
+    v["cards"][0]["uuid"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn feedback_is_recorded() {
     let (s, db) = state().await;
+    let card = issue_card(&s).await;
     let path = "/cds-services/cobalt-b12-patient-view/feedback";
-    let body = json!({ "feedback": [{ "card": "9368d37b-283f-44a0-93ea-547cebab93ed", "outcome": "accepted", "outcomeTimestamp": "2026-01-01T10:00:00Z" }] });
+    // A card this service never issued is refused, with its path, and nothing is recorded.
+    let unknown = json!({ "feedback": [{ "card": card, "outcome": "accepted" }, { "card": "9368d37b-283f-44a0-93ea-547cebab93ed", "outcome": "accepted" }] });
+    let (status, v) = call(&s, "POST", path, Some(&token(path)), Some(unknown)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["path"], "feedback[1].card");
+    let long = json!({ "feedback": [{ "card": "x".repeat(60_000), "outcome": "accepted" }] });
+    let (status, v) = call(&s, "POST", path, Some(&token(path)), Some(long)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["path"], "feedback[0].card");
+    let many: Vec<Value> = (0..101)
+        .map(|_| json!({ "card": card, "outcome": "accepted" }))
+        .collect();
+    let (status, v) = call(
+        &s,
+        "POST",
+        path,
+        Some(&token(path)),
+        Some(json!({ "feedback": many })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["path"], "feedback");
+    let body = json!({ "feedback": [{ "card": card, "outcome": "accepted", "outcomeTimestamp": "2026-01-01T10:00:00Z" }] });
     let (status, _) = call(&s, "POST", path, Some(&token(path)), Some(body)).await;
     assert_eq!(status, StatusCode::OK);
-    let bad = json!({ "feedback": [{ "card": "x", "outcome": "maybe" }] });
+    let bad = json!({ "feedback": [{ "card": card, "outcome": "maybe" }] });
     let (status, v) = call(&s, "POST", path, Some(&token(path)), Some(bad)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(v["path"], "feedback[0].outcome");
@@ -369,14 +401,30 @@ async fn feedback_is_recorded() {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(v["path"], "feedback");
-    let bad_time = json!({ "feedback": [{ "card": "x", "outcome": "accepted", "outcomeTimestamp": "not a time" }] });
+    let bad_time = json!({ "feedback": [{ "card": card, "outcome": "accepted", "outcomeTimestamp": "not a time" }] });
     let (status, v) = call(&s, "POST", path, Some(&token(path)), Some(bad_time)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(v["path"], "feedback[0].outcomeTimestamp");
     let mut out = Vec::new();
-    assert_eq!(cobalt_server::audit::export(&db, &mut out).unwrap(), 1);
-    let row: Value = serde_json::from_slice(&out[..out.len() - 1]).unwrap();
+    assert_eq!(
+        cobalt_server::audit::export(&db, &mut out).unwrap().rows,
+        2,
+        "the hook and one feedback"
+    );
+    let last = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
+    let row: Value = serde_json::from_str(&last).unwrap();
     assert_eq!(row["outcome"], "accepted");
+    assert_eq!(row["card"], card);
+    assert_eq!(
+        row["caller"],
+        format!("{ISS} ehr-client"),
+        "who called: the token's issuer and subject"
+    );
     // The row's time is the service's; the client's is kept beside it.
     assert_eq!(row["client_time"], "2026-01-01T10:00:00Z");
     assert_ne!(row["time"], "2026-01-01T10:00:00Z");
@@ -388,8 +436,9 @@ async fn feedback_is_recorded() {
 #[tokio::test]
 async fn request_ids_are_the_services_and_the_clients_is_bounded() {
     let (s, db) = state().await;
+    let card = issue_card(&s).await;
     let path = "/cds-services/cobalt-b12-patient-view/feedback";
-    let body = json!({ "feedback": [{ "card": "c", "outcome": "accepted" }] });
+    let body = json!({ "feedback": [{ "card": card, "outcome": "accepted" }] });
     for client_id in ["same".to_string(), "same".to_string(), "x".repeat(60_000)] {
         let req = Request::builder()
             .method("POST")
@@ -403,10 +452,11 @@ async fn request_ids_are_the_services_and_the_clients_is_bounded() {
         assert_eq!(resp.status(), StatusCode::OK);
     }
     let mut out = Vec::new();
-    assert_eq!(cobalt_server::audit::export(&db, &mut out).unwrap(), 3);
+    assert_eq!(cobalt_server::audit::export(&db, &mut out).unwrap().rows, 4);
     let rows: Vec<Value> = String::from_utf8(out)
         .unwrap()
         .lines()
+        .skip(1) // the hook call that issued the card
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let ids: std::collections::BTreeSet<&str> = rows

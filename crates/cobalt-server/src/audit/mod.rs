@@ -22,7 +22,7 @@ use std::sync::Arc;
 pub use sqlite::{export, open};
 
 /// The columns an export reads, in order: `seq`, then text columns.
-pub(crate) const EXPORT_COLUMNS: [&str; 17] = [
+pub(crate) const EXPORT_COLUMNS: [&str; 19] = [
     "seq",
     "request_id",
     "time",
@@ -40,20 +40,93 @@ pub(crate) const EXPORT_COLUMNS: [&str; 17] = [
     "actor",
     "patient",
     "fhir_server",
+    "caller",
+    "hash",
 ];
 
+/// A row's hash: SHA-256 (hex) of the previous row's hash and this row's columns, each
+/// separated by a control character no column holds unescaped. Rows made before the chain
+/// began have an empty hash; the first row after them chains from the empty string.
+pub fn row_hash(prev: &str, columns: &[&str]) -> String {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(prev.as_bytes());
+    for c in columns {
+        ctx.update(b"\x1f");
+        ctx.update(c.as_bytes());
+    }
+    crate::hex(ctx.finish().as_ref())
+}
+
+/// What `cobalt audit verify` found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Rows read.
+    pub rows: u64,
+    /// Rows before the chain began (no hash).
+    pub unchained: u64,
+    /// The first row whose hash is not the hash of its columns and the row before: changed,
+    /// inserted, or after a deleted row.
+    pub broken_at: Option<i64>,
+    /// Rows whose conclusions are not JSON.
+    pub damaged: Vec<i64>,
+}
+
+impl Verified {
+    /// Checks the next row (in `seq` order): its text columns in [`EXPORT_COLUMNS`] order after
+    /// `seq`, the hash last. `prev` is the hash the chain has reached.
+    pub(crate) fn row(&mut self, prev: &mut String, seq: i64, text: &[String]) {
+        self.rows += 1;
+        let hash = text.last().map(String::as_str).unwrap_or("");
+        let conclusions = &text[EXPORT_COLUMNS
+            .iter()
+            .position(|c| *c == "conclusions")
+            .unwrap_or(7)
+            - 1];
+        if serde_json::from_str::<serde_json::Value>(conclusions).is_err() {
+            self.damaged.push(seq);
+        }
+        if hash.is_empty() && prev.is_empty() {
+            self.unchained += 1;
+            return;
+        }
+        let cols: Vec<&str> = text[..text.len() - 1].iter().map(String::as_str).collect();
+        let expected = row_hash(prev, &cols);
+        if expected != hash && self.broken_at.is_none() {
+            self.broken_at = Some(seq);
+        }
+        *prev = hash.to_string();
+    }
+
+    /// Whether the log is whole.
+    pub fn intact(&self) -> bool {
+        self.broken_at.is_none() && self.damaged.is_empty()
+    }
+}
+
 /// Writes one exported row as a JSON line: `seq` and the text columns of [`EXPORT_COLUMNS`] in
-/// order, the conclusions parsed back to JSON.
+/// order, the conclusions parsed back to JSON. Returns false when the conclusions are not JSON
+/// (a damaged row: exported as the text it holds, under `conclusions_damaged`).
 pub(crate) fn export_row(
     out: &mut dyn std::io::Write,
     seq: i64,
     text: &[String],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let mut v = serde_json::Map::new();
+    let mut whole = true;
     v.insert("seq".into(), seq.into());
     for (name, value) in EXPORT_COLUMNS[1..].iter().zip(text) {
         let value = if *name == "conclusions" {
-            serde_json::from_str(value).unwrap_or(serde_json::Value::Null)
+            match serde_json::from_str(value) {
+                Ok(c) => c,
+                Err(_) => {
+                    whole = false;
+                    v.insert(
+                        "conclusions_damaged".into(),
+                        serde_json::Value::String(value.clone()),
+                    );
+                    serde_json::Value::Null
+                }
+            }
         } else {
             serde_json::Value::String(value.clone())
         };
@@ -61,7 +134,16 @@ pub(crate) fn export_row(
     }
     serde_json::to_writer(&mut *out, &v)?;
     out.write_all(b"\n")?;
-    Ok(())
+    Ok(whole)
+}
+
+/// What an export wrote.
+#[derive(Debug, Default, Clone)]
+pub struct Exported {
+    /// Rows written.
+    pub rows: usize,
+    /// Rows whose conclusions are not JSON.
+    pub damaged: Vec<i64>,
 }
 
 /// A store operation under way.
@@ -74,8 +156,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records a token id until `exp` (Unix seconds); `Ok(false)` if it was already recorded
     /// (a replay).
     fn claim_jti<'a>(&'a self, iss: &'a str, jti: &'a str, exp: i64) -> Pending<'a, bool>;
-    /// Commits a small write: whether the store can be written now.
+    /// Commits a write of about an audit row's size: whether a row can be committed now.
     fn probe(&self) -> Pending<'_, ()>;
+    /// For each card id, whether the service issued it (feedback is taken only for those).
+    fn cards_issued<'a>(&'a self, ids: &'a [String]) -> Pending<'a, Vec<bool>>;
     /// Keeps a sealed record (a SMART launch's state or session) under `key` until `exp`
     /// (Unix seconds), replacing any record under that key; expired records are removed.
     fn put_sealed<'a>(&'a self, key: &'a str, exp: i64, data: Vec<u8>) -> Pending<'a, ()>;
@@ -116,6 +200,7 @@ impl Default for PoolOptions {
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     store: Arc<dyn Store>,
+    last_failure: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl AuditLog {
@@ -133,7 +218,10 @@ impl AuditLog {
         } else {
             Arc::new(sqlite::Sqlite::start(db)?)
         };
-        Ok(AuditLog { store })
+        Ok(AuditLog {
+            store,
+            last_failure: Arc::default(),
+        })
     }
 
     /// Readies the store before the first request: a PostgreSQL store connects and applies
@@ -142,9 +230,33 @@ impl AuditLog {
         self.store.probe().await
     }
 
-    /// Writes entries and waits until they are committed.
+    /// Writes entries and waits until they are committed. A failure is remembered for
+    /// [`AuditLog::ready`].
     pub async fn write(&self, entries: Vec<Entry>) -> Result<(), String> {
-        self.store.write(entries).await
+        let r = self.store.write(entries).await;
+        let mut last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+        *last = r.as_ref().err().map(|_| std::time::Instant::now());
+        r
+    }
+
+    /// Whether an audit row can be committed now: the last write did not fail in the last
+    /// few seconds, and a write of a row's size commits.
+    pub async fn ready(&self) -> Result<(), String> {
+        let recent = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(5));
+        self.store.probe().await?;
+        if recent {
+            return Err("the last audit write failed".into());
+        }
+        Ok(())
+    }
+
+    /// For each card id, whether the service issued it.
+    pub async fn cards_issued(&self, ids: &[String]) -> Result<Vec<bool>, String> {
+        self.store.cards_issued(ids).await
     }
 
     /// Records a token id until `exp`; `Ok(false)` if it was already recorded (a replay).
@@ -175,9 +287,12 @@ pub(crate) fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Who acted and for whom, when a SMART session says so.
+/// Who acted and for whom: the authenticated caller, and a SMART session's user, patient and
+/// FHIR server.
 #[derive(Debug, Clone, Default)]
 pub struct Who {
+    /// The token's issuer and subject (`iss sub`), when a token was checked.
+    pub caller: String,
     /// The user (`fhirUser`).
     pub actor: String,
     /// The launch context's patient id.
@@ -225,6 +340,41 @@ pub struct Entry {
     pub patient: String,
     /// The FHIR server read (a SMART launch's `iss`), or empty.
     pub fhir_server: String,
+    /// The authenticated caller: the token's issuer and subject (`iss sub`), or empty.
+    pub caller: String,
+}
+
+impl Entry {
+    /// The row's text columns as stored, in [`EXPORT_COLUMNS`] order (no `seq`, no `hash`).
+    pub(crate) fn columns(&self) -> [String; 17] {
+        [
+            self.request_id.clone(),
+            self.time.clone(),
+            self.kind.clone(),
+            self.hook.clone(),
+            self.service.clone(),
+            self.input_sha256.clone(),
+            self.conclusions.to_string(),
+            self.knowledge_version.clone(),
+            self.engine_version.clone(),
+            self.outcome.clone(),
+            self.card.clone(),
+            self.client_request_id.clone(),
+            self.client_time.clone(),
+            self.actor.clone(),
+            self.patient.clone(),
+            self.fhir_server.clone(),
+            self.caller.clone(),
+        ]
+    }
+
+    /// The card ids a hook row issued.
+    pub(crate) fn issued_cards(&self) -> impl Iterator<Item = &str> {
+        let issued = self.kind == "hook";
+        self.card
+            .split(',')
+            .filter(move |c| issued && !c.is_empty())
+    }
 }
 
 impl Entry {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::OnceCell;
 
 /// The schema, as migrations numbered as SQLite's (`schema_version` holds the last applied).
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "
 CREATE TABLE IF NOT EXISTS audit (
     seq BIGSERIAL PRIMARY KEY,
@@ -44,12 +44,21 @@ ALTER TABLE audit ADD COLUMN fhir_server TEXT NOT NULL DEFAULT '';
 CREATE TABLE sealed (key TEXT PRIMARY KEY, exp BIGINT NOT NULL, data BYTEA NOT NULL);
 CREATE INDEX sealed_exp ON sealed(exp);
 ",
+    "
+ALTER TABLE audit ADD COLUMN caller TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+CREATE TABLE cards (id TEXT PRIMARY KEY);
+CREATE TABLE probe (n BIGSERIAL PRIMARY KEY, pad BYTEA NOT NULL);
+",
 ];
+
+/// The advisory lock that orders audit rows into one hash chain across replicas.
+const CHAIN_LOCK: i64 = 0x636f_6261_6c75;
 
 /// The advisory lock the migrations hold (any constant of cobalt's own).
 const MIGRATION_LOCK: i64 = 0x636f_6261_6c74;
 
-const INSERT: &str = "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time, actor, patient, fhir_server) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+const INSERT: &str = "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time, actor, patient, fhir_server, caller, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
 
 /// The PostgreSQL store.
 pub struct Postgres {
@@ -188,56 +197,72 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<(), tokio_pos
     tx.commit().await
 }
 
-/// Inserts one audit row.
+/// Inserts one audit row with its hash, and the cards it issued.
 async fn insert(
     client: &impl deadpool_postgres::GenericClient,
     stmt: &tokio_postgres::Statement,
     e: &Entry,
+    hash: &str,
 ) -> Result<(), String> {
-    let conclusions = e.conclusions.to_string();
-    client
-        .execute(
-            stmt,
-            &[
-                &e.request_id,
-                &e.time,
-                &e.kind,
-                &e.hook,
-                &e.service,
-                &e.input_sha256,
-                &conclusions,
-                &e.knowledge_version,
-                &e.engine_version,
-                &e.outcome,
-                &e.card,
-                &e.client_request_id,
-                &e.client_time,
-                &e.actor,
-                &e.patient,
-                &e.fhir_server,
-            ],
-        )
-        .await
-        .map(|_| ())
-        .map_err(text)
+    let cols = e.columns();
+    let mut values: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = cols
+        .iter()
+        .map(|c| c as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    let hash = hash.to_string();
+    values.push(&hash);
+    client.execute(stmt, &values).await.map_err(text)?;
+    for card in e.issued_cards() {
+        client
+            .execute(
+                "INSERT INTO cards (id) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&card],
+            )
+            .await
+            .map_err(text)?;
+    }
+    Ok(())
 }
 
 impl Store for Postgres {
     fn write(&self, entries: Vec<Entry>) -> Pending<'_, ()> {
         Box::pin(self.timed(async move {
             let mut client = self.client().await?;
-            // One row is one statement, committed on its own (one round trip); several are one
-            // transaction.
-            if let [e] = &entries[..] {
-                let stmt = client.prepare_cached(INSERT).await.map_err(text)?;
-                return insert(&client, &stmt, e).await;
-            }
+            // One transaction: under the chain's lock, the last row's hash is read and each new
+            // row chains from it, so every replica's rows form one chain.
             let tx = client.transaction().await.map_err(text)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHAIN_LOCK])
+                .await
+                .map_err(text)?;
+            let mut prev: String = tx
+                .query_opt("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+                .await
+                .map_err(text)?
+                .map(|r| r.get(0))
+                .unwrap_or_default();
             let stmt = tx.prepare_cached(INSERT).await.map_err(text)?;
             for e in &entries {
-                insert(&tx, &stmt, e).await?;
+                let cols = e.columns();
+                let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
+                let hash = super::row_hash(&prev, &refs);
+                insert(&tx, &stmt, e, &hash).await?;
+                prev = hash;
             }
             tx.commit().await.map_err(text)
+        }))
+    }
+
+    fn cards_issued<'a>(&'a self, ids: &'a [String]) -> Pending<'a, Vec<bool>> {
+        Box::pin(self.timed(async move {
+            let client = self.client().await?;
+            let found: Vec<String> = client
+                .query("SELECT id FROM cards WHERE id = ANY($1)", &[&ids])
+                .await
+                .map_err(text)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            Ok(ids.iter().map(|i| found.contains(i)).collect())
         }))
     }
 
@@ -272,15 +297,24 @@ impl Store for Postgres {
 
     fn probe(&self) -> Pending<'_, ()> {
         Box::pin(self.timed(async move {
-            let client = self.client().await?;
-            client
-                .execute(
-                    "INSERT INTO health (id, at) VALUES (1, now()::text) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
-                    &[],
-                )
-                .await
-                .map_err(text)?;
-            Ok(())
+            let mut client = self.client().await?;
+            // A row of an audit row's size, written and removed in one transaction: on a full
+            // disk this fails as an audit row would.
+            let tx = client.transaction().await.map_err(text)?;
+            tx.execute(
+                "INSERT INTO health (id, at) VALUES (1, now()::text) ON CONFLICT (id) DO UPDATE SET at = EXCLUDED.at",
+                &[],
+            )
+            .await
+            .map_err(text)?;
+            tx.execute(
+                "INSERT INTO probe (pad) SELECT gen_random_uuid()::text::bytea || decode(repeat('00', $1::int), 'hex')",
+                &[&(super::sqlite::PROBE_BYTES as i32)],
+            )
+            .await
+            .map_err(text)?;
+            tx.execute("DELETE FROM probe", &[]).await.map_err(text)?;
+            tx.commit().await.map_err(text)
         }))
     }
 
@@ -325,7 +359,37 @@ pub async fn export(
     url: &str,
     ca: Option<&std::path::Path>,
     out: &mut dyn std::io::Write,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<super::Exported> {
+    let mut done = super::Exported::default();
+    each_row(url, ca, |seq, text| {
+        if !super::export_row(out, seq, text)? {
+            done.damaged.push(seq);
+        }
+        done.rows += 1;
+        Ok(())
+    })
+    .await?;
+    Ok(done)
+}
+
+/// Checks the whole log's hash chain, as the SQLite store's `verify` does.
+pub async fn verify(url: &str, ca: Option<&std::path::Path>) -> anyhow::Result<super::Verified> {
+    let mut v = super::Verified::default();
+    let mut prev = String::new();
+    each_row(url, ca, |seq, text| {
+        v.row(&mut prev, seq, text);
+        Ok(())
+    })
+    .await?;
+    Ok(v)
+}
+
+/// Reads every row in `seq` order, in pages, so that memory does not grow with the log.
+async fn each_row(
+    url: &str,
+    ca: Option<&std::path::Path>,
+    mut f: impl FnMut(i64, &[String]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| anyhow::anyhow!("--db: not a PostgreSQL URL: {e}"))?;
@@ -348,7 +412,7 @@ pub async fn export(
             super::EXPORT_COLUMNS.join(", ")
         ))
         .await?;
-    let (mut after, mut n) = (0i64, 0usize);
+    let mut after = 0i64;
     loop {
         let rows = client.query(&page, &[&after]).await?;
         let Some(last) = rows.last() else {
@@ -357,9 +421,8 @@ pub async fn export(
         after = last.get(0);
         for r in &rows {
             let text: Vec<String> = (1..super::EXPORT_COLUMNS.len()).map(|i| r.get(i)).collect();
-            super::export_row(out, r.get(0), &text)?;
-            n += 1;
+            f(r.get(0), &text)?;
         }
     }
-    Ok(n)
+    Ok(())
 }

@@ -37,6 +37,11 @@ enum JobMsg {
         data: Vec<u8>,
         ack: oneshot::Sender<Result<(), String>>,
     },
+    /// Which of these card ids were issued.
+    Cards {
+        ids: Vec<String>,
+        ack: oneshot::Sender<Result<Vec<bool>, String>>,
+    },
     /// Reads (and with `take` removes) a sealed record.
     Get {
         key: String,
@@ -52,7 +57,7 @@ impl std::fmt::Debug for JobMsg {
 }
 
 /// The schema, as migrations: the database records the last one applied in `schema_version`.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     "
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -86,7 +91,17 @@ ALTER TABLE audit ADD COLUMN fhir_server TEXT NOT NULL DEFAULT '';
 CREATE TABLE sealed (key TEXT PRIMARY KEY, exp INTEGER NOT NULL, data BLOB NOT NULL);
 CREATE INDEX sealed_exp ON sealed(exp);
 ",
+    "
+ALTER TABLE audit ADD COLUMN caller TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+CREATE TABLE cards (id TEXT PRIMARY KEY);
+CREATE TABLE probe (n INTEGER PRIMARY KEY, pad BLOB NOT NULL);
+",
 ];
+
+/// The bytes a readiness probe writes: about an audit row's size, so that a store that cannot
+/// take a row does not pass the probe.
+pub(crate) const PROBE_BYTES: i64 = 8192;
 
 /// Applies the migrations the database has not had, each in its own transaction.
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -108,14 +123,30 @@ fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Opens (creating if needed) the database and applies the schema and pragmas.
+/// Opens (creating if needed, readable by its owner only) the database and applies the schema
+/// and pragmas.
 pub fn open(path: &Path) -> rusqlite::Result<Connection> {
+    create_private(path);
     let mut conn = Connection::open(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     migrate(&mut conn)?;
     Ok(conn)
+}
+
+/// Creates the database file with mode 0600 when it does not exist (SQLite gives its `-wal` and
+/// `-shm` files the same mode), so that the audit log is not readable by other users.
+fn create_private(path: &Path) {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    // An existing file is left as it is; any other error is SQLite's to report on open.
+    let _ = opts.open(path);
 }
 
 impl Sqlite {
@@ -126,6 +157,9 @@ impl Sqlite {
         std::thread::Builder::new()
             .name("cobalt-audit".into())
             .spawn(move || {
+                // The hash the chain has reached: read from the last row when unknown (at the
+                // start, and after a failed batch, whose rows were rolled back).
+                let mut chain: Option<String> = None;
                 while let Ok(first) = rx.recv() {
                     // Take everything that is waiting: one transaction, one fsync.
                     let mut jobs = vec![first];
@@ -135,10 +169,11 @@ impl Sqlite {
                             break;
                         }
                     }
-                    match write_batch(&mut conn, &jobs) {
-                        Ok((claims, reads)) => {
+                    match write_batch(&mut conn, &jobs, &mut chain) {
+                        Ok((claims, reads, cards)) => {
                             let mut claims = claims.into_iter();
                             let mut reads = reads.into_iter();
+                            let mut cards = cards.into_iter();
                             for job in jobs {
                                 match job {
                                     JobMsg::Write(job) => {
@@ -153,10 +188,14 @@ impl Sqlite {
                                     JobMsg::Get { ack, .. } => {
                                         let _ = ack.send(Ok(reads.next().flatten()));
                                     }
+                                    JobMsg::Cards { ack, .. } => {
+                                        let _ = ack.send(Ok(cards.next().unwrap_or_default()));
+                                    }
                                 }
                             }
                         }
                         Err(e) => {
+                            chain = None;
                             let e = e.to_string();
                             for job in jobs {
                                 match job {
@@ -170,6 +209,9 @@ impl Sqlite {
                                         let _ = ack.send(Err(e.clone()));
                                     }
                                     JobMsg::Get { ack, .. } => {
+                                        let _ = ack.send(Err(e.clone()));
+                                    }
+                                    JobMsg::Cards { ack, .. } => {
                                         let _ = ack.send(Err(e.clone()));
                                     }
                                 }
@@ -220,6 +262,17 @@ impl Store for Sqlite {
         })
     }
 
+    fn cards_issued<'a>(&'a self, ids: &'a [String]) -> Pending<'a, Vec<bool>> {
+        Box::pin(async move {
+            let (ack, done) = oneshot::channel();
+            self.send(JobMsg::Cards {
+                ids: ids.to_vec(),
+                ack,
+            })?;
+            done.await.map_err(stopped)?
+        })
+    }
+
     fn put_sealed<'a>(&'a self, key: &'a str, exp: i64, data: Vec<u8>) -> Pending<'a, ()> {
         Box::pin(async move {
             let (ack, done) = oneshot::channel();
@@ -247,45 +300,65 @@ impl Store for Sqlite {
 }
 
 /// What a batch answers: for each claim in order, whether its token id was new; for each read
-/// of a sealed record in order, the record.
-type BatchAnswers = (Vec<bool>, Vec<Option<Vec<u8>>>);
+/// of a sealed record in order, the record; for each card question, the answers.
+type BatchAnswers = (Vec<bool>, Vec<Option<Vec<u8>>>, Vec<Vec<bool>>);
 
-/// Writes a batch in one transaction.
-fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<BatchAnswers> {
+/// Writes a batch in one transaction; each audit row carries the hash of the row before it.
+fn write_batch(
+    conn: &mut Connection,
+    jobs: &[JobMsg],
+    chain: &mut Option<String>,
+) -> rusqlite::Result<BatchAnswers> {
     let tx = conn.transaction()?;
     let mut claims = Vec::new();
     let mut reads = Vec::new();
+    let mut cards = Vec::new();
+    let mut prev = match chain.take() {
+        Some(h) => h,
+        None => tx
+            .query_row(
+                "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(String::new()),
+                e => Err(e),
+            })?,
+    };
     let now = super::unix_now();
     {
         let mut stmt = tx.prepare_cached(
-            "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time, actor, patient, fhir_server)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            "INSERT INTO audit (request_id, time, kind, hook, service, input_sha256, conclusions, knowledge_version, engine_version, outcome, card, client_request_id, client_time, actor, patient, fhir_server, caller, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )?;
         let mut claim =
             tx.prepare_cached("INSERT OR IGNORE INTO jti (iss, jti, exp) VALUES (?1, ?2, ?3)")?;
+        let mut issue = tx.prepare_cached("INSERT OR IGNORE INTO cards (id) VALUES (?1)")?;
         for job in jobs {
             match job {
                 JobMsg::Write(job) => {
                     for e in &job.entries {
-                        stmt.execute(params![
-                            e.request_id,
-                            e.time,
-                            e.kind,
-                            e.hook,
-                            e.service,
-                            e.input_sha256,
-                            e.conclusions.to_string(),
-                            e.knowledge_version,
-                            e.engine_version,
-                            e.outcome,
-                            e.card,
-                            e.client_request_id,
-                            e.client_time,
-                            e.actor,
-                            e.patient,
-                            e.fhir_server
-                        ])?;
+                        let cols = e.columns();
+                        let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
+                        let hash = super::row_hash(&prev, &refs);
+                        let mut values: Vec<&dyn rusqlite::ToSql> =
+                            cols.iter().map(|c| c as &dyn rusqlite::ToSql).collect();
+                        values.push(&hash);
+                        stmt.execute(values.as_slice())?;
+                        for card in e.issued_cards() {
+                            issue.execute([card])?;
+                        }
+                        prev = hash;
                     }
+                }
+                JobMsg::Cards { ids, .. } => {
+                    let mut known = tx.prepare_cached("SELECT 1 FROM cards WHERE id = ?1")?;
+                    let mut answer = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        answer.push(known.exists([id])?);
+                    }
+                    cards.push(answer);
                 }
                 JobMsg::Claim { iss, jti, exp, .. } => {
                     claims.push(claim.execute(params![iss, jti, exp])? == 1);
@@ -295,6 +368,13 @@ fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<Batch
                         "INSERT OR REPLACE INTO health (id, at) VALUES (1, datetime('now'))",
                         [],
                     )?;
+                    // A row of an audit row's size, written and removed: on a full disk this
+                    // fails as an audit row would.
+                    tx.execute(
+                        "INSERT INTO probe (pad) VALUES (randomblob(?1))",
+                        [PROBE_BYTES],
+                    )?;
+                    tx.execute("DELETE FROM probe", [])?;
                 }
                 JobMsg::Put { key, exp, data, .. } => {
                     tx.execute("DELETE FROM sealed WHERE exp < ?1", [now])?;
@@ -324,24 +404,84 @@ fn write_batch(conn: &mut Connection, jobs: &[JobMsg]) -> rusqlite::Result<Batch
         tx.execute("DELETE FROM jti WHERE exp < ?1", [now - 60])?;
     }
     tx.commit()?;
-    Ok((claims, reads))
+    *chain = Some(prev);
+    Ok((claims, reads, cards))
+}
+
+/// Opens a database to read it: read-only, and a copy in a directory that cannot be written
+/// (an archive, an auditor's copy) as immutable (SQLite cannot make its `-shm` file there; rows
+/// still in a write-ahead log that was not checkpointed are then not seen, which is said).
+fn open_to_read(path: &Path) -> anyhow::Result<Connection> {
+    use rusqlite::OpenFlags;
+    let ro = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let plain = Connection::open_with_flags(path, ro).and_then(|c| {
+        c.query_row("SELECT count(*) FROM audit", [], |_| Ok(()))
+            .map(|()| c)
+    });
+    match plain {
+        Ok(c) => Ok(c),
+        Err(first) => {
+            if !path.exists() {
+                anyhow::bail!("{}: no such database", path.display());
+            }
+            let uri = format!(
+                "file:{}?mode=ro&immutable=1",
+                path.to_string_lossy()
+                    .replace('%', "%25")
+                    .replace('?', "%3f")
+                    .replace('#', "%23")
+            );
+            let c = Connection::open_with_flags(uri, ro | OpenFlags::SQLITE_OPEN_URI)
+                .map_err(|_| anyhow::anyhow!("{}: {first}", path.display()))?;
+            let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+            if wal.metadata().is_ok_and(|m| m.len() > 0) {
+                eprintln!(
+                    "cobalt: {} is read as an immutable copy ({first}); rows only in its write-ahead log are not read",
+                    path.display()
+                );
+            }
+            Ok(c)
+        }
+    }
 }
 
 /// Writes the whole log as NDJSON, oldest first, one object per row.
-pub fn export(path: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<usize> {
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+pub fn export(path: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<super::Exported> {
+    let conn = open_to_read(path)?;
     let mut stmt = conn.prepare(&format!(
         "SELECT {} FROM audit ORDER BY seq",
         super::EXPORT_COLUMNS.join(", ")
     ))?;
     let mut rows = stmt.query([])?;
-    let mut n = 0;
+    let mut done = super::Exported::default();
     while let Some(r) = rows.next()? {
         let text = (1..super::EXPORT_COLUMNS.len())
             .map(|i| r.get::<_, String>(i))
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        super::export_row(out, r.get(0)?, &text)?;
-        n += 1;
+        let seq = r.get(0)?;
+        if !super::export_row(out, seq, &text)? {
+            done.damaged.push(seq);
+        }
+        done.rows += 1;
     }
-    Ok(n)
+    Ok(done)
+}
+
+/// Checks the whole log: each row's hash against its columns and the row before.
+pub fn verify(path: &Path) -> anyhow::Result<super::Verified> {
+    let conn = open_to_read(path)?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {} FROM audit ORDER BY seq",
+        super::EXPORT_COLUMNS.join(", ")
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut v = super::Verified::default();
+    let mut prev = String::new();
+    while let Some(r) = rows.next()? {
+        let text = (1..super::EXPORT_COLUMNS.len())
+            .map(|i| r.get::<_, String>(i))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        v.row(&mut prev, r.get(0)?, &text);
+    }
+    Ok(v)
 }
