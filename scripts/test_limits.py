@@ -13,6 +13,9 @@
 4. A request without a token is answered 401 at once, while it is still sending its body.
 5. Prometheus scrapes /metrics: the target is up, and cobalt's request counters and latency
    histograms are there, by route template.
+6. With the audit database on a full disk (a 2 MiB tmpfs, as root): assessments are 503 (never
+   200 without their row), /readyz is 503 so that a load balancer stops sending traffic, and both
+   recover once space is freed.
 
 Prints `limits: N passed, M failed` last; exits 1 on a failure.
 """
@@ -62,9 +65,9 @@ def get(port, path, timeout=5):
         return None, str(e).encode()
 
 
-def start(tmp, extra, nofile=None):
+def start(tmp, extra, nofile=None, db_dir=None):
     port = free_port()
-    cmd = [COBALT, "serve", "--listen", f"127.0.0.1:{port}", "--insecure-no-auth", "--db", os.path.join(tmp, f"{port}.sqlite3")] + extra
+    cmd = [COBALT, "serve", "--listen", f"127.0.0.1:{port}", "--insecure-no-auth", "--db", os.path.join(db_dir or tmp, f"{port}.sqlite3")] + extra
     if nofile:
         cmd = ["prlimit", f"--nofile={nofile}:{nofile}", "--"] + cmd
     log = open(os.path.join(tmp, f"{port}.log"), "w")
@@ -102,6 +105,52 @@ def open_fds(pid):
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return -1
+
+
+def post_case(port):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/assess", data=json.dumps({"format": "cobalt.case/1", "patient": {"age_years": 50}}).encode(),
+                                 headers={"content-type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
+
+
+def full_disk(tmp, procs):
+    if os.geteuid() != 0:
+        check("a full disk (needs root to mount a tmpfs)", False, "not root")
+        return
+    small = os.path.join(tmp, "small")
+    os.makedirs(small)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", small], check=True)
+    try:
+        p, port = start(tmp, [], db_dir=small)
+        procs.append(p)
+        check("full disk: an assessment is answered while there is room", post_case(port) == 200)
+        filler = os.path.join(small, "filler")
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        statuses = [post_case(port) for _ in range(20)]
+        ready = get(port, "/readyz")[0]
+        check("full disk: assessments are 503, never 200 without their row", all(s == 503 for s in statuses), statuses)
+        check("full disk: /readyz is 503 (a load balancer stops sending traffic)", ready == 503, ready)
+        check("full disk: /livez stays 200 (no restart)", get(port, "/livez")[0] == 200)
+        os.remove(filler)
+        time.sleep(6)
+        ready = get(port, "/readyz")[0]
+        check("space freed: /readyz is 200 again and assessments are answered", ready == 200 and post_case(port) == 200, ready)
+        p.terminate()
+        p.wait(timeout=15)
+    finally:
+        subprocess.run(["umount", "-l", small])
 
 
 def main():
@@ -179,6 +228,9 @@ def main():
         check("SIGTERM with a slow connection open: the process ends within the 3 s grace", took is not None and took < 5, took)
         check("the request in flight at SIGTERM is answered", answer.startswith(b"HTTP/1.1 200"), answer[:60])
         lingering.close()
+
+        # 6. A full disk under the audit database.
+        full_disk(tmp, procs)
 
         # 5. Prometheus scrapes /metrics.
         prom = shutil.which("prometheus")
