@@ -173,6 +173,11 @@ class Proxy:
             return self.reply(h, 202, {"Retry-After": "1", "X-Progress": "still exporting (injected)"}, b"")
         if kind == "other" and b'"output"' in body:
             body = body.replace(self.upstream_origin.encode(), self.base.encode())
+            if self.mode == "errors":
+                # The export's own error list: one OperationOutcome file (any file serves).
+                m = json.loads(body)
+                m["error"] = [{"type": "OperationOutcome", "url": m["output"][0]["url"]}]
+                body = json.dumps(m).encode()
         if kind == "file" and self.mode == "truncate":
             # The whole length promised, half of it sent, then the connection closed.
             h.send_response(resp.status)
@@ -323,7 +328,32 @@ def test_hfs(args, work, cobalt):
         proxy.mode = "pass"
         code, err, _, _ = run(pull_cmd(cobalt, proxy.base, key, cut))
         check("HFS: after the cut, the pull run again completes with the same files", code == 0 and files_of(cut) == files_of(exp1), err)
+        # The manifest's error files are kept and reported.
+        proxy.mode = "errors"
+        errs = os.path.join(work, "errs")
+        code, err, _, _ = run(pull_cmd(cobalt, proxy.base, key, errs))
+        m = json.load(open(os.path.join(errs, "manifest.json"))) if code == 0 else {}
+        kept = [e["url"] for e in m.get("error", [])]
+        check("HFS: the manifest's error files are downloaded, kept in manifest.json and reported",
+              code == 0 and len(kept) == 1 and os.path.exists(os.path.join(errs, kept[0])) and "reported" in err and "problem" in err, f"{kept}\n{err}")
+        proxy.mode = "pass"
         proxy.server.shutdown()
+
+        # A token that expires during the pull is fetched again, each with a new assertion.
+        with urllib.request.urlopen(urllib.request.Request(env["admin"] + "/log", method="DELETE")) as r:
+            r.read()
+        set_ttl(env, 2)
+        ttl = os.path.join(work, "ttl")
+        code, err, _, _ = run(pull_cmd(cobalt, base, key, ttl))
+        set_ttl(env, 3600)
+        with urllib.request.urlopen(env["admin"] + "/log") as r:
+            log = json.load(r)
+        grants = [e for e in log if e.get("type") == "token" and e.get("client_id") == "cobalt-bulk" and e.get("status") == 200]
+        jtis = {e["client_assertion"]["jti"] for e in grants if e.get("client_assertion")}
+        check("HFS: with 2 s tokens the pull fetches new tokens as they expire, each assertion with a new jti, ES384, aud the token endpoint",
+              code == 0 and len(grants) >= 2 and len(jtis) == len(grants)
+              and all(e["client_assertion"]["alg"] == "ES384" and e["client_assertion"]["aud"].endswith("/token") for e in grants),
+              f"{len(grants)} grants, {len(jtis)} jtis\n{err}")
 
         # 4. Pull and screen in one command.
         out = os.path.join(work, "monthly")
@@ -378,6 +408,13 @@ def admin_token(env, key, jwks, client="cobalt-bulk"):
                                    "client_assertion": assertion}).encode()
     with urllib.request.urlopen(urllib.request.Request(endpoint, data=body)) as r:
         return json.load(r)["access_token"]
+
+
+def set_ttl(env, seconds):
+    req = urllib.request.Request(env["admin"] + "/token-ttl", data=json.dumps({"seconds": seconds}).encode(),
+                                 headers={"content-type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req) as r:
+        r.read()
 
 
 def put(base, token, resource):
