@@ -50,9 +50,14 @@ pub struct ScreenArgs {
     /// Parse every line, also those that cannot change an assessment, and report every bad one.
     #[arg(long)]
     pub validate_all: bool,
-    /// Exit with status 1 if any line, file or patient became an error record.
+    /// Exit with status 1 if any line, file or patient became an error record, a file that
+    /// should have been read was not, or the export reports errors of its own.
     #[arg(long)]
     pub strict: bool,
+    /// Error records written for one file at most (its first ones); the rest are counted in
+    /// summary.json, and one record says how many.
+    #[arg(long, value_name = "N", default_value_t = cobalt_screen::DEFAULT_MAX_ERRORS_PER_FILE)]
+    pub max_errors_per_file: u64,
     /// The assessment date (YYYY-MM-DD); default today.
     #[arg(long)]
     pub as_of: Option<String>,
@@ -64,8 +69,10 @@ pub struct ScreenArgs {
     pub profile: Option<String>,
 }
 
-/// Runs the screening.
+/// Runs the screening. The results directory is locked for the whole run (the pull too): a
+/// second run into it refuses with exit 1, as for any failure that is not the input's fault.
 pub fn run(mut args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<ExitCode> {
+    let mut lock = None;
     if args.pull {
         let dir = args.out.join("export");
         let opts = match crate::pull::options(&args.pull_flags, &dir) {
@@ -75,6 +82,7 @@ pub fn run(mut args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<Exit
                 return Ok(ExitCode::from(2));
             }
         };
+        lock = Some(cobalt_screen::OutputLock::acquire(&args.out)?);
         // A complete export already there (this run's own, pulled before a stop) is screened
         // as it is.
         let complete =
@@ -91,6 +99,24 @@ pub fn run(mut args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<Exit
         eprintln!("cobalt: name the export directory, or --pull");
         return Ok(ExitCode::from(2));
     };
+    // A missing export is the input's fault: exit 2, before anything is written.
+    match std::fs::metadata(&export) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            eprintln!(
+                "cobalt: {}: not a directory; name the export directory",
+                export.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => {
+            eprintln!(
+                "cobalt: {}: {e}; name the export directory",
+                export.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
     let profile_id = args
         .profile
         .clone()
@@ -143,6 +169,11 @@ pub fn run(mut args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<Exit
         as_of,
         as_of_source: as_of_source.into(),
         threads: args.threads,
+        max_errors_per_file: args.max_errors_per_file,
+    };
+    let lock = match lock {
+        Some(l) => l,
+        None => cobalt_screen::OutputLock::acquire(&args.out)?,
     };
     let bar = if std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(0);
@@ -161,7 +192,19 @@ pub fn run(mut args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<Exit
             b.set_message(format!("{} records", p.lines));
         }
     };
-    let summary = cobalt_screen::screen(kb, profile, &opts, &progress)?;
+    let summary = match cobalt_screen::screen_locked(kb, profile, &opts, &lock, &progress) {
+        Ok(s) => s,
+        // The export's fault (no file cobalt reads, a manifest without its output list): 2.
+        Err(e) if e.chain().any(|c| c.is::<cobalt_screen::InputProblem>()) => {
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            eprintln!("cobalt: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e),
+    };
+    drop(lock);
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -178,9 +221,35 @@ pub fn run(mut args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<Exit
         summary.seconds,
         args.out.join("summary.json").display()
     );
-    if args.strict
-        && (summary.bad_lines > 0 || summary.patients_in_error > 0 || summary.files_in_error > 0)
-    {
+    // The files not read, the first few by name; all are in summary.json.
+    for n in summary.files_not_read.iter().take(10) {
+        eprintln!("cobalt: not read: {}: {}", n.path, n.message);
+    }
+    if summary.files_not_read.len() > 10 {
+        eprintln!(
+            "cobalt: and {} more files not read (summary.json: files_not_read)",
+            summary.files_not_read.len() - 10
+        );
+    }
+    if summary.export_issues > 0 {
+        let files: Vec<&str> = summary
+            .export_errors
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect();
+        eprintln!(
+            "cobalt: the export reports {} errors of its own ({}): part of it may be missing",
+            summary.export_issues,
+            files.join(", ")
+        );
+    }
+    if summary.errors_not_recorded > 0 {
+        eprintln!(
+            "cobalt: {} error records over --max-errors-per-file {} were counted, not written",
+            summary.errors_not_recorded, summary.max_errors_per_file
+        );
+    }
+    if args.strict && summary.fails_strict() {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)

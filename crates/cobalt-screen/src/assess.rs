@@ -1,9 +1,10 @@
 //! Assessing the patients of each partition, in parallel, in patient-id order.
 
+use crate::errors::Errors;
 use crate::partition::Spill;
 use crate::row::Row;
 use crate::{Detail, ErrorRecord, Format, Options, Summary};
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use cobalt_core::InputError;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -21,18 +22,20 @@ pub(crate) struct Context<'a> {
 }
 
 /// Assesses every partition in turn; each partition's results go to its result file, sorted by
-/// patient id, and the counts to the summary.
+/// patient id, the counts to the summary and its error records to `sink`.
 pub(crate) fn partitions(
     ctx: &Context<'_>,
     spill: &Spill,
     summary: &mut Summary,
-    errors: &mut Vec<ErrorRecord>,
+    sink: &Errors,
 ) -> Result<()> {
     for p in 0..spill.parts {
         let path = spill.lines(p);
+        let reading = || format!("reading {}", path.display());
         let mut patients: HashMap<String, Vec<Held>> = HashMap::new();
-        for record in BufReader::with_capacity(1 << 20, std::fs::File::open(&path)?).lines() {
-            let record = record?;
+        let f = std::fs::File::open(&path).with_context(reading)?;
+        for record in BufReader::with_capacity(1 << 20, f).lines() {
+            let record = record.with_context(reading)?;
             let mut f = record.splitn(4, '\t');
             let (Some(file), Some(line), Some(pid), Some(text)) =
                 (f.next(), f.next(), f.next(), f.next())
@@ -49,9 +52,14 @@ pub(crate) fn partitions(
             });
         }
         std::fs::remove_file(&path).ok();
-        let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(spill.results(p))?);
-        self::patients(ctx, patients, summary, errors, &mut out)?;
-        out.flush()?;
+        let dest = spill.results(p);
+        let writing = || format!("writing {}", dest.display());
+        let f = std::fs::File::create(&dest).with_context(writing)?;
+        let mut out = BufWriter::with_capacity(1 << 20, f);
+        let mut errors = Vec::new();
+        self::patients(ctx, patients, summary, &mut errors, &mut out).with_context(writing)?;
+        out.flush().with_context(writing)?;
+        sink.extend(&mut errors).context("writing error records")?;
     }
     Ok(())
 }

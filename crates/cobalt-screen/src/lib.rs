@@ -20,13 +20,20 @@
 //! Memory is bounded by one partition, whatever the size of the export. A bad line (not UTF-8,
 //! not JSON, not a FHIR resource, a value the case format refuses) becomes an error record
 //! naming its file and line; the patient is assessed without it, and the summary reconciles
-//! patients read, assessed and in error.
+//! patients read, assessed and in error. Error records are streamed to disk, at most
+//! [`Options::max_errors_per_file`] of them for one file ([`errors`]).
+//!
+//! A run owns its output directory ([`output`]): it holds a lock on it from start to end, writes
+//! under names of its own, and commits results, errors and summary together or not at all.
 
 #![forbid(unsafe_code)]
 
 mod assess;
+mod errors;
+mod export;
 mod filter;
 mod medication;
+pub mod output;
 pub mod parquet;
 mod partition;
 mod read;
@@ -34,12 +41,33 @@ pub mod row;
 pub mod stage;
 mod write;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
-pub use read::{discover, manifest_date};
+pub use export::{discover, manifest_date, survey, Export};
+pub use output::{OutputLock, LOCK_FILE};
+
+/// Error records kept for one file unless told otherwise (`--max-errors-per-file`).
+pub const DEFAULT_MAX_ERRORS_PER_FILE: u64 = 1000;
+
+/// A problem that is the input's fault, not the machine's: an export directory that does not
+/// exist or cannot be listed, a manifest that is not JSON or lists no output, an export with no
+/// file cobalt reads. The command line exits 2 on it.
+#[derive(Debug)]
+pub struct InputProblem(pub String);
+
+impl std::fmt::Display for InputProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputProblem {}
 
 /// The codes that can make an Observation matter, upper case, an ICD-10 code by its
 /// three-character category: a line of the Observation file none of whose `"code"` values is one
@@ -112,6 +140,9 @@ pub struct Options {
     pub as_of_source: String,
     /// Worker threads (0: one per core).
     pub threads: usize,
+    /// Error records written for one file at most (its first ones); the rest are counted, and
+    /// one `not_recorded` record says how many.
+    pub max_errors_per_file: u64,
 }
 
 /// Progress, reported as the input is read.
@@ -149,13 +180,51 @@ pub struct ErrorRecord {
     /// The patient, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patient: Option<String>,
-    /// `unreadable` (the file could not be read from this line on), `not_utf8`, `not_json`,
-    /// `not_fhir`, `no_patient`, `invalid_value`, `conflicting_patient` (a second, different
-    /// Patient with the same id), `patient_absent` (resources name a Patient the export does not
-    /// hold; line 0) or `patient` (the patient could not be assessed; line 0).
+    /// `unreadable` (the file could not be read from this line on), `too_long` (a line over
+    /// 64 MiB, not read), `not_utf8`, `not_json`, `not_fhir`, `no_patient`, `invalid_value`,
+    /// `conflicting_patient` (a second, different Patient with the same id), `patient_absent`
+    /// (resources name a Patient the export does not hold; line 0), `patient` (the patient could
+    /// not be assessed; line 0), `file_not_read` (a file of the export directory that is not
+    /// read; line 0), `export_error` (an issue of the export's own error files) or
+    /// `not_recorded` (how many more records of the file were counted but not written).
     pub kind: String,
     /// What is wrong.
     pub message: String,
+}
+
+/// A file of the export directory that is not read.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct NotRead {
+    /// Path, relative to the export.
+    pub path: String,
+    /// `type_not_read` (a resource type cobalt does not read), `not_in_manifest` (the export
+    /// has a manifest that does not name it), `unrecognised_name` (not `<Type>*.ndjson` or
+    /// `.ndjson.gz`), `outside_export` (a symbolic link out of the export directory) or
+    /// `not_a_file`.
+    pub reason: String,
+    /// Why, in words.
+    pub message: String,
+}
+
+impl NotRead {
+    /// Whether `--strict` fails on it: a name cobalt cannot place, a link out of the export or
+    /// something that is not a file, not a type cobalt does not read.
+    pub fn fails_strict(&self) -> bool {
+        export::REASONS
+            .iter()
+            .any(|(r, strict)| *strict && *r == self.reason)
+    }
+}
+
+/// One of the export's own error files (the manifest's `error` list).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ExportErrorFile {
+    /// Path, relative to the export.
+    pub path: String,
+    /// Lines read.
+    pub lines: u64,
+    /// OperationOutcome issues in it (each an `export_error` record).
+    pub issues: u64,
 }
 
 /// The summary.
@@ -179,6 +248,18 @@ pub struct Summary {
     pub bad_lines: u64,
     /// Files that could not be opened or read to their end (each has an error record).
     pub files_in_error: u64,
+    /// Files of the export directory that are not read, and why (each has a `file_not_read`
+    /// error record).
+    pub files_not_read: Vec<NotRead>,
+    /// The export's own error files, from the manifest's `error` list: the export says that
+    /// part of it failed.
+    pub export_errors: Vec<ExportErrorFile>,
+    /// Their OperationOutcome issues (each an `export_error` record).
+    pub export_issues: u64,
+    /// The most error records written for one file.
+    pub max_errors_per_file: u64,
+    /// Error records counted but not written, over that maximum.
+    pub errors_not_recorded: u64,
     /// Bad lines by kind.
     pub bad_lines_by_kind: BTreeMap<String, u64>,
     /// Patients with at least one resource.
@@ -213,69 +294,142 @@ pub struct Summary {
 
 impl Summary {
     /// Counts error records: a bad line (line > 0) by kind, a file that could not be read to
-    /// its end.
+    /// its end, an issue of the export's error files.
     pub(crate) fn count_errors(&mut self, errors: &[ErrorRecord]) {
+        let mut t = errors::Tally::default();
         for e in errors {
-            if e.kind == "unreadable" {
-                self.files_in_error += 1;
-            } else if e.line > 0 {
-                self.bad_lines += 1;
-                *self.bad_lines_by_kind.entry(e.kind.clone()).or_default() += 1;
-            }
+            t.count(e);
         }
+        self.add(&t);
+    }
+
+    fn add(&mut self, t: &errors::Tally) {
+        self.bad_lines += t.bad_lines;
+        for (k, n) in &t.bad_lines_by_kind {
+            *self.bad_lines_by_kind.entry(k.clone()).or_default() += n;
+        }
+        self.files_in_error += t.files_in_error;
+        self.export_issues += t.export_issues;
+        self.errors_not_recorded += t.not_recorded;
+    }
+
+    /// Whether `--strict` fails: a bad line, a patient in error, a file that could not be read
+    /// or that should have been, an issue the export itself reports.
+    pub fn fails_strict(&self) -> bool {
+        self.bad_lines > 0
+            || self.patients_in_error > 0
+            || self.files_in_error > 0
+            || self.export_issues > 0
+            || self.files_not_read.iter().any(NotRead::fails_strict)
     }
 }
 
-/// Runs the screening. `progress` is called now and then while reading.
+/// Runs the screening: takes the output directory's lock (or fails at once when another run
+/// holds it), then [`screen_locked`]. `progress` is called now and then while reading.
 pub fn screen(
     kb: &cobalt_core::KnowledgeBase,
     profile: &cobalt_core::Profile,
     opts: &Options,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Summary> {
+    let lock = OutputLock::acquire(&opts.out)?;
+    screen_locked(kb, profile, opts, &lock, progress)
+}
+
+/// Runs the screening into the directory `lock` holds (`opts.out`), for a caller that took the
+/// lock earlier (`cobalt screen --pull`, to hold it over the pull too). The outputs are
+/// committed together or not at all; an error names the file and what failed.
+pub fn screen_locked(
+    kb: &cobalt_core::KnowledgeBase,
+    profile: &cobalt_core::Profile,
+    opts: &Options,
+    lock: &OutputLock,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Summary> {
     let started = std::time::Instant::now();
+    if lock.dir() != opts.out {
+        bail!(
+            "the lock held is on {}, not on {}",
+            lock.dir().display(),
+            opts.out.display()
+        );
+    }
+    if opts.detail == Detail::Full && opts.format != Format::Ndjson {
+        bail!("full assessments are written as NDJSON only");
+    }
+    let export = survey(&opts.input)?;
+    if export.files.is_empty() && export.error_files.is_empty() {
+        let mut message = format!(
+            "{}: no FHIR Bulk Data files cobalt reads (Patient.ndjson, Observation.ndjson, ...)",
+            opts.input.display()
+        );
+        for n in export.not_read.iter().take(5) {
+            message.push_str(&format!("; {}: {}", n.path, n.message));
+        }
+        return Err(InputProblem(message).into());
+    }
+    run(kb, profile, opts, lock, &export, started, progress).with_context(|| {
+        format!(
+            "{}: nothing written (no results, errors or summary)",
+            opts.out.display()
+        )
+    })
+}
+
+/// The run itself, once the lock is held and the export surveyed.
+fn run(
+    kb: &cobalt_core::KnowledgeBase,
+    profile: &cobalt_core::Profile,
+    opts: &Options,
+    lock: &OutputLock,
+    export: &Export,
+    started: std::time::Instant,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Summary> {
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
         opts.threads
     };
-    if opts.detail == Detail::Full && opts.format != Format::Ndjson {
-        anyhow::bail!("full assessments are written as NDJSON only");
-    }
-    let files = discover(&opts.input)?;
-    if files.is_empty() {
-        anyhow::bail!(
-            "{}: no FHIR Bulk Data files (Patient.ndjson, Observation.ndjson, ...)",
-            opts.input.display()
-        );
-    }
-    std::fs::create_dir_all(&opts.out)
-        .with_context(|| format!("creating {}", opts.out.display()))?;
-    write::clear(&opts.out)?;
+    let out = &opts.out;
+    lock.clear_leftovers()?;
+    write::clear(out)?;
+    let files = &export.files;
     let names: Vec<String> = files
         .iter()
-        .map(|(_, p)| {
-            p.strip_prefix(&opts.input)
-                .unwrap_or(p)
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|(_, p)| export::relative(&opts.input, p))
         .collect();
-    let total_bytes: u64 = files
-        .iter()
-        .map(|(_, p)| std::fs::metadata(p).map_or(0, |m| m.len()))
-        .sum();
+    let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
+    let total_bytes: u64 = files.iter().map(|(_, p)| size(p)).sum::<u64>()
+        + export.error_files.iter().map(size).sum::<u64>();
     // Lines are spilled to partition files by patient hash, so that memory holds one
     // partition at a time: about 48 MB of input per partition.
     let nparts = ((total_bytes / (48 << 20)) as usize + 1).clamp(1, 512);
-    let spill = partition::Spill::create(&opts.out, nparts)?;
+    let spill = partition::Spill::create(out, lock.run(), nparts)?;
+    let sink = errors::Errors::new(spill.dir.clone(), opts.max_errors_per_file);
+    let recording = "writing error records";
+    for n in &export.not_read {
+        sink.push(ErrorRecord {
+            file: n.path.clone(),
+            line: 0,
+            patient: None,
+            kind: "file_not_read".into(),
+            message: format!("not read: {}", n.message),
+        })
+        .context(recording)?;
+    }
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let export_errors = export::read_outcomes(&opts.input, &export.error_files, &bytes_read, &sink)
+        .context(recording)?;
     let filed = partition::file_lines(
         kb,
         opts,
-        &files,
+        files,
         &names,
         &spill,
+        &sink,
         threads,
+        &bytes_read,
         total_bytes,
         progress,
     )?;
@@ -287,9 +441,11 @@ pub fn screen(
         knowledge_version: kb.meta.version.clone(),
         lines_read: filed.lines_read,
         lines_skipped: filed.lines_skipped,
+        files_not_read: export.not_read.clone(),
+        export_errors,
+        max_errors_per_file: opts.max_errors_per_file,
         ..Summary::default()
     };
-    let mut errors = filed.errors;
     let ctx = assess::Context {
         kb,
         profile,
@@ -301,14 +457,18 @@ pub fn screen(
             .collect::<Vec<_>>(),
         threads,
     };
-    assess::partitions(&ctx, &spill, &mut summary, &mut errors)?;
-    write::merge(opts, &spill)?;
-    spill.remove();
+    assess::partitions(&ctx, &spill, &mut summary, &sink)?;
 
-    // --- Errors and summary -----------------------------------------------------------
-    errors.sort();
-    summary.count_errors(&errors);
-    write::errors(&opts.out, &errors)?;
+    // --- The outputs, each under a temporary name, then committed together ------------
+    let results = write::Atomic::new(out.join(format!("results.{}", opts.format.extension())));
+    write::merge(opts, &spill, &results)?;
+    spill.remove_results();
+    let errors = write::Atomic::new(out.join("errors.ndjson"));
+    let mut w = BufWriter::with_capacity(1 << 20, errors.create()?);
+    let tally = sink.finish(&mut w).with_context(|| errors.writing())?;
+    w.flush().with_context(|| errors.writing())?;
+    drop(w);
+    summary.add(&tally);
     summary.files = files
         .iter()
         .enumerate()
@@ -316,14 +476,17 @@ pub fn screen(
             kind: k.clone(),
             path: names[i].clone(),
             lines: filed.file_lines[i],
-            bytes: std::fs::metadata(p).map_or(0, |m| m.len()),
+            bytes: size(p),
         })
         .collect();
     summary.seconds = started.elapsed().as_secs_f64();
     summary.read_seconds = read_seconds;
-    write::file(
-        opts.out.join("summary.json"),
-        &serde_json::to_vec_pretty(&summary)?,
-    )?;
+    let summary_file = write::Atomic::new(out.join("summary.json"));
+    summary_file
+        .create()?
+        .write_all(&serde_json::to_vec_pretty(&summary)?)
+        .with_context(|| summary_file.writing())?;
+    output::commit(out, vec![results, errors, summary_file])?;
+    drop(spill);
     Ok(summary)
 }

@@ -3,6 +3,7 @@
 //! first, kept by reference key, and each referenced one is filed with the patient whose request
 //! names it, so that the mapping resolves the reference as it does within a Bundle.
 
+use crate::errors::Errors;
 use crate::{read, ErrorRecord};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,39 +32,37 @@ struct Probe<'a> {
 }
 
 impl Medications {
-    /// Reads the Medication files; a bad line becomes an error record. Returns the lines read
-    /// per file index.
+    /// Reads the Medication files, block by block; a bad line becomes an error record in
+    /// `sink`. Returns the lines read per file index.
     pub(crate) fn load(
         files: &[(String, PathBuf)],
         names: &[String],
         bytes_read: &Arc<AtomicU64>,
-        errors: &mut Vec<ErrorRecord>,
-    ) -> (Medications, HashMap<usize, u64>) {
+        sink: &Errors,
+    ) -> std::io::Result<(Medications, HashMap<usize, u64>)> {
         let mut meds = Medications::default();
         let mut lines_per_file = HashMap::new();
+        let mut failed = None;
         for (fi, (kind, path)) in files.iter().enumerate() {
             if kind != "Medication" {
                 continue;
             }
-            let mut blocks = Vec::new();
-            let r = read::read_file(fi as u32, path, bytes_read, &mut |b| blocks.push(b));
-            lines_per_file.insert(fi, r.lines);
-            for block in &blocks {
-                for (lineno, bytes) in read::lines(block) {
-                    meds.add(fi as u32, lineno, bytes, &names[fi], errors);
+            let mut errors = Vec::new();
+            let r = read::read_file(fi as u32, path, bytes_read, &mut |block| {
+                for (lineno, bytes) in read::lines(&block) {
+                    meds.add(fi as u32, lineno, bytes, &names[fi], &mut errors);
+                    if let Err(e) = sink.extend(&mut errors) {
+                        failed.get_or_insert(e);
+                    }
                 }
-            }
-            if let Some((line, message)) = r.problem {
-                errors.push(ErrorRecord {
-                    file: names[fi].clone(),
-                    line,
-                    patient: None,
-                    kind: "unreadable".into(),
-                    message,
-                });
-            }
+            });
+            lines_per_file.insert(fi, r.lines);
+            sink.extend(&mut r.errors(&names[fi]))?;
         }
-        (meds, lines_per_file)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok((meds, lines_per_file)),
+        }
     }
 
     /// Reads one line of a Medication file (`name`, index `fi`): kept by its reference key, or an

@@ -1,5 +1,6 @@
 //! Filing every line that can matter under its patient, in partition files by patient hash.
 
+use crate::errors::Errors;
 use crate::filter::{patient_of, shard_of, Filter, Probe};
 use crate::medication::{MedLine, Medications};
 use crate::read::{self, Block};
@@ -10,18 +11,18 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-/// The spill directory under the results directory: partition files of filed lines, then of
-/// sorted results. Removed when the run ends, whichever way it ends.
+/// The run's spill directory under the results directory (`.partitions-RUN`, its own):
+/// partition files of filed lines, then of sorted results, and runs of error records. Removed
+/// when the run ends, whichever way it ends.
 pub(crate) struct Spill {
     pub dir: PathBuf,
     pub parts: usize,
 }
 
 impl Spill {
-    pub(crate) fn create(out: &Path, parts: usize) -> Result<Spill> {
-        let dir = out.join(".partitions");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    pub(crate) fn create(out: &Path, run: &str, parts: usize) -> Result<Spill> {
+        let dir = out.join(format!(".partitions-{run}"));
+        std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         Ok(Spill { dir, parts })
     }
 
@@ -31,6 +32,13 @@ impl Spill {
 
     pub(crate) fn results(&self, p: usize) -> PathBuf {
         self.dir.join(format!("result-{p}"))
+    }
+
+    /// Removes the sorted results once merged, so that the disk holds them once.
+    pub(crate) fn remove_results(&self) {
+        for p in 0..self.parts {
+            let _ = std::fs::remove_file(self.results(p));
+        }
     }
 
     pub(crate) fn remove(&self) {
@@ -44,15 +52,15 @@ impl Drop for Spill {
     }
 }
 
-/// What filing found.
+/// What filing found (its error records went to the run's [`Errors`]).
 pub(crate) struct Filed {
     pub lines_read: u64,
     pub lines_skipped: u64,
     pub file_lines: Vec<u64>,
-    pub errors: Vec<ErrorRecord>,
 }
 
-/// Reads every file (this thread) and files its lines (one worker per core).
+/// Reads every file (this thread) and files its lines (one worker per core); error records go
+/// to `sink` as they are made.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn file_lines(
     kb: &cobalt_core::KnowledgeBase,
@@ -60,25 +68,25 @@ pub(crate) fn file_lines(
     files: &[(String, PathBuf)],
     names: &[String],
     spill: &Spill,
+    sink: &Errors,
     threads: usize,
+    bytes_read: &Arc<AtomicU64>,
     total_bytes: u64,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Filed> {
-    let bytes_read = Arc::new(AtomicU64::new(0));
     // Medication resources first: the requests of any patient may name one.
-    let mut med_errors = Vec::new();
-    let (meds, med_lines) = Medications::load(files, names, &bytes_read, &mut med_errors);
+    let (meds, med_lines) =
+        Medications::load(files, names, bytes_read, sink).context("writing error records")?;
     let parts: Vec<Mutex<BufWriter<std::fs::File>>> = (0..spill.parts)
         .map(|i| {
-            Ok(Mutex::new(BufWriter::with_capacity(
-                256 << 10,
-                std::fs::File::create(spill.lines(i))?,
-            )))
+            let path = spill.lines(i);
+            let f = std::fs::File::create(&path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            Ok(Mutex::new(BufWriter::with_capacity(256 << 10, f)))
         })
         .collect::<Result<_>>()?;
     let filter = Filter::new(kb);
     let lines_read = AtomicU64::new(med_lines.values().sum());
-    let errors: Mutex<Vec<ErrorRecord>> = Mutex::new(med_errors);
     let lines_skipped = AtomicU64::new(0);
     let mut file_lines = vec![0u64; files.len()];
     for (fi, n) in &med_lines {
@@ -91,9 +99,10 @@ pub(crate) fn file_lines(
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..threads {
             let rx = Arc::clone(&rx);
-            let w = Worker::new(&meds, &filter, opts, files, names, &parts);
-            let (errors, lines_read, lines_skipped, write_failed) =
-                (&errors, &lines_read, &lines_skipped, &write_failed);
+            let mut w = Worker::new(&meds, &filter, opts, files, names, &parts);
+            w.sink = Some(sink);
+            let (lines_read, lines_skipped, write_failed) =
+                (&lines_read, &lines_skipped, &write_failed);
             scope.spawn(move || loop {
                 let msg = rx.lock().map(|r| r.recv());
                 let Ok(Ok(block)) = msg else {
@@ -107,11 +116,6 @@ pub(crate) fn file_lines(
                 }
                 lines_read.fetch_add(local.lines, Ordering::Relaxed);
                 lines_skipped.fetch_add(local.skipped, Ordering::Relaxed);
-                if !local.errors.is_empty() {
-                    if let Ok(mut e) = errors.lock() {
-                        e.extend(local.errors);
-                    }
-                }
             });
         }
         // The reader: this thread.
@@ -131,17 +135,13 @@ pub(crate) fn file_lines(
                     last = std::time::Instant::now();
                 }
             };
-            let r = read::read_file(fi as u32, path, &bytes_read, &mut send);
+            let r = read::read_file(fi as u32, path, bytes_read, &mut send);
             file_lines[fi] = r.lines;
-            if let Some((line, message)) = r.problem {
-                if let Ok(mut e) = errors.lock() {
-                    e.push(ErrorRecord {
-                        file: names[fi].clone(),
-                        line,
-                        patient: None,
-                        kind: "unreadable".into(),
-                        message,
-                    });
+            // Over-long lines were read, and are error records.
+            lines_read.fetch_add(r.long_lines.len() as u64, Ordering::Relaxed);
+            if let Err(e) = sink.extend(&mut r.errors(&names[fi])) {
+                if let Ok(mut f) = write_failed.lock() {
+                    f.get_or_insert(e);
                 }
             }
         }
@@ -153,23 +153,26 @@ pub(crate) fn file_lines(
         lines: lines_read.load(Ordering::Relaxed),
     });
     if let Some(e) = write_failed.into_inner().ok().flatten() {
-        return Err(e).context("writing a partition file");
+        return Err(e)
+            .with_context(|| format!("writing the spill files in {}", spill.dir.display()));
     }
-    for w in parts {
+    for (i, w) in parts.into_iter().enumerate() {
         w.into_inner()
             .map_err(|_| anyhow::anyhow!("a partition writer panicked"))?
             .flush()
-            .context("writing a partition file")?;
+            .with_context(|| format!("writing {}", spill.lines(i).display()))?;
     }
     Ok(Filed {
         lines_read: lines_read.into_inner(),
         lines_skipped: lines_skipped.into_inner(),
         file_lines,
-        errors: errors.into_inner().unwrap_or_default(),
     })
 }
 
 pub(crate) struct Worker<'a> {
+    /// Where error records go as they are made; without one (a stage run), they stay in the
+    /// caller's [`Local`].
+    pub sink: Option<&'a Errors>,
     meds: &'a Medications,
     filter: &'a Filter<'a>,
     opts: &'a Options,
@@ -204,6 +207,7 @@ impl<'a> Worker<'a> {
         parts: &'a [Mutex<BufWriter<std::fs::File>>],
     ) -> Worker<'a> {
         Worker {
+            sink: None,
             meds,
             filter,
             opts,
@@ -215,7 +219,11 @@ impl<'a> Worker<'a> {
 
     fn block(&self, block: &Block, local: &mut Local) -> std::io::Result<()> {
         for (lineno, bytes) in read::lines(block) {
-            let Some(f) = self.line(block.file, lineno, bytes, local) else {
+            let filed = self.line(block.file, lineno, bytes, local);
+            if let Some(sink) = self.sink {
+                sink.extend(&mut local.errors)?;
+            }
+            let Some(f) = filed else {
                 continue;
             };
             let p = shard_of(&f.pid, self.parts.len());

@@ -4,16 +4,14 @@
 //! cannot matter is never validated, copied or parsed, and a line that is not UTF-8 becomes an
 //! error record instead of ending the run. A file that cannot be opened or read to its end (a
 //! truncated or corrupt `.gz`) is reported with the line where reading stopped; the lines
-//! before it are kept.
+//! before it are kept. A line longer than [`MAX_LINE`] is dropped as it is read, reported by its
+//! number, and the lines after it are read.
 
-use anyhow::{Context, Result};
-use serde_json::Value;
+use crate::ErrorRecord;
 use std::io::{BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-
-use crate::TYPES;
 
 /// A block of whole lines of one file.
 pub(crate) struct Block {
@@ -31,74 +29,6 @@ const BLOCK: usize = 4 << 20;
 /// A line longer than this is an error record, not a reason to hold the file in memory.
 pub(crate) const MAX_LINE: usize = 64 << 20;
 
-/// The day of the export: the date of the Bulk Data manifest's `transactionTime` (the server's
-/// time when the export was made), when there is a manifest that gives one. An export is assessed
-/// as of that day, so that "in the last 12 months" means the same whenever the job runs.
-pub fn manifest_date(dir: &Path) -> Result<Option<time::Date>> {
-    let manifest = dir.join("manifest.json");
-    if !manifest.exists() {
-        return Ok(None);
-    }
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(&manifest)?)
-        .context("manifest.json is not JSON")?;
-    let Some(t) = v.get("transactionTime") else {
-        return Ok(None);
-    };
-    let date = t
-        .as_str()
-        .filter(|s| s.len() >= 10 && (s.len() == 10 || s.as_bytes()[10] == b'T'))
-        .and_then(|s| cobalt_core::case::parse_date(&s[..10]));
-    match date {
-        Some(d) => Ok(Some(d)),
-        None => anyhow::bail!("manifest.json: transactionTime `{t}` is not a FHIR instant"),
-    }
-}
-
-/// The export's files: the manifest's when there is one (of the types cobalt reads), else
-/// every `<Type>.ndjson` or `<Type>*.ndjson.gz` of such a type, sorted by name.
-pub fn discover(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let manifest = dir.join("manifest.json");
-    let mut out = Vec::new();
-    if manifest.exists() {
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&manifest)?)
-            .context("manifest.json is not JSON")?;
-        for o in v
-            .get("output")
-            .and_then(Value::as_array)
-            .context("manifest.json has no `output` list")?
-        {
-            let kind = o.get("type").and_then(Value::as_str).unwrap_or("");
-            let url = o.get("url").and_then(Value::as_str).unwrap_or("");
-            if !TYPES.contains(&kind) || url.is_empty() {
-                continue;
-            }
-            // A URL is read by its last path segment, relative to the export directory.
-            let name = url.rsplit('/').next().unwrap_or(url);
-            out.push((kind.to_string(), dir.join(name)));
-        }
-    } else {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for p in entries {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if !(name.ends_with(".ndjson") || name.ends_with(".ndjson.gz")) {
-                continue;
-            }
-            let kind: String = name
-                .chars()
-                .take_while(|c| c.is_ascii_alphabetic())
-                .collect();
-            if TYPES.contains(&kind.as_str()) {
-                out.push((kind, p));
-            }
-        }
-    }
-    Ok(out)
-}
-
 struct CountingReader<R> {
     inner: R,
     count: Arc<AtomicU64>,
@@ -114,10 +44,40 @@ impl<R: Read> Read for CountingReader<R> {
 
 /// How reading a file ended.
 pub(crate) struct FileRead {
-    /// Lines read (a last line without `\n` counts).
+    /// Lines read (a last line without `\n` counts), over-long ones included.
     pub lines: u64,
     /// Why reading stopped early, and at which line.
     pub problem: Option<(u64, String)>,
+    /// The over-long lines, by number: not read.
+    pub long_lines: Vec<u64>,
+}
+
+impl FileRead {
+    /// The error records of this reading of file `name`: each over-long line, and the reason
+    /// reading stopped (`unreadable`).
+    pub(crate) fn errors(&self, name: &str) -> Vec<ErrorRecord> {
+        let mut out: Vec<ErrorRecord> = self
+            .long_lines
+            .iter()
+            .map(|line| ErrorRecord {
+                file: name.to_string(),
+                line: *line,
+                patient: None,
+                kind: "too_long".into(),
+                message: format!("line longer than {} MiB: not read", MAX_LINE >> 20),
+            })
+            .collect();
+        if let Some((line, message)) = &self.problem {
+            out.push(ErrorRecord {
+                file: name.to_string(),
+                line: *line,
+                patient: None,
+                kind: "unreadable".into(),
+                message: message.clone(),
+            });
+        }
+        out
+    }
 }
 
 /// Reads one file in blocks of whole lines and hands each to `send`. `bytes_read` counts the
@@ -134,6 +94,7 @@ pub(crate) fn read_file(
             return FileRead {
                 lines: 0,
                 problem: Some((0, format!("cannot open the file: {e}"))),
+                long_lines: Vec::new(),
             }
         }
     };
@@ -141,7 +102,7 @@ pub(crate) fn read_file(
         inner: f,
         count: Arc::clone(bytes_read),
     };
-    let mut reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+    let mut reader: Box<dyn Read> = if crate::export::gzip_name(path) {
         Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
             READ, counted,
         )))
@@ -153,6 +114,7 @@ pub(crate) fn read_file(
     // Inside an over-long line: bytes are dropped up to its end.
     let mut discarding = false;
     let mut problem = None;
+    let mut long_lines = Vec::new();
     loop {
         let start = buf.len();
         buf.resize(start + READ, 0);
@@ -207,10 +169,7 @@ pub(crate) fn read_file(
                     buf.reserve(BLOCK + READ);
                 }
                 None if buf.len() > MAX_LINE => {
-                    problem.get_or_insert((
-                        next_line,
-                        format!("line longer than {} MiB: not read", MAX_LINE >> 20),
-                    ));
+                    long_lines.push(next_line);
                     buf.clear();
                     discarding = true;
                 }
@@ -221,6 +180,7 @@ pub(crate) fn read_file(
     FileRead {
         lines: next_line - 1,
         problem,
+        long_lines,
     }
 }
 

@@ -173,7 +173,8 @@ impl Row {
         }
     }
 
-    /// The row as one CSV record (lists joined with `;`, null as empty), without a line end.
+    /// The row as one CSV record (lists joined with `;`, null as empty), without a line end. A
+    /// text cell that a spreadsheet would run as a formula is neutralised ([`csv_text`]).
     pub fn csv(&self) -> String {
         let b = |v: bool| if v { "true" } else { "false" }.to_string();
         let ob = |v: Option<bool>| v.map_or(String::new(), b);
@@ -213,9 +214,36 @@ impl Row {
             self.skipped_resources.to_string(),
         ]
         .iter()
-        .map(|f| csv_field(f))
+        .zip(COLUMNS)
+        .map(|(f, column)| {
+            if NUMERIC.contains(&column) {
+                csv_field(f)
+            } else {
+                csv_field(&csv_text(f))
+            }
+        })
         .collect::<Vec<_>>()
         .join(",")
+    }
+}
+
+/// The columns that hold numbers: written as they are.
+const NUMERIC: [&str; 4] = [
+    "b12_value",
+    "refused_lines",
+    "mcdonald_2024_regions",
+    "skipped_resources",
+];
+
+/// A text cell as a spreadsheet may safely open it: one that starts with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return would be run as a formula (CSV injection), so it gets a leading `'`,
+/// as OWASP advises. The patient id comes from the export and may be anything; the other text
+/// columns hold cobalt's own values, never so written.
+pub fn csv_text(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}").into()
+    } else {
+        s.into()
     }
 }
 

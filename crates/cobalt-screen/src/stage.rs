@@ -130,6 +130,7 @@ impl Job {
             as_of: self.as_of,
             as_of_source: "--as-of".into(),
             threads: 1,
+            max_errors_per_file: crate::DEFAULT_MAX_ERRORS_PER_FILE,
         }
     }
 

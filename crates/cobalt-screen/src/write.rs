@@ -1,6 +1,7 @@
-//! Writing the outputs. Each is written under a temporary name and renamed when complete, so a
-//! results directory never holds a partial file under a final name; the outputs of an earlier
-//! run are removed before a run starts, so none can pass for current.
+//! Writing the outputs. Each is written under a temporary name of its own run and renamed when
+//! complete (by [`crate::output::commit`], the whole set at once), so a results directory never
+//! holds a partial file under a final name; the outputs of an earlier run are removed before a
+//! run starts, so none can pass for current.
 
 use crate::partition::Spill;
 use crate::row::{Row, COLUMNS};
@@ -8,6 +9,7 @@ use crate::{ErrorRecord, Format, Options};
 use anyhow::{Context, Result};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Every file a run writes, by its final name.
 pub(crate) const OUTPUTS: [&str; 5] = [
@@ -31,7 +33,8 @@ pub(crate) fn clear(out: &Path) -> Result<()> {
 }
 
 /// A file written under a temporary name, renamed to its final name by [`Atomic::commit`];
-/// dropped without a commit, the temporary file is removed.
+/// dropped without a commit, the temporary file is removed. The temporary name is this
+/// process's own (`.NAME.PID-TIME-N.partial`), so that two writers of one name never share it.
 pub(crate) struct Atomic {
     tmp: PathBuf,
     dest: PathBuf,
@@ -40,12 +43,17 @@ pub(crate) struct Atomic {
 
 impl Atomic {
     pub(crate) fn new(dest: PathBuf) -> Atomic {
+        static COUNT: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = COUNT.fetch_add(1, Ordering::Relaxed);
         let name = dest
             .file_name()
             .map_or_else(Default::default, |n| n.to_os_string());
         let mut tmp_name = std::ffi::OsString::from(".");
         tmp_name.push(name);
-        tmp_name.push(".partial");
+        tmp_name.push(format!(".{}-{nanos:x}-{n}.partial", std::process::id()));
         Atomic {
             tmp: dest.with_file_name(tmp_name),
             dest,
@@ -53,8 +61,25 @@ impl Atomic {
         }
     }
 
+    /// The final name.
+    pub(crate) fn dest(&self) -> &Path {
+        &self.dest
+    }
+
     pub(crate) fn create(&self) -> Result<std::fs::File> {
-        std::fs::File::create(&self.tmp).with_context(|| format!("creating {}", self.tmp.display()))
+        std::fs::File::create(&self.tmp).with_context(|| self.writing())
+    }
+
+    /// "writing DEST": what a failure to write this file is reported as.
+    pub(crate) fn writing(&self) -> String {
+        format!("writing {}", self.dest.display())
+    }
+
+    /// Puts the written file on disk (a full disk may say so only now).
+    pub(crate) fn sync(&self) -> Result<()> {
+        std::fs::File::open(&self.tmp)
+            .and_then(|f| f.sync_all())
+            .with_context(|| self.writing())
     }
 
     pub(crate) fn commit(mut self) -> Result<()> {
@@ -77,40 +102,38 @@ impl Drop for Atomic {
 pub(crate) fn file(dest: PathBuf, bytes: &[u8]) -> Result<()> {
     let a = Atomic::new(dest);
     let mut f = a.create()?;
-    f.write_all(bytes)?;
-    f.sync_all().ok();
+    f.write_all(bytes).with_context(|| a.writing())?;
     drop(f);
+    a.sync()?;
     a.commit()
-}
-
-/// The error records, one JSON object a line.
-pub(crate) fn errors(out: &Path, errors: &[ErrorRecord]) -> Result<()> {
-    error_file(out.join("errors.ndjson"), errors)
 }
 
 /// Error records written to `dest`, one JSON object a line, atomically.
 pub(crate) fn error_file(dest: PathBuf, errors: &[ErrorRecord]) -> Result<()> {
     let a = Atomic::new(dest);
     let mut w = BufWriter::new(a.create()?);
-    for e in errors {
-        serde_json::to_writer(&mut w, e)?;
-        w.write_all(b"\n")?;
-    }
-    w.flush()?;
+    let mut write = || -> std::io::Result<()> {
+        for e in errors {
+            serde_json::to_writer(&mut w, e)?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()
+    };
+    write().with_context(|| a.writing())?;
     drop(w);
     a.commit()
 }
 
-/// Merges the partitions' sorted results into `results.<format>`, in patient-id order.
-pub(crate) fn merge(opts: &Options, spill: &Spill) -> Result<()> {
-    let a = Atomic::new(
-        opts.out
-            .join(format!("results.{}", opts.format.extension())),
-    );
+/// Merges the partitions' sorted results into `a` (`results.<format>`, not yet committed), in
+/// patient-id order.
+pub(crate) fn merge(opts: &Options, spill: &Spill, a: &Atomic) -> Result<()> {
     let file = a.create()?;
     let mut readers: Vec<std::io::Lines<BufReader<std::fs::File>>> = (0..spill.parts)
         .map(|p| {
-            Ok(BufReader::with_capacity(256 << 10, std::fs::File::open(spill.results(p))?).lines())
+            let path = spill.results(p);
+            let f = std::fs::File::open(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Ok(BufReader::with_capacity(256 << 10, f).lines())
         })
         .collect::<Result<_>>()?;
     let mut heap = std::collections::BinaryHeap::new();
@@ -132,8 +155,7 @@ pub(crate) fn merge(opts: &Options, spill: &Spill) -> Result<()> {
         };
         Ok(Some(body))
     };
-    rows(opts.format, file, &mut next)?;
-    a.commit()
+    rows(opts.format, file, &mut next).with_context(|| a.writing())
 }
 
 /// Writes result records (`next` gives each one's text, in order) to `file` in `format`: the

@@ -56,6 +56,7 @@ fn an_independent_export_is_read_and_accounted_for() {
         as_of: cobalt_screen::manifest_date(&data()).unwrap().unwrap(),
         as_of_source: "manifest transactionTime".into(),
         threads: 2,
+        max_errors_per_file: cobalt_screen::DEFAULT_MAX_ERRORS_PER_FILE,
     };
     let s =
         cobalt_screen::screen(&kb, &kb.profiles[&kb.meta.default_profile], &opts, &|_| {}).unwrap();

@@ -85,6 +85,7 @@ fn options(input: &Path, out: &Path, format: cobalt_screen::Format) -> cobalt_sc
         as_of: cobalt_core::case::parse_date("2026-01-01").unwrap(),
         as_of_source: "--as-of".into(),
         threads: 2,
+        max_errors_per_file: cobalt_screen::DEFAULT_MAX_ERRORS_PER_FILE,
     }
 }
 

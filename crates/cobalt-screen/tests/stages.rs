@@ -101,6 +101,7 @@ fn reference() -> &'static (Vec<String>, Vec<String>, cobalt_screen::Summary) {
             as_of: as_of(),
             as_of_source: "--as-of".into(),
             threads: 2,
+            max_errors_per_file: cobalt_screen::DEFAULT_MAX_ERRORS_PER_FILE,
         };
         let kb = kb();
         let s = cobalt_screen::screen(kb, &kb.profiles[&kb.meta.default_profile], &opts, &|_| {})
