@@ -66,8 +66,8 @@ struct Cap {
     made: u64,
     /// The smallest line numbers of the records kept, at most the maximum of them.
     lines: BinaryHeap<u64>,
-    /// The smallest line of a record dropped, or displaced, here (`u64::MAX`: none). Every
-    /// record at or after it is past the maximum; the merge finds any earlier one.
+    /// The smallest line of a record dropped, or displaced, here (`u64::MAX`: none): records
+    /// past the maximum begin on this line at the latest (the merge finds any earlier one).
     first_omitted: u64,
 }
 
@@ -227,15 +227,13 @@ impl Errors {
         for path in &inner.runs {
             let name = path.display().to_string();
             let f = std::fs::File::open(path).with_context(|| format!("reading {name}"))?;
-            streams.push(Box::new(
-                BufReader::with_capacity(256 << 10, f)
-                    .lines()
-                    .map(move |l| {
-                        let l = l.with_context(|| format!("reading {name}"))?;
-                        serde_json::from_str::<ErrorRecord>(&l)
-                            .with_context(|| format!("reading {name}"))
-                    }),
-            ));
+            streams.push(Box::new(BufReader::with_capacity(64 << 10, f).lines().map(
+                move |l| {
+                    let l = l.with_context(|| format!("reading {name}"))?;
+                    serde_json::from_str::<ErrorRecord>(&l)
+                        .with_context(|| format!("reading {name}"))
+                },
+            )));
         }
         streams.push(Box::new(
             std::mem::take(&mut inner.buffer).into_iter().map(Ok),
@@ -291,5 +289,94 @@ impl Errors {
             out.write_all(b"\n")?;
         }
         Ok(inner.tally)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn record(file: &str, line: u64, patient: Option<&str>) -> ErrorRecord {
+        ErrorRecord {
+            file: file.into(),
+            line,
+            patient: patient.map(String::from),
+            kind: "invalid_value".into(),
+            message: "refused".into(),
+        }
+    }
+
+    /// What the sink writes for `records`, pushed in the order given.
+    fn through(max: u64, records: &[ErrorRecord]) -> (Vec<ErrorRecord>, Tally) {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("cobalt-errors-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sink = Errors::new(dir.clone(), max);
+        for r in records {
+            sink.push(r.clone()).unwrap();
+        }
+        let mut out = Vec::new();
+        let tally = sink.finish(&mut out).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        let written = String::from_utf8(out).unwrap();
+        let written = written.lines().map(|l| serde_json::from_str(l).unwrap());
+        (written.collect(), tally)
+    }
+
+    proptest! {
+        /// Whatever order the records come in: each file's first `max` records (in the order
+        /// of `errors.ndjson`), then one note with the count of the rest from the line of the
+        /// first one left out; the counts exact; the file in file and line order.
+        #[test]
+        fn the_first_records_of_each_file_are_kept_whatever_the_order(
+            lines in prop::collection::vec((0usize..2, 1u64..12, prop::option::of(0u8..3)), 0..40),
+            max in 0u64..6,
+            seed in any::<u64>(),
+        ) {
+            let files = ["A.ndjson", "B.ndjson"];
+            let names = ["a", "b", "c"];
+            let mut records: Vec<ErrorRecord> = lines
+                .iter()
+                .map(|(f, l, p)| record(files[*f], *l, p.map(|p| names[p as usize])))
+                .collect();
+            // Shuffled by the seed (a small linear congruential generator).
+            let mut s = seed;
+            for i in (1..records.len()).rev() {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                records.swap(i, (s >> 33) as usize % (i + 1));
+            }
+            let (written, tally) = through(max, &records);
+            let mut sorted = records.clone();
+            sorted.sort();
+            prop_assert_eq!(tally.bad_lines, records.len() as u64);
+            let mut left_out = 0;
+            for f in files {
+                let all: Vec<&ErrorRecord> = sorted.iter().filter(|e| e.file == f).collect();
+                let kept: Vec<&ErrorRecord> = written
+                    .iter()
+                    .filter(|e| e.file == f && e.kind != "not_recorded")
+                    .collect();
+                let notes: Vec<&ErrorRecord> = written
+                    .iter()
+                    .filter(|e| e.file == f && e.kind == "not_recorded")
+                    .collect();
+                let n = (max as usize).min(all.len());
+                prop_assert_eq!(&kept[..], &all[..n]);
+                if all.len() > n {
+                    prop_assert_eq!(notes.len(), 1);
+                    prop_assert_eq!(notes[0].line, all[n].line);
+                    let more = format!("{} more error records", all.len() - n);
+                    prop_assert!(notes[0].message.starts_with(&more));
+                    left_out += all.len() - n;
+                } else {
+                    prop_assert!(notes.is_empty());
+                }
+            }
+            prop_assert_eq!(tally.not_recorded, left_out as u64);
+            let keys: Vec<(&str, u64)> = written.iter().map(|e| (e.file.as_str(), e.line)).collect();
+            prop_assert!(keys.windows(2).all(|w| w[0] <= w[1]), "{:?}", keys);
+        }
     }
 }
