@@ -582,14 +582,6 @@ fn fhir_case(kb: &KnowledgeBase, text: &str, as_of: Option<&str>) -> Result<coba
     Ok(mapped)
 }
 
-/// The JSON assessment of FHIR input, with the resources (or parts) that were not used.
-#[derive(serde::Serialize)]
-struct WithSkipped<'a, 'kb> {
-    #[serde(flatten)]
-    assessment: &'a cobalt_core::assessment::Assessment<'kb>,
-    skipped_resources: Vec<cobalt_fhir::Kinded<'a>>,
-}
-
 fn assess(args: AssessArgs) -> Result<ExitCode> {
     let kb = load_kb()?;
     let profile = choose_profile(&kb, &args)?;
@@ -629,10 +621,11 @@ fn assess(args: AssessArgs) -> Result<ExitCode> {
         Format::Json => {
             (match &skipped {
                 None => serde_json::to_string_pretty(&assessment)?,
-                Some(skipped) => serde_json::to_string_pretty(&WithSkipped {
-                    assessment: &assessment,
-                    skipped_resources: skipped.iter().map(cobalt_fhir::Kinded).collect(),
-                })?,
+                // The one shape the service's /v1/assess answers too.
+                Some(skipped) => serde_json::to_string_pretty(&cobalt_fhir::WithSkipped::new(
+                    &assessment,
+                    skipped,
+                ))?,
             }) + "\n"
         }
         Format::Markdown => cobalt_report::markdown(&assessment),

@@ -82,6 +82,17 @@ impl Config {
     /// `fhir_servers` list, or, without a list, it has the origin of a trusted issuer (CDS
     /// Hooks 2.0, security: the service must not call FHIR servers it does not trust).
     pub fn trusts_fhir_server(&self, base: &str) -> bool {
+        // A base with a dot segment, a query or a fragment could name another path once
+        // normalised: never trusted.
+        let lower = base.to_ascii_lowercase();
+        if lower.contains("/..")
+            || lower.contains("/./")
+            || lower.contains("%2e")
+            || lower.contains(['?', '#', '\\'])
+            || lower.ends_with("/.")
+        {
+            return false;
+        }
         let base = base.trim_end_matches('/');
         if !self.fhir_servers.is_empty() {
             return self.fhir_servers.iter().any(|s| {
