@@ -627,7 +627,7 @@ impl Person {
         let female = match self.sex {
             Sex::Female => true,
             Sex::Male => false,
-            _ => self.index % 2 == 0,
+            _ => self.index.is_multiple_of(2),
         };
         let mut p_anaemia: f64 = match status {
             Status::Deficient => 0.35,

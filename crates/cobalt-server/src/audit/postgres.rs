@@ -282,7 +282,11 @@ impl Store for Postgres {
                 == 1;
             // Token ids are kept until their token expires (with a minute's leeway); expired
             // ones are removed now and then.
-            if self.claims.fetch_add(1, Ordering::Relaxed) % 256 == 0 {
+            if self
+                .claims
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(256)
+            {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64);
