@@ -13,9 +13,10 @@
 4. A request without a token is answered 401 at once, while it is still sending its body.
 5. Prometheus scrapes /metrics: the target is up, and cobalt's request counters and latency
    histograms are there, by route template.
-6. With the audit database on a full disk (a 2 MiB tmpfs, as root): assessments are 503 (never
-   200 without their row), /readyz is 503 so that a load balancer stops sending traffic, and both
-   recover once space is freed.
+6. With the audit database on a full disk (a 2 MiB tmpfs, as root), and then its log too:
+   assessments are 503 (never 200 without their row, never a connection closed without an
+   answer), /readyz is 503 so that a load balancer stops sending traffic, and both recover once
+   space is freed.
 
 Prints `limits: N passed, M failed` last; exits 1 on a failure.
 """
@@ -65,18 +66,18 @@ def get(port, path, timeout=5):
         return None, str(e).encode()
 
 
-def start(tmp, extra, nofile=None, db_dir=None):
+def start(tmp, extra, nofile=None, db_dir=None, log_dir=None):
     port = free_port()
     cmd = [COBALT, "serve", "--listen", f"127.0.0.1:{port}", "--insecure-no-auth", "--db", os.path.join(db_dir or tmp, f"{port}.sqlite3")] + extra
     if nofile:
         cmd = ["prlimit", f"--nofile={nofile}:{nofile}", "--"] + cmd
-    log = open(os.path.join(tmp, f"{port}.log"), "w")
+    log = open(os.path.join(log_dir or tmp, f"{port}.log"), "w")
     p = subprocess.Popen(cmd, stdout=log, stderr=log)
     for _ in range(100):
         if get(port, "/livez", 1)[0] == 200:
             return p, port
         time.sleep(0.1)
-    raise SystemExit("cobalt serve did not start: " + open(os.path.join(tmp, f"{port}.log")).read()[-2000:])
+    raise SystemExit("cobalt serve did not start: " + open(os.path.join(log_dir or tmp, f"{port}.log")).read()[-2000:])
 
 
 def half_request(port):
@@ -127,28 +128,33 @@ def full_disk(tmp, procs):
     os.makedirs(small)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", small], check=True)
     try:
-        p, port = start(tmp, [], db_dir=small)
-        procs.append(p)
-        check("full disk: an assessment is answered while there is room", post_case(port) == 200)
-        filler = os.path.join(small, "filler")
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
-                pass
-        statuses = [post_case(port) for _ in range(20)]
-        ready = get(port, "/readyz")[0]
-        check("full disk: assessments are 503, never 200 without their row", all(s == 503 for s in statuses), statuses)
-        check("full disk: /readyz is 503 (a load balancer stops sending traffic)", ready == 503, ready)
-        check("full disk: /livez stays 200 (no restart)", get(port, "/livez")[0] == 200)
-        os.remove(filler)
-        time.sleep(6)
-        ready = get(port, "/readyz")[0]
-        check("space freed: /readyz is 200 again and assessments are answered", ready == 200 and post_case(port) == 200, ready)
-        p.terminate()
-        p.wait(timeout=15)
+        # First with the log elsewhere, then with the log (standard output and error) on the
+        # full disk too, as when a service logs to a file beside its database.
+        for where, log_dir in (("", None), (" (its log on the full disk too)", small)):
+            p, port = start(tmp, [], db_dir=small, log_dir=log_dir)
+            procs.append(p)
+            check(f"full disk{where}: an assessment is answered while there is room", post_case(port) == 200)
+            filler = os.path.join(small, "filler")
+            with open(filler, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+            statuses = [post_case(port) for _ in range(20)]
+            ready = get(port, "/readyz")[0]
+            check(f"full disk{where}: assessments are 503, never 200 without their row", all(s == 503 for s in statuses), statuses)
+            check(f"full disk{where}: /readyz is 503 (a load balancer stops sending traffic)", ready == 503, ready)
+            check(f"full disk{where}: /livez stays 200 (no restart)", get(port, "/livez")[0] == 200)
+            os.remove(filler)
+            time.sleep(6)
+            ready = get(port, "/readyz")[0]
+            check(f"space freed{where}: /readyz is 200 again and assessments are answered", ready == 200 and post_case(port) == 200, ready)
+            p.terminate()
+            p.wait(timeout=15)
+            for n in os.listdir(small):
+                os.remove(os.path.join(small, n))
     finally:
         subprocess.run(["umount", "-l", small])
 

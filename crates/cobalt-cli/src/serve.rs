@@ -230,10 +230,14 @@ fn smart(args: &ServeArgs, file: &mut FileConfig) -> Result<cobalt_server::smart
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A log line that cannot be written (the log's disk is full) is dropped. tracing's default
+    // is to report that on standard error with `eprintln!`, which panics when standard error
+    // cannot be written either, and a panic ends the request's connection without an answer.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
         .json()
+        .log_internal_errors(false)
         .try_init();
 }
 
