@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Output format.
@@ -72,51 +72,14 @@ pub struct ScreenArgs {
 /// Runs the screening. The results directory is locked for the whole run (the pull too): a
 /// second run into it refuses with exit 1, as for any failure that is not the input's fault.
 pub fn run(mut args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<ExitCode> {
-    let mut lock = None;
-    if args.pull {
-        let dir = args.out.join("export");
-        let opts = match crate::pull::options(&args.pull_flags, &dir) {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("cobalt: {e}");
-                return Ok(ExitCode::from(2));
-            }
-        };
-        lock = Some(cobalt_screen::OutputLock::acquire(&args.out)?);
-        // A complete export already there (this run's own, pulled before a stop) is screened
-        // as it is.
-        let complete =
-            dir.join("manifest.json").exists() && !cobalt_pull::state::dir(&dir).exists();
-        if !complete {
-            let code = crate::pull::pull(&opts)?;
-            if code != ExitCode::SUCCESS {
-                return Ok(code);
-            }
-        }
-        args.export = Some(dir);
-    }
-    let Some(export) = args.export.clone() else {
-        eprintln!("cobalt: name the export directory, or --pull");
-        return Ok(ExitCode::from(2));
+    let lock = match pull_first(&mut args)? {
+        Ok(l) => l,
+        Err(code) => return Ok(code),
     };
-    // A missing export is the input's fault: exit 2, before anything is written.
-    match std::fs::metadata(&export) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            eprintln!(
-                "cobalt: {}: not a directory; name the export directory",
-                export.display()
-            );
-            return Ok(ExitCode::from(2));
-        }
-        Err(e) => {
-            eprintln!(
-                "cobalt: {}: {e}; name the export directory",
-                export.display()
-            );
-            return Ok(ExitCode::from(2));
-        }
-    }
+    let export = match export_dir(&args) {
+        Ok(e) => e,
+        Err(code) => return Ok(code),
+    };
     let profile_id = args
         .profile
         .clone()
@@ -125,23 +88,9 @@ pub fn run(mut args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<Exit
         eprintln!("cobalt: unknown profile `{profile_id}`");
         return Ok(ExitCode::from(2));
     };
-    let manifest = match cobalt_screen::manifest_date(&export) {
+    let (as_of, as_of_source) = match as_of(&args, &export) {
         Ok(d) => d,
-        Err(e) => {
-            eprintln!("cobalt: {e:#}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let (as_of, as_of_source) = match (&args.as_of, manifest) {
-        (Some(s), _) => match cobalt_core::case::parse_date(s) {
-            Some(d) => (d, "--as-of"),
-            None => {
-                eprintln!("cobalt: --as-of: `{s}` is not a date; expected YYYY-MM-DD");
-                return Ok(ExitCode::from(2));
-            }
-        },
-        (None, Some(d)) => (d, "manifest transactionTime"),
-        (None, None) => (time::OffsetDateTime::now_utc().date(), "today"),
+        Err(code) => return Ok(code),
     };
     eprintln!(
         "cobalt: assessing as of {} ({as_of_source})",
@@ -192,22 +141,105 @@ pub fn run(mut args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<Exit
             b.set_message(format!("{} records", p.lines));
         }
     };
-    let summary = match cobalt_screen::screen_locked(kb, profile, &opts, &lock, &progress) {
+    let result = cobalt_screen::screen_locked(kb, profile, &opts, &lock, &progress);
+    drop(lock);
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let summary = match result {
         Ok(s) => s,
         // The export's fault (no file cobalt reads, a manifest without its output list): 2.
         Err(e) if e.chain().any(|c| c.is::<cobalt_screen::InputProblem>()) => {
-            if let Some(b) = &bar {
-                b.finish_and_clear();
-            }
             eprintln!("cobalt: {e:#}");
             return Ok(ExitCode::from(2));
         }
         Err(e) => return Err(e),
     };
-    drop(lock);
-    if let Some(b) = &bar {
-        b.finish_and_clear();
+    report(&summary, &args);
+    if args.strict && summary.fails_strict() {
+        return Ok(ExitCode::from(1));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// With `--pull`: takes the output directory's lock, pulls into `OUT/export` (unless a complete
+/// export is already there: this run's own, pulled before a stop) and names it as the export.
+/// `Err` is the exit status of a pull or flags that failed.
+fn pull_first(
+    args: &mut ScreenArgs,
+) -> Result<Result<Option<cobalt_screen::OutputLock>, ExitCode>> {
+    if !args.pull {
+        return Ok(Ok(None));
+    }
+    let dir = args.out.join("export");
+    let opts = match crate::pull::options(&args.pull_flags, &dir) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("cobalt: {e}");
+            return Ok(Err(ExitCode::from(2)));
+        }
+    };
+    let lock = cobalt_screen::OutputLock::acquire(&args.out)?;
+    let complete = dir.join("manifest.json").exists() && !cobalt_pull::state::dir(&dir).exists();
+    if !complete {
+        let code = crate::pull::pull(&opts)?;
+        if code != ExitCode::SUCCESS {
+            return Ok(Err(code));
+        }
+    }
+    args.export = Some(dir);
+    Ok(Ok(Some(lock)))
+}
+
+/// The export directory; a missing one is the input's fault: exit 2, before anything is
+/// written.
+fn export_dir(args: &ScreenArgs) -> Result<PathBuf, ExitCode> {
+    let Some(export) = args.export.clone() else {
+        eprintln!("cobalt: name the export directory, or --pull");
+        return Err(ExitCode::from(2));
+    };
+    match std::fs::metadata(&export) {
+        Ok(m) if m.is_dir() => Ok(export),
+        Ok(_) => {
+            eprintln!(
+                "cobalt: {}: not a directory; name the export directory",
+                export.display()
+            );
+            Err(ExitCode::from(2))
+        }
+        Err(e) => {
+            eprintln!(
+                "cobalt: {}: {e}; name the export directory",
+                export.display()
+            );
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// The day assessed and where it came from: `--as-of`, the manifest's `transactionTime`, or
+/// today. A malformed date is exit 2.
+fn as_of(args: &ScreenArgs, export: &Path) -> Result<(time::Date, &'static str), ExitCode> {
+    let manifest = cobalt_screen::manifest_date(export).map_err(|e| {
+        eprintln!("cobalt: {e:#}");
+        ExitCode::from(2)
+    })?;
+    match (&args.as_of, manifest) {
+        (Some(s), _) => match cobalt_core::case::parse_date(s) {
+            Some(d) => Ok((d, "--as-of")),
+            None => {
+                eprintln!("cobalt: --as-of: `{s}` is not a date; expected YYYY-MM-DD");
+                Err(ExitCode::from(2))
+            }
+        },
+        (None, Some(d)) => Ok((d, "manifest transactionTime")),
+        (None, None) => Ok((time::OffsetDateTime::now_utc().date(), "today")),
+    }
+}
+
+/// The run's summary on standard error: counts, the files not read, the export's own errors,
+/// the error records counted but not written.
+fn report(summary: &cobalt_screen::Summary, args: &ScreenArgs) {
     eprintln!(
         "cobalt: {} lines ({} skipped: cannot change an assessment), {} patients: {} assessed, {} in error; {} bad lines; {} unreadable files; {} patients flagged; {:.1} s. Summary: {}",
         summary.lines_read,
@@ -249,10 +281,6 @@ pub fn run(mut args: ScreenArgs, kb: &cobalt_core::KnowledgeBase) -> Result<Exit
             summary.errors_not_recorded, summary.max_errors_per_file
         );
     }
-    if args.strict && summary.fails_strict() {
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A stage of `cobalt screen-stage`.

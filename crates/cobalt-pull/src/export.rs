@@ -6,6 +6,7 @@ use crate::download;
 use crate::state::{self, State};
 use crate::{Outcome, Progress, PullError, PullOptions};
 use cobalt_smart::discovery::{error_detail, read_limited, without_url, ServerError};
+use cobalt_smart::origin;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -125,19 +126,6 @@ fn check_options(opts: &PullOptions) -> Result<(), PullError> {
         }
     }
     Ok(())
-}
-
-/// The origin (scheme, host and port) of a URL, lower-cased.
-fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next()?;
-    (!host.is_empty() && !host.contains('@')).then(|| {
-        format!(
-            "{}://{}",
-            scheme.to_ascii_lowercase(),
-            host.to_ascii_lowercase()
-        )
-    })
 }
 
 struct Exchange<'a> {

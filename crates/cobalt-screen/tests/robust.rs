@@ -2,36 +2,16 @@
 //! truncated files, missing files, stale outputs, versioned references; and what the run
 //! writes: compact rows, full assessments, Parquet.
 
+mod common;
+
+use common::{kb, options};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
-fn kb() -> &'static cobalt_core::KnowledgeBase {
-    static KB: OnceLock<cobalt_core::KnowledgeBase> = OnceLock::new();
-    KB.get_or_init(|| cobalt_kb::load().unwrap())
-}
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cobalt-robust-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn options(input: &Path, out: &Path) -> cobalt_screen::Options {
-    cobalt_screen::Options {
-        input: input.into(),
-        out: out.into(),
-        format: cobalt_screen::Format::Ndjson,
-        detail: cobalt_screen::Detail::Compact,
-        validate_all: false,
-        as_of: cobalt_core::case::parse_date("2026-01-01").unwrap(),
-        as_of_source: "--as-of".into(),
-        threads: 2,
-        max_errors_per_file: cobalt_screen::DEFAULT_MAX_ERRORS_PER_FILE,
-    }
+    common::dir("robust", name)
 }
 
 fn screen(opts: &cobalt_screen::Options) -> cobalt_screen::Summary {

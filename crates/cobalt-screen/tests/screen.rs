@@ -1,6 +1,9 @@
 //! Screening on small exports written here: reconciliation, bad lines, gzip, the manifest, and
 //! agreement with one-patient assessment.
 
+mod common;
+
+use common::options_as as options;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -73,20 +76,6 @@ fn export(d: &Path, gzip: bool) {
         gzip,
     );
     write_lines(&d.join(format!("Condition.{ext}")), &[ms("c1", "p2")], gzip);
-}
-
-fn options(input: &Path, out: &Path, format: cobalt_screen::Format) -> cobalt_screen::Options {
-    cobalt_screen::Options {
-        input: input.into(),
-        out: out.into(),
-        format,
-        detail: cobalt_screen::Detail::Compact,
-        validate_all: false,
-        as_of: cobalt_core::case::parse_date("2026-01-01").unwrap(),
-        as_of_source: "--as-of".into(),
-        threads: 2,
-        max_errors_per_file: cobalt_screen::DEFAULT_MAX_ERRORS_PER_FILE,
-    }
 }
 
 fn run_with(opts: &cobalt_screen::Options) -> cobalt_screen::Summary {

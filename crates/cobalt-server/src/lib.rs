@@ -100,17 +100,7 @@ impl Config {
                 base == s || base.strip_prefix(s).is_some_and(|r| r.starts_with('/'))
             });
         }
-        let origin = |u: &str| -> Option<String> {
-            let (scheme, rest) = u.split_once("://")?;
-            let host = rest.split(['/', '?', '#']).next()?;
-            (!host.is_empty() && !host.contains('@')).then(|| {
-                format!(
-                    "{}://{}",
-                    scheme.to_ascii_lowercase(),
-                    host.to_ascii_lowercase()
-                )
-            })
-        };
+        let origin = cobalt_smart::origin;
         let Some(o) = origin(base) else {
             return false;
         };
@@ -433,6 +423,7 @@ pub fn app(state: AppState) -> Router {
         .route("/livez", get(api::livez))
         .route("/", get(ui::index))
         .route("/ui/app.js", get(ui::app_js))
+        .route("/ui/fields.js", get(ui::fields_js))
         .route("/ui/app.css", get(ui::app_css))
         .route("/ui/form.json", get(ui::form))
         .route("/smart/launch", get(smart::launch::start))
@@ -473,18 +464,22 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Answers may carry patient data: none is kept by a cache unless its route says otherwise
-/// (the page's assets, the JWK Set), and no browser guesses a content type.
+/// (the page's assets, the JWK Set), no browser guesses a content type, and no URL of this
+/// service (a SMART callback's, say) is sent on as a referrer. Every route gets these here,
+/// once.
 async fn no_store(mut r: Response) -> Response {
+    use axum::http::header;
     let h = r.headers_mut();
-    if !h.contains_key(axum::http::header::CACHE_CONTROL) {
-        h.insert(
-            axum::http::header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     h.insert(
-        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
     );
     r
 }

@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 
 const INDEX_HTML: &str = include_str!("../ui/index.html");
 const APP_JS: &str = include_str!("../ui/app.js");
+const FIELDS_JS: &str = include_str!("../ui/fields.js");
 const APP_CSS: &str = include_str!("../ui/app.css");
 
 /// The page's Content-Security-Policy: its own scripts and styles only, nothing inline.
@@ -32,14 +33,7 @@ fn asset(content_type: &'static str, body: impl Into<axum::body::Body>) -> Respo
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
+    // nosniff and no-referrer come from the router's layer, as for every answer.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
@@ -55,6 +49,11 @@ pub async fn index() -> Response {
 /// `GET /ui/app.js`.
 pub async fn app_js() -> Response {
     asset("text/javascript; charset=utf-8", APP_JS)
+}
+
+/// `GET /ui/fields.js`: the form's fields and their order (data for app.js).
+pub async fn fields_js() -> Response {
+    asset("text/javascript; charset=utf-8", FIELDS_JS)
 }
 
 /// `GET /ui/app.css`: the page's own styles, then the report's (one stylesheet for both).

@@ -445,43 +445,46 @@ fn open_to_read(path: &Path) -> anyhow::Result<Connection> {
     }
 }
 
-/// Writes the whole log as NDJSON, oldest first, one object per row.
-pub fn export(path: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<super::Exported> {
+/// Reads every row in `seq` order: `seq` and the text columns of `EXPORT_COLUMNS` after it.
+fn each_row(
+    path: &Path,
+    mut f: impl FnMut(i64, &[String]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let conn = open_to_read(path)?;
     let mut stmt = conn.prepare(&format!(
         "SELECT {} FROM audit ORDER BY seq",
         super::EXPORT_COLUMNS.join(", ")
     ))?;
     let mut rows = stmt.query([])?;
-    let mut done = super::Exported::default();
     while let Some(r) = rows.next()? {
         let text = (1..super::EXPORT_COLUMNS.len())
             .map(|i| r.get::<_, String>(i))
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let seq = r.get(0)?;
-        if !super::export_row(out, seq, &text)? {
+        f(r.get(0)?, &text)?;
+    }
+    Ok(())
+}
+
+/// Writes the whole log as NDJSON, oldest first, one object per row.
+pub fn export(path: &Path, out: &mut dyn std::io::Write) -> anyhow::Result<super::Exported> {
+    let mut done = super::Exported::default();
+    each_row(path, |seq, text| {
+        if !super::export_row(out, seq, text)? {
             done.damaged.push(seq);
         }
         done.rows += 1;
-    }
+        Ok(())
+    })?;
     Ok(done)
 }
 
 /// Checks the whole log: each row's hash against its columns and the row before.
 pub fn verify(path: &Path) -> anyhow::Result<super::Verified> {
-    let conn = open_to_read(path)?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {} FROM audit ORDER BY seq",
-        super::EXPORT_COLUMNS.join(", ")
-    ))?;
-    let mut rows = stmt.query([])?;
     let mut v = super::Verified::default();
     let mut prev = String::new();
-    while let Some(r) = rows.next()? {
-        let text = (1..super::EXPORT_COLUMNS.len())
-            .map(|i| r.get::<_, String>(i))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        v.row(&mut prev, r.get(0)?, &text);
-    }
+    each_row(path, |seq, text| {
+        v.row(&mut prev, seq, text);
+        Ok(())
+    })?;
     Ok(v)
 }

@@ -14,7 +14,8 @@ use cobalt_smart::{pkce, unix_now};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// A plain-text refusal for the browser: no redirect, nothing from elsewhere rendered.
+/// A plain-text refusal for the browser: no redirect, nothing from elsewhere rendered. (Every
+/// answer gets `no-store`, `nosniff` and `no-referrer` from the router's layer.)
 fn refuse(status: StatusCode, message: &str) -> Response {
     let mut r = (status, format!("cobalt: {message}\n")).into_response();
     let h = r.headers_mut();
@@ -22,20 +23,7 @@ fn refuse(status: StatusCode, message: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
-    no_store(h);
     r
-}
-
-fn no_store(h: &mut HeaderMap) {
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
 }
 
 fn redirect(location: &str) -> Response {
@@ -43,7 +31,6 @@ fn redirect(location: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(location) {
         r.headers_mut().insert(header::LOCATION, v);
     }
-    no_store(r.headers_mut());
     r
 }
 
@@ -169,7 +156,6 @@ pub async fn start(
             secure,
         ),
     );
-    no_store(r.headers_mut());
     Ok(r)
 }
 
@@ -368,16 +354,14 @@ pub async fn read_record(
         return Err(AppError::NotFound);
     }
     let Some(session) = session::current(&state, &headers).await? else {
-        let mut r = (
+        return Ok((
             StatusCode::UNAUTHORIZED,
             Json(json!({
                 "error": "no session",
                 "message": "There is no EHR session, or it has ended. Open cobalt again from the patient's chart.",
             })),
         )
-            .into_response();
-        no_store(r.headers_mut());
-        return Ok(r);
+            .into_response());
     };
     let bounds = Bounds {
         deadline: state.config.smart.read_deadline,
@@ -435,9 +419,7 @@ pub async fn read_record(
         .await;
     let (body, entry) = body?;
     state.commit(vec![entry]).await?;
-    let mut r = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    no_store(r.headers_mut());
-    Ok(r)
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 /// A FHIR server's failure as the page shows it: a refusal is a refusal, a timeout a timeout,
@@ -454,7 +436,7 @@ fn server_error(e: &ServerError) -> Response {
         ServerError::Status { status, .. } => Some(*status),
         _ => None,
     };
-    let mut r = (
+    (
         status,
         Json(json!({
             "error": kind,
@@ -462,9 +444,7 @@ fn server_error(e: &ServerError) -> Response {
             "message": format!("The record could not be read: {e}. Nothing was assessed."),
         })),
     )
-        .into_response();
-    no_store(r.headers_mut());
-    r
+        .into_response()
 }
 
 /// `GET /.well-known/jwks.json`: the public keys cobalt signs its client assertions with.
