@@ -109,12 +109,11 @@ fn published_copies_agree_with_the_reference_set_when_present() {
     }
 }
 
-/// Evaluation without prose reaches the same conclusions, flags and fired rules as the full
-/// evaluation, for every published, constructed and example case and every rule test's case.
-#[test]
-fn conclusions_only_evaluation_agrees_with_the_full_one() {
-    let kb = cobalt_kb::load().expect("knowledge base loads");
-    let profile = &kb.profiles[&kb.meta.default_profile];
+/// Every published, constructed and example case and every rule test's case, parsed, with its
+/// name and assessment day.
+fn every_case(
+    kb: &cobalt_core::KnowledgeBase,
+) -> Vec<(String, cobalt_core::Case, cobalt_core::case::Date)> {
     let mut docs: Vec<(String, Value)> = Vec::new();
     for dir in ["tests/published", "tests/cases", "examples"] {
         let mut paths: Vec<_> = std::fs::read_dir(repo().join(dir))
@@ -137,13 +136,24 @@ fn conclusions_only_evaluation_agrees_with_the_full_one() {
         }
     }
     assert!(docs.len() > 400, "only {} cases", docs.len());
-    for (name, doc) in docs {
-        let Ok(case) = cobalt_core::parse_case_value(doc, &kb.vocab, &kb.analytes) else {
-            continue;
-        };
-        let as_of = case
-            .as_of
-            .unwrap_or_else(|| cobalt_core::case::parse_date("2026-01-01").unwrap());
+    docs.into_iter()
+        .filter_map(|(name, doc)| {
+            let case = cobalt_core::parse_case_value(doc, &kb.vocab, &kb.analytes).ok()?;
+            let as_of = case
+                .as_of
+                .unwrap_or_else(|| cobalt_core::case::parse_date("2026-01-01").unwrap());
+            Some((name, case, as_of))
+        })
+        .collect()
+}
+
+/// Evaluation without prose reaches the same conclusions, flags and fired rules as the full
+/// evaluation, for every published, constructed and example case and every rule test's case.
+#[test]
+fn conclusions_only_evaluation_agrees_with_the_full_one() {
+    let kb = cobalt_kb::load().expect("knowledge base loads");
+    let profile = &kb.profiles[&kb.meta.default_profile];
+    for (name, case, as_of) in every_case(&kb) {
         let full = cobalt_core::evaluate(&kb, profile, &case, as_of);
         let bare = cobalt_core::evaluate_with(
             &kb,
@@ -160,4 +170,31 @@ fn conclusions_only_evaluation_agrees_with_the_full_one() {
         assert_eq!(rules(&bare), rules(&full), "{name}");
         assert!(bare.findings.iter().all(|f| f.message.is_empty()), "{name}");
     }
+}
+
+/// The conclusions agree with each other: no assessment favours MS (or a mixed picture) while
+/// saying that no B12 test is indicated and B12 has not been measured, for every published,
+/// constructed and example case and every rule test's case.
+#[test]
+fn an_ms_picture_always_indicates_a_b12_test() {
+    use cobalt_core::assessment::{B12Status, Picture};
+    let kb = cobalt_kb::load().expect("knowledge base loads");
+    let profile = &kb.profiles[&kb.meta.default_profile];
+    let mut ms_pictures = 0;
+    let mut bad = Vec::new();
+    for (name, case, as_of) in every_case(&kb) {
+        let a = cobalt_core::evaluate(&kb, profile, &case, as_of);
+        let c = &a.conclusions;
+        if matches!(c.picture, Picture::MultipleSclerosis | Picture::Mixed) {
+            ms_pictures += 1;
+            if !c.test_indicated && c.b12_status == B12Status::NotTested {
+                bad.push(name);
+            }
+        }
+    }
+    assert!(ms_pictures >= 20, "only {ms_pictures} MS or mixed pictures");
+    assert!(
+        bad.is_empty(),
+        "MS favoured, no test indicated, B12 untested: {bad:?}"
+    );
 }

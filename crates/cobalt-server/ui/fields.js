@@ -74,6 +74,7 @@
       { key: 'months', label: 'Months taken', type: 'number', min: 0 },
       { key: 'daily_dose_mg', label: 'Daily dose (mg)', type: 'number', min: 0 },
       { key: 'current', label: 'Still taken', type: 'bool' },
+      { key: 'ended', label: 'Stopped on (if no longer taken)', type: 'date' },
     ] },
     { list: 'conditions', legend: 'Conditions', noun: 'condition', add: 'Add a condition', fields: [
       { key: 'concept', label: 'Condition', type: 'concept' },

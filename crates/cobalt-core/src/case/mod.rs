@@ -7,7 +7,7 @@
 
 use crate::units::{self, Unit};
 use serde::{Deserialize, Serialize};
-use time::Date;
+pub use time::Date;
 
 mod duplicates;
 mod raw;
@@ -328,6 +328,8 @@ pub struct Medication {
     pub daily_dose_mg: Option<f64>,
     /// Whether it is taken now.
     pub current: bool,
+    /// When it was stopped, for a medicine no longer taken.
+    pub ended: Option<Date>,
     /// The name it was matched by, when it carried no code cobalt knows.
     pub matched_by_name: Option<String>,
 }

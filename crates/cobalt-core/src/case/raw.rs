@@ -121,6 +121,9 @@ pub struct RawMedication {
     pub daily_dose_mg: Option<f64>,
     #[serde(default, skip_serializing_if = "skip")]
     pub current: Option<bool>,
+    /// When a medicine no longer taken was stopped (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "skip")]
+    pub ended: Option<String>,
     /// The medicine's name as the source gave it, when its concept was matched by name rather
     /// than by a code (the FHIR mapping writes it).
     #[serde(default, skip_serializing_if = "skip")]

@@ -242,6 +242,7 @@ impl Validator<'_> {
             let path = format!("medications[{i}]");
             let months = non_negative(&format!("{path}.months"), m.months)?;
             let dose = non_negative(&format!("{path}.daily_dose_mg"), m.daily_dose_mg)?;
+            let ended = date(&format!("{path}.ended"), &m.ended)?;
             if let Some(n) = &m.matched_by_name {
                 if n.trim().is_empty() || n.chars().count() > MAX_NAME_CHARS {
                     return Err(InputError::new(
@@ -261,6 +262,7 @@ impl Validator<'_> {
                     months,
                     daily_dose_mg: dose,
                     current: m.current.unwrap_or(true),
+                    ended,
                     matched_by_name: m.matched_by_name.clone(),
                 });
             }
@@ -452,7 +454,7 @@ impl Validator<'_> {
                 ))
             }
             (Some(v), unit, None) => {
-                let Some(analyte) = analyte.filter(|a| !a.units.is_empty()) else {
+                let Some(analyte) = analyte.filter(|a| a.numeric()) else {
                     return Err(InputError::new(
                         format!("{path}.value"),
                         format!("`{test}` is reported as `result` (positive, negative or equivocal), not as a number"),
@@ -468,29 +470,18 @@ impl Validator<'_> {
                     return Err(InputError::new(
                         format!("{path}.unit"),
                         format!(
-                            "missing; a numeric result needs its unit (for `{test}`: {})",
-                            analyte.unit_list()
+                            "missing; a numeric result needs its unit: `{test}` is {}",
+                            analyte.takes()
                         ),
                     ));
                 };
-                let Some(unit) = Unit::parse(unit_str) else {
+                let unit = Unit::parse(unit_str).filter(|u| analyte.accepts(*u));
+                let Some(unit) = unit else {
                     return Err(InputError::new(
                         format!("{path}.unit"),
-                        format!(
-                            "`{unit_str}` is not a unit cobalt knows; expected one of {}",
-                            analyte.unit_list()
-                        ),
+                        analyte.refusal(unit_str),
                     ));
                 };
-                if !analyte.units.contains(&unit) {
-                    return Err(InputError::new(
-                        format!("{path}.unit"),
-                        format!(
-                            "`{test}` cannot be reported in {unit}; expected one of {}",
-                            analyte.unit_list()
-                        ),
-                    ));
-                }
                 if let Some(bound) = analyte.impossible_above_in(unit) {
                     if v > bound {
                         return Err(InputError::new(

@@ -3,9 +3,9 @@
 //! antibodies or coeliac serology count as evidence of their condition.
 
 use super::labs::LabFacts;
+use super::medicine::Course;
 use super::{Ctx, Facts};
 use crate::case::Qualitative;
-use crate::units::display_number;
 
 #[derive(Debug, Default)]
 pub(crate) struct Causes {
@@ -32,14 +32,33 @@ pub(crate) fn find<'kb>(ctx: &mut Ctx<'kb, '_>, _facts: &Facts, lab: &LabFacts) 
     for (rule, spec) in kb.cause_rules() {
         let rule_id = rule.id.as_str();
         let concept = spec.concept.as_str();
-        let present = diet == Some(concept)
-            || case.medications.iter().any(|m| m.concept == concept)
+        let other = diet == Some(concept)
             || case.exposures.iter().any(|e| e.concept == concept)
             || case.conditions.iter().any(|c| c.concept == concept)
             || case.procedures.iter().any(|p| p.concept == concept)
             || (concept == "autoimmune_gastritis" && lab.ifab == Some(Qualitative::Positive))
             || (concept == "coeliac_disease" && lab.coeliac == Some(Qualitative::Positive));
-        if !present {
+        // A medicine counts only when its course does (medicine.rs); the first entry that
+        // counts is the one the message describes.
+        let mut medicine = None;
+        let mut not_counted = Vec::new();
+        for m in case.medications.iter().filter(|m| m.concept == concept) {
+            match super::medicine::course(ctx, spec, m) {
+                Course::Counts => {
+                    medicine.get_or_insert(m);
+                }
+                c => not_counted.push((c, m)),
+            }
+        }
+        if medicine.is_none() {
+            for (c, m) in not_counted {
+                match c {
+                    Course::TooShort => super::medicine::too_short(ctx, spec, m),
+                    _ => super::medicine::stopped_long_ago(ctx, m),
+                }
+            }
+        }
+        if !other && medicine.is_none() {
             continue;
         }
         let label = ctx.label(concept);
@@ -50,41 +69,8 @@ pub(crate) fn find<'kb>(ctx: &mut Ctx<'kb, '_>, _facts: &Facts, lab: &LabFacts) 
             Some(String::new())
         } else if diet == Some(concept) {
             Some(format!("{label}: {effect}."))
-        } else if let Some(m) = case.medications.iter().find(|m| m.concept == concept) {
-            let mut s = format!(
-                "{label} {}",
-                if m.current {
-                    "is taken"
-                } else {
-                    "was taken in the past"
-                }
-            );
-            if let Some(months) = m.months {
-                s.push_str(&format!(" ({} months", display_number(months, 1)));
-                if let Some(dose) = m.daily_dose_mg {
-                    s.push_str(&format!(", {} mg a day", display_number(dose, 1)));
-                }
-                s.push(')');
-            } else if let Some(dose) = m.daily_dose_mg {
-                s.push_str(&format!(" ({} mg a day)", display_number(dose, 1)));
-            }
-            s.push_str(&format!(": {effect}."));
-            if let Some(name) = &m.matched_by_name {
-                s.push_str(&format!(
-                    " Matched by name (\"{name}\"): the record has no code cobalt knows."
-                ));
-            }
-            if let (Some(after), Some(months), true) =
-                (spec.screen_after_months, m.months, m.current)
-            {
-                if months <= after {
-                    s.push_str(&format!(
-                        " Long-term users are tested after {} months; this is within that time.",
-                        display_number(after, 0)
-                    ));
-                }
-            }
-            Some(s)
+        } else if let Some(m) = medicine {
+            Some(super::medicine::message(label, effect, spec, m))
         } else if let Some(e) = case.exposures.iter().find(|e| e.concept == concept) {
             let freq = e
                 .frequency

@@ -120,3 +120,91 @@ pub(crate) fn consider(ctx: &mut Ctx<'_, '_>, lab: &LabFacts) {
         );
     }
 }
+
+/// DIFF-006: no response to B12. On replacement for at least `min_months_on_replacement`
+/// months, neurological findings that are still progressing or unchanged call for other causes
+/// (and for a check of the treatment). Without a start date the response cannot be judged, and
+/// that is reported as missing.
+pub(crate) fn no_response(ctx: &mut Ctx<'_, '_>, facts: &super::Facts) {
+    if !facts.on_replacement() {
+        return;
+    }
+    let case = ctx.case;
+    let neuro = ctx.kb.group("neurological");
+    let unchanged: Vec<&crate::case::Finding> = case
+        .findings
+        .iter()
+        .filter(|f| neuro.contains(&f.concept))
+        .filter(|f| {
+            matches!(
+                f.course,
+                Some(crate::case::Course::Progressive | crate::case::Course::Stable)
+            )
+        })
+        .collect();
+    if unchanged.is_empty() {
+        return;
+    }
+    let Some(months) = months_on_replacement(ctx) else {
+        ctx.missing(
+            "response_to_b12",
+            vec!["b12_replacement.since", "medications[].months"],
+            vec![],
+            "Neurological symptoms are not improving, but when B12 replacement began is not recorded, so whether they have had time to respond cannot be judged.",
+        );
+        return;
+    };
+    let min = ctx.param("DIFF-006", "min_months_on_replacement");
+    if months < min {
+        return;
+    }
+    let message = if ctx.detail {
+        let named: Vec<String> = unchanged
+            .iter()
+            .map(|f| {
+                let course = if f.course == Some(crate::case::Course::Progressive) {
+                    "still progressing"
+                } else {
+                    "unchanged"
+                };
+                format!("{} ({course})", ctx.label(&f.concept))
+            })
+            .collect();
+        format!("On B12 replacement for {} months, neurological findings are not improving: {}. Recovery is often incomplete, but no improvement at all, or worsening, on adequate replacement calls for other causes.", crate::units::display_number(months, 1), named.join("; "))
+    } else {
+        String::new()
+    };
+    ctx.fire(
+        "DIFF-006",
+        message,
+        Some("Check that replacement is taken and adequate (dose, route), then look for other causes: copper deficiency, AQP4 and MOG antibodies (NMOSD, MOG antibody disease), MS, cord compression and other myelopathies. B12 deficiency and a demyelinating disease can coexist.".into()),
+    );
+}
+
+/// Months since replacement began: from `b12_replacement.since`, or the longest current B12
+/// product among the medicines.
+fn months_on_replacement(ctx: &Ctx<'_, '_>) -> Option<f64> {
+    let case = ctx.case;
+    let since = case
+        .b12_replacement
+        .and_then(|r| r.since)
+        .filter(|d| *d <= ctx.as_of)
+        .map(|d| super::medicine::months_between(d, ctx.as_of));
+    let product = case
+        .medications
+        .iter()
+        .filter(|m| {
+            m.current
+                && ctx
+                    .kb
+                    .vocab
+                    .get(&m.concept)
+                    .is_some_and(|c| c.kind == crate::vocab::Kind::B12Product)
+        })
+        .filter_map(|m| m.months)
+        .fold(None, |a: Option<f64>, m| Some(a.map_or(m, |a| a.max(m))));
+    match (since, product) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}

@@ -25,6 +25,7 @@ mod labs;
 mod management;
 mod mcdonald;
 mod mcdonald2024;
+mod medicine;
 mod normalise;
 mod picture;
 pub mod screening;
@@ -56,6 +57,7 @@ pub const BUILTINS: &[&str] = &[
     "TEST-011",
     "TEST-012",
     "TEST-013",
+    "TEST-014",
     // interpretation
     "LAB-001",
     "LAB-002",
@@ -105,6 +107,8 @@ pub const BUILTINS: &[&str] = &[
     "CAUSE-024",
     "CAUSE-025",
     "CAUSE-026",
+    "CAUSE-027",
+    "CAUSE-028",
     // picture
     "PIC-001",
     "PIC-002",
@@ -128,12 +132,15 @@ pub const BUILTINS: &[&str] = &[
     "PIC-020",
     "PIC-021",
     "PIC-022",
+    "PIC-023",
+    "PIC-024",
     // other explanations
     "DIFF-001",
     "DIFF-002",
     "DIFF-003",
     "DIFF-004",
     "DIFF-005",
+    "DIFF-006",
     // McDonald 2017
     "MCD-001",
     "MCD-002",
@@ -205,6 +212,10 @@ pub const BUILTIN_PARAMS: &[(&str, &str)] = &[
     ("PIC-021", "mixed_if_other_side_scores"),
     ("PIC-021", "min_score"),
     ("PIC-021", "min_lead"),
+    ("PIC-023", "max_progression_weeks"),
+    ("PIC-023", "recovery_by_weeks"),
+    ("CAUSE-028", "stopped_more_than_months"),
+    ("DIFF-006", "min_months_on_replacement"),
     ("MCD-007", "min_progression_months"),
     ("MCD-011", "prnfl_min_um"),
     ("MCD-011", "gcipl_min_um"),
@@ -368,7 +379,9 @@ pub fn evaluate_with<'kb>(
     let causes = causes::find(&mut ctx, &facts, &lab);
     let test_indicated = testing::indication(&mut ctx, &facts, &causes);
     let picture = picture::decide(&mut ctx, &facts, &lab, &causes);
+    let test_indicated = testing::picture_indication(&mut ctx, picture, test_indicated);
     differential::consider(&mut ctx, &lab);
+    differential::no_response(&mut ctx, &facts);
     let mcdonald = mcdonald::assess(&mut ctx, &facts, lab.status);
     let (mcdonald_2024, mcdonald_2024_detail) = mcdonald2024::assess(&mut ctx, &facts, lab.status);
     let next_tests = testing::next_tests(&mut ctx, &facts, &lab, &causes, test_indicated);

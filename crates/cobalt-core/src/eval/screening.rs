@@ -16,9 +16,7 @@ pub const DEFICIENT_UNTREATED: &str = "deficient_untreated";
 /// Malabsorption, autoimmune gastritis or a vegan diet with no recent B12 result.
 pub const RISK_UNTESTED: &str = "risk_untested";
 
-fn months_between(a: time::Date, b: time::Date) -> f64 {
-    (b - a).whole_days() as f64 / 30.4375
-}
+use super::medicine::months_between;
 
 pub(crate) fn flags(
     ctx: &mut Ctx<'_, '_>,
@@ -55,7 +53,7 @@ pub(crate) fn flags(
                     .cause_rules()
                     .find(|(_, c)| c.concept == m.concept)
                     .map(|(_, c)| c)?;
-                let after = spec.screen_after_months?;
+                let after = spec.long_term_months?;
                 let months = m.months?;
                 (months > after).then(|| {
                     format!(
@@ -67,6 +65,7 @@ pub(crate) fn flags(
                 })
             })
             .collect();
+        long_term_duration_missing(ctx);
         if !long.is_empty() {
             ctx.fire(
                 "SCR-001",
@@ -135,4 +134,35 @@ pub(crate) fn flags(
         }
     }
     out
+}
+
+/// SCR-001 needs long-term use: a medicine taken now whose duration is not recorded is reported
+/// as missing data, not assumed to be long-term or short.
+fn long_term_duration_missing(ctx: &mut Ctx<'_, '_>) {
+    let kb = ctx.kb;
+    let unknown: Vec<&str> = ctx
+        .case
+        .medications
+        .iter()
+        .filter(|m| m.current && m.months.is_none())
+        .filter(|m| {
+            kb.cause_rules()
+                .any(|(_, c)| c.concept == m.concept && c.long_term_months.is_some())
+        })
+        .map(|m| ctx.label(&m.concept))
+        .collect();
+    if unknown.is_empty() {
+        return;
+    }
+    let message = msg!(
+        ctx,
+        "{} taken now, but for how long is not recorded: whether it is long-term use, a reason to offer a B12 test, cannot be judged.",
+        unknown.join(", ")
+    );
+    ctx.missing(
+        "screening.long_term_drug",
+        vec!["medications[].months"],
+        vec![],
+        message,
+    );
 }

@@ -73,6 +73,36 @@ pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) 
     indicated
 }
 
+/// TEST-014: when cobalt's own picture is MS or mixed, or an optic or brainstem syndrome has red
+/// flags (PIC-023, which raise NMOSD and MOG antibody disease), a demyelinating disease is being
+/// considered, so an initial B12 test is indicated (B12 deficiency must be excluded first),
+/// whatever the record says about a work-up. Keeps `test_indicated` in agreement with the
+/// picture.
+pub(crate) fn picture_indication(
+    ctx: &mut Ctx<'_, '_>,
+    picture: crate::assessment::Picture,
+    indicated: bool,
+) -> bool {
+    use crate::assessment::Picture;
+    let red_flags = ctx.fired.iter().any(|f| f.rule == "PIC-023");
+    let ms = matches!(picture, Picture::MultipleSclerosis | Picture::Mixed);
+    if indicated || !(ms || red_flags) {
+        return indicated;
+    }
+    let why = match picture {
+        Picture::Mixed => "The features recorded give a mixed picture (features of both B12 deficiency and MS): MS is being considered",
+        Picture::MultipleSclerosis => "The features recorded give the picture multiple sclerosis: MS is being considered",
+        _ => "An optic or brainstem syndrome has red flags against MS, which raise neuromyelitis optica and MOG antibody disease: a demyelinating disease is being considered",
+    };
+    ctx.fire(
+        "TEST-014",
+        msg!(ctx, "{why}, and B12 deficiency must be excluded before a demyelinating diagnosis, so an initial B12 test is indicated."),
+        None,
+    );
+    ctx.missing.retain(|m| m.conclusion != "test_indicated");
+    true
+}
+
 /// Neurological or haematological symptoms and signs of B12 deficiency, for which a B12 test is
 /// ordered on clinical judgement even without a risk factor (TEST-013).
 fn judgement_signs(facts: &Facts, lab: &LabFacts) -> bool {

@@ -130,9 +130,10 @@ pub struct CauseSpec {
     /// How it lowers B12: `diet`, `malabsorption`, `autoimmune`, `associated` (an autoimmune
     /// condition that goes with autoimmune gastritis), `drug`, `exposure`.
     pub mechanism: String,
-    /// For screening: months of use after which testing is advised.
+    /// For a medicine: the months of use beyond which it is long-term use, a risk factor (a
+    /// course of this length or shorter is not a cause) and a reason to screen.
     #[serde(default)]
-    pub screen_after_months: Option<f64>,
+    pub long_term_months: Option<f64>,
     /// How it lowers B12, in plain words, for the finding's message.
     pub effect: String,
 }
@@ -156,7 +157,7 @@ pub struct RegimenSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PictureSpec {
-    /// `b12_deficiency` or `multiple_sclerosis`.
+    /// `b12_deficiency`, `multiple_sclerosis` or `against_multiple_sclerosis`.
     pub side: PictureSide,
     /// Weight of the feature: 1 weak, 2 moderate, 3 strong.
     pub weight: u8,
@@ -170,6 +171,9 @@ pub enum PictureSide {
     B12Deficiency,
     /// Favours MS.
     MultipleSclerosis,
+    /// A red flag: counts against MS (its weight is taken off the MS score) and points to
+    /// other causes, without favouring B12 deficiency in particular.
+    AgainstMultipleSclerosis,
 }
 
 /// A rule's life-cycle status.

@@ -93,8 +93,21 @@ impl<'k, 'a> Mapper<'k, 'a> {
             }
             found
         };
+        // A request's course ends with its validity period; a statement's with its effective
+        // period.
+        let end_rel = if request {
+            "dispenseRequest.validityPeriod.end"
+        } else {
+            "effectivePeriod.end"
+        };
         let end = if request {
-            None
+            self.date(
+                &at(i, "dispenseRequest.validityPeriod.end"),
+                u.dispenseRequest
+                    .as_ref()
+                    .and_then(|d| d.validityPeriod.as_ref())
+                    .and_then(|v| v.end.as_deref()),
+            )?
         } else {
             self.date(
                 &at(i, "effectivePeriod.end"),
@@ -106,10 +119,22 @@ impl<'k, 'a> Mapper<'k, 'a> {
             .set("medication_status_current")
             .contains(status_system, &status);
         let current = current_status && end.is_none_or(|e| e >= self.as_of);
-        let until = end.map_or(self.as_of, |e| e.min(self.as_of));
+        // How long it was taken: to today while it is taken, to its end once stopped. A stopped
+        // medicine with no end has no known duration (not the time since it was started).
+        let until = match end {
+            Some(e) => Some(e.min(self.as_of)),
+            None if current => Some(self.as_of),
+            None => None,
+        };
         let months = start
-            .filter(|s| *s <= until)
-            .map(|s| dates::months_between(s, until));
+            .zip(until)
+            .filter(|(s, u)| s <= u)
+            .map(|(s, u)| dates::months_between(s, u));
+        let ended = if current {
+            None
+        } else {
+            end.filter(|e| *e <= self.as_of)
+        };
 
         // By code, else by name (the medicine's text or a coding's display).
         let (found, by_name) = match self.concept(&code) {
@@ -128,11 +153,15 @@ impl<'k, 'a> Mapper<'k, 'a> {
                     months,
                     daily_dose_mg: None,
                     current: Some(current),
+                    ended: ended.map(|d| crate::dates::format(d)),
                     matched_by_name: by_name.clone(),
                 });
                 let cp = m.entry("medications", n, &i.path);
                 if months.is_some() {
                     m.origin(format!("{cp}.months"), start_path.clone());
+                }
+                if ended.is_some() {
+                    m.origin(format!("{cp}.ended"), at(i, end_rel));
                 }
             };
         match found {
