@@ -2,6 +2,7 @@
 //! and the McDonald panel. Every text is escaped on the way out.
 
 use super::*;
+use crate::references::References;
 
 /// Text escaped for HTML content and attribute values, written straight into the output.
 pub(crate) struct Esc<'a>(pub(crate) &'a str);
@@ -35,6 +36,7 @@ const HTML_STYLE: &str = "h1{font-size:1.5rem}h2{font-size:1.2rem;border-bottom:
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e3e3e3;vertical-align:top}\
 th{width:12rem;color:#444}.urgent{color:#a40000;font-weight:700}.rule{font-family:ui-monospace,monospace;font-weight:700}\
 .finding{margin:.4rem 0}.src{color:#555;font-size:.9rem}.suggest{margin-left:1rem}\
+.references ol{list-style:none;padding-left:0}.references li{margin:.3rem 0}.back{color:#555;font-size:.9rem}\
 svg{max-width:100%;height:auto}.mcdonald .yes{font-weight:700}.unverified{color:#6b4a00}\
 @media print{body{margin:0;max-width:none}a{color:inherit;text-decoration:none}.disclaimer{border:1px solid #999}}";
 
@@ -163,11 +165,13 @@ fn b12_chart(a: &Assessment<'_>) -> Option<String> {
 /// The stylesheet of the HTML report, for pages that show [`report_fragment`].
 pub const REPORT_CSS: &str = HTML_STYLE;
 
-/// One finding as HTML: its rule id, message, suggestion and linked sources.
-pub(crate) fn finding_html(o: &mut String, f: &FindingOut<'_>) {
+/// The finding at index `i` of the assessment's findings as HTML: its rule id, message,
+/// suggestion and numbered citations, each a link to its entry in the reference list.
+pub(crate) fn finding_html(o: &mut String, refs: &References<'_>, i: usize, f: &FindingOut<'_>) {
     let _ = write!(
         o,
-        "<div class=\"finding\"><span class=\"rule\">{}</span> {}",
+        "<div class=\"finding\" id=\"{}\"><span class=\"rule\">{}</span> {}",
+        Esc(refs.anchor(i)),
         Esc(f.rule),
         Esc(&f.message)
     );
@@ -178,27 +182,14 @@ pub(crate) fn finding_html(o: &mut String, f: &FindingOut<'_>) {
         let _ = write!(o, "<div class=\"unverified\">Unverified: {}</div>", Esc(u));
     }
     o.push_str("<div class=\"src\">Sources: ");
-    for (i, s) in f.sources.iter().enumerate() {
-        if i > 0 {
-            o.push_str("; ");
-        }
-        if let Some(u) = &s.url {
-            let _ = write!(o, "<a href=\"{}\">", Esc(u));
-        }
-        let _ = write!(o, "{}", Esc(&s.citation));
-        if let Some(at) = &s.at {
-            let _ = write!(o, " ({})", Esc(at));
-        }
-        if s.url.is_some() {
-            o.push_str("</a>");
-        }
-    }
+    refs.cites_html(o, f);
     o.push_str("</div></div>\n");
 }
 
 /// The clinician report as an HTML fragment (an `<article>`, no scripts, every text escaped):
 /// what [`html`] wraps into a file and what the web page shows.
 pub fn report_fragment(a: &Assessment<'_>) -> String {
+    let refs = References::new(a);
     let mut o = String::new();
     let id = a.id.as_deref().unwrap_or("(no id)");
     let _ = writeln!(
@@ -278,15 +269,16 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
     if let Some(chart) = b12_chart(a) {
         let _ = writeln!(o, "<h2>Total B12 over time (pmol/L)</h2>{chart}");
     }
-    if let Some(panel) = crate::mcdonald::html(a) {
+    if let Some(panel) = crate::mcdonald::html(a, &refs) {
         o.push_str(&panel);
     }
     let _ = writeln!(o, "<h2>Findings</h2>");
     let mut category = "";
-    for f in a
+    for (i, f) in a
         .findings
         .iter()
-        .filter(|f| !f.category.starts_with("mcdonald"))
+        .enumerate()
+        .filter(|(_, f)| !f.category.starts_with("mcdonald"))
     {
         if f.category != category {
             category = f.category;
@@ -296,7 +288,7 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
                 Esc(&capitalise(&crate::category_title(category)))
             );
         }
-        finding_html(&mut o, f);
+        finding_html(&mut o, &refs, i, f);
     }
     if !a.labs.is_empty() {
         let _ = writeln!(o, "<h2>Laboratory results</h2><table><thead><tr><th scope=\"col\">Test</th><th scope=\"col\">Date</th><th scope=\"col\">Reported</th><th scope=\"col\">Normalised</th><th scope=\"col\">Interpretation</th></tr></thead><tbody>");
@@ -346,6 +338,7 @@ pub fn report_fragment(a: &Assessment<'_>) -> String {
             let _ = writeln!(o, "<p>{}</p>", Esc(adv));
         }
     }
+    refs.html(&mut o, a);
     let _ = writeln!(
         o,
         "<footer><p class=\"src\">{} {} · knowledge {} · profile {}</p></footer></article>",

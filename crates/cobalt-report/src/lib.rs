@@ -1,6 +1,7 @@
 //! Renders a cobalt assessment for people: a terminal report (with optional colour) and
-//! Markdown, conclusions first, then the findings with their rule ids and sources. Also renders
-//! a rule's documentation for `cobalt explain`. Pure: returns strings.
+//! Markdown, conclusions first, then the findings with their rule ids and numbered citations,
+//! and a reference list at the end. Also renders a rule's documentation for `cobalt explain`.
+//! Pure: returns strings.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -12,6 +13,7 @@ use std::fmt::Write;
 mod html;
 mod mcdonald;
 pub mod patient;
+mod references;
 
 pub(crate) use html::Esc;
 pub use html::{html, report_fragment, REPORT_CSS};
@@ -124,15 +126,6 @@ fn category_title(category: &str) -> String {
     }
 }
 
-/// A source as a citation with where in it, such as `National Institute for Health and Care
-/// Excellence. Vitamin B12 deficiency in over 16s…. 2024. (rec 1.2.1)`.
-fn source_label(s: &cobalt_core::assessment::SourceRef) -> String {
-    match &s.at {
-        Some(at) => format!("{} ({at})", s.citation),
-        None => s.citation.clone(),
-    }
-}
-
 /// A missing-data conclusion in words, such as `treatment.route` → `treatment route`.
 fn conclusion_words(id: &str) -> String {
     match id {
@@ -161,17 +154,6 @@ fn normalised(l: &cobalt_core::assessment::NormalisedLab) -> Option<String> {
     ))
 }
 
-fn sources_line(f: &FindingOut<'_>) -> String {
-    f.sources
-        .iter()
-        .map(|s| match &s.at {
-            Some(at) => format!("{} ({at})", s.citation),
-            None => s.citation.clone(),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 struct Style {
     on: bool,
 }
@@ -198,6 +180,7 @@ impl Style {
 /// The terminal report. `color` adds ANSI styles.
 pub fn text(a: &Assessment<'_>, color: bool) -> String {
     let st = Style { on: color };
+    let refs = references::References::new(a);
     let mut o = String::new();
     let id = a.id.as_deref().unwrap_or("(no id)");
     let _ = writeln!(
@@ -270,7 +253,7 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
         let _ = writeln!(
             o,
             "      {}",
-            st.dim(&format!("sources: {}", sources_line(f)))
+            st.dim(&format!("sources: {}", refs.cites(f)))
         );
     }
     if !a.labs.is_empty() {
@@ -331,6 +314,7 @@ pub fn text(a: &Assessment<'_>, color: bool) -> String {
             let _ = writeln!(o, "  {} {}|{}", c.path, c.system, c.code);
         }
     }
+    refs.text(&mut o, &st.bold("REFERENCES"));
     let _ = writeln!(o);
     let _ = writeln!(
         o,
@@ -349,6 +333,7 @@ fn md_escape(s: &str) -> String {
 
 /// The Markdown report.
 pub fn markdown(a: &Assessment<'_>) -> String {
+    let refs = references::References::new(a);
     let mut o = String::new();
     let id = a.id.as_deref().unwrap_or("(no id)");
     let _ = writeln!(o, "# cobalt assessment: {id}\n");
@@ -414,18 +399,7 @@ pub fn markdown(a: &Assessment<'_>) -> String {
         if let Some(u) = f.unverified {
             let _ = writeln!(o, "  - *Unverified:* {u}");
         }
-        let links: Vec<String> = f
-            .sources
-            .iter()
-            .map(|s| {
-                let label = source_label(s);
-                match &s.url {
-                    Some(u) => format!("[{label}]({u})"),
-                    None => label,
-                }
-            })
-            .collect();
-        let _ = writeln!(o, "  - Sources: {}", links.join("; "));
+        let _ = writeln!(o, "  - Sources: {}", refs.cites(f));
     }
     let _ = writeln!(o);
     if !a.labs.is_empty() {
@@ -485,6 +459,7 @@ pub fn markdown(a: &Assessment<'_>) -> String {
         }
         let _ = writeln!(o);
     }
+    refs.markdown(&mut o);
     let _ = writeln!(
         o,
         "---\n{} {} · knowledge {} · profile {}",

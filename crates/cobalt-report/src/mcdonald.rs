@@ -4,7 +4,8 @@
 
 use super::{words, yn, Esc};
 use crate::html::finding_html;
-use cobalt_core::assessment::{Assessment, FindingOut, Missing};
+use crate::references::References;
+use cobalt_core::assessment::{Assessment, Missing};
 use cobalt_core::case::Site;
 use std::fmt::Write;
 
@@ -224,7 +225,7 @@ fn class(v: &str) -> &'static str {
 
 /// The McDonald panel of the HTML report: 2017 and 2024 side by side, what is missing, what is
 /// unverified, and the McDonald findings of both; `None` when neither was assessed.
-pub(crate) fn html(a: &Assessment<'_>) -> Option<String> {
+pub(crate) fn html(a: &Assessment<'_>, refs: &References<'_>) -> Option<String> {
     if !assessed(a) {
         return None;
     }
@@ -266,13 +267,13 @@ pub(crate) fn html(a: &Assessment<'_>) -> Option<String> {
         }
         o.push_str("</ul>\n");
     }
-    let mcd: Vec<&FindingOut<'_>> = a
+    for (i, f) in a
         .findings
         .iter()
-        .filter(|f| f.category.starts_with("mcdonald"))
-        .collect();
-    for f in mcd {
-        finding_html(&mut o, f);
+        .enumerate()
+        .filter(|(_, f)| f.category.starts_with("mcdonald"))
+    {
+        finding_html(&mut o, refs, i, f);
     }
     o.push_str("</section>\n");
     Some(o)
