@@ -165,7 +165,7 @@ fn medication_statements_with_periods_give_months_and_current() {
             "patient": { "age_years": 70, "sex": "male" },
             "medications": [
                 { "concept": "metformin", "months": 48.0, "current": true },
-                { "concept": "proton_pump_inhibitor", "months": 12.0, "current": false }
+                { "concept": "proton_pump_inhibitor", "months": 12.0, "current": false, "ended": "2021-01-01" }
             ]
         }),
     );
@@ -192,6 +192,24 @@ fn medication_requests_read_referenced_and_contained_medications() {
         skipped(&m),
         ["entry[4].resource: status cancelled: not taken"]
     );
+}
+
+/// A completed request lasts to the end of its validity period, which is when it was stopped; a
+/// completed request with no end has no known duration (not the years since it was written).
+#[test]
+fn completed_medication_requests_end_with_their_validity_period() {
+    let m = assert_case(
+        "medication-request-completed.json",
+        json!({
+            "format": "cobalt.case/1", "id": "medication-request-completed", "as_of": "2026-01-15",
+            "patient": { "age_years": 45, "sex": "female" },
+            "medications": [
+                { "concept": "proton_pump_inhibitor", "months": 0.5, "current": false, "ended": "2025-03-15" },
+                { "concept": "metformin", "current": false }
+            ]
+        }),
+    );
+    assert!(m.skipped.is_empty(), "{:?}", m.skipped);
 }
 
 #[test]
@@ -428,6 +446,20 @@ fn reference_ranges_in_another_unit_are_left_out() {
     let m = map_json(o).unwrap();
     assert!(m.document()["labs"][0].get("reference_low").is_none());
     assert_eq!(m.skipped[0].path, "referenceRange[0]");
+}
+
+#[test]
+fn reference_ranges_in_a_unit_of_the_same_size_are_kept() {
+    // pg/mL and ng/L are written differently but a number in one is the same in the other.
+    let o = json!({
+        "resourceType": "Observation", "status": "final",
+        "code": { "coding": [{ "system": "http://loinc.org", "code": "2132-9" }] },
+        "valueQuantity": { "value": 300, "unit": "ng/L" },
+        "referenceRange": [{ "low": { "value": 200, "unit": "pg/mL" } }]
+    });
+    let m = map_json(o).unwrap();
+    assert_eq!(m.document()["labs"][0]["reference_low"], 200.0);
+    assert!(m.skipped.is_empty(), "{:?}", m.skipped);
 }
 
 #[test]
