@@ -156,7 +156,13 @@ pub(super) fn atypical_syndromes(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
         if why != 0 {
             any = true;
             if ctx.detail {
-                named.push(format!("{} ({})", ctx.label(&f.concept), describe(why, w)));
+                // The concept's label says "in one eye", which the red flag may contradict.
+                let name = if f.concept == "optic_neuritis" {
+                    "Optic neuritis"
+                } else {
+                    ctx.label(&f.concept)
+                };
+                named.push(format!("{name} ({})", describe(why, w)));
             }
         }
     }
