@@ -111,7 +111,7 @@ pub(crate) fn stopped_long_ago(ctx: &mut Ctx<'_, '_>, m: &Medication) {
     let label = ctx.label(&m.concept);
     let m_ = msg!(
         ctx,
-        "{label} was stopped on {} ({} months ago), more than {} months ago: body stores have had time to recover, so it is not counted as a cause.",
+        "{label} was stopped on {}, {} months ago (more than {}): body stores have had time to recover, so it is not counted as a cause.",
         super::format_date(ended),
         display_number(months_between(ended, ctx.as_of), 0),
         display_number(limit, 0)
