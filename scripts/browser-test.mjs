@@ -216,11 +216,21 @@ try {
       assert.equal(JSON.stringify(canonical(JSON.parse(request.postData()))), JSON.stringify(canonical(dev.case)), 'the form sends exactly the case');
       await page.waitForSelector('#glance:not([hidden])');
       expectShown(await shown(page), dev.expect);
-      // Every finding names its rule, and its sources are links.
+      // Every finding names its rule and cites numbered references; each number lands on an
+      // entry of the reference list, whose entries link to the sources and back to the findings.
       const findings = await page.locator('#view-clinician .finding').count();
       assert.ok(findings > 0, 'findings shown');
       assert.equal(await page.locator('#view-clinician .finding .rule').count(), findings);
-      assert.ok(await page.locator('#view-clinician .finding .src a[href^="http"]').count() > 0, 'linked sources');
+      const targets = await page.locator('#view-clinician .finding .src a.cite').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+      assert.ok(targets.length > 0, 'numbered citations');
+      for (const t of new Set(targets)) {
+        assert.equal(await page.locator(`#view-clinician .references li${t}`).count(), 1, `${t} is an entry of the list`);
+      }
+      assert.ok(await page.locator('#view-clinician .references a[href^="http"]').count() > 0, 'linked sources');
+      const back = await page.locator('#view-clinician .references .back a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+      for (const t of new Set(back)) {
+        assert.equal(await page.locator(`#view-clinician .finding${t}`).count(), 1, `${t} is a finding`);
+      }
       await page.screenshot({ path: join(artefacts, `${id}-page.png`) });
       await page.locator('#results').screenshot({ path: join(artefacts, `${id}-clinician.png`) });
 

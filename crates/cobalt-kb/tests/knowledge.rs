@@ -206,3 +206,37 @@ fn a_threshold_or_dose_never_rests_only_on_patient_information() {
         "{all}"
     );
 }
+
+/// A reference's title and issuer are printed in every report's reference list, so an internal
+/// note there ("exact title not retrieved", "Authors not retrieved") is refused.
+#[test]
+fn linter_refuses_an_internal_note_in_a_reference_title_or_issuer() {
+    let mut files: Vec<cobalt_core::SourceFile<'_>> = cobalt_kb::FILES.to_vec();
+    let f = files
+        .iter_mut()
+        .find(|f| f.path == "references.toml")
+        .expect("references.toml");
+    let title = "title = \"Spine MR imaging features of subacute combined degeneration patients\"";
+    assert!(f.text.contains(title), "the eur-spine-2014 entry moved");
+    let text = f.text.replacen(
+        title,
+        "title = \"Spine MR imaging features of subacute combined degeneration patients (exact title not retrieved)\"\nissuer = \"Authors not retrieved\"",
+        1,
+    );
+    // The entry's own issuer line follows; drop it so that the entry stays valid TOML.
+    let issuer = text.find("issuer = \"Eur Spine J\"\n").expect("issuer");
+    let text = format!(
+        "{}{}",
+        &text[..issuer],
+        &text[issuer + "issuer = \"Eur Spine J\"\n".len()..]
+    );
+    f.text = Box::leak(text.into_boxed_str());
+    let problems = cobalt_kb::load_from(&files).expect_err("must be refused");
+    let all: String = problems.iter().map(|p| p.to_string() + "\n").collect();
+    for needle in [
+        "eur-spine-2014: title holds an internal note (`not retrieved`)",
+        "eur-spine-2014: issuer holds an internal note (`not retrieved`)",
+    ] {
+        assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
+    }
+}

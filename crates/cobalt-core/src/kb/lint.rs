@@ -10,6 +10,32 @@ pub(super) struct Linter {
     pub(super) problems: Vec<Problem>,
 }
 
+/// Words that mark an internal note rather than bibliographic data, such as `(exact title not
+/// retrieved)` or `Authors not retrieved`: a reference's title must be the work's title and its
+/// issuer its authors or publisher, since reports print both to clinicians. Caveats go in `note`.
+const INTERNAL_NOTES: &[&str] = &[
+    "not retrieved",
+    "to be filled",
+    "exact title",
+    "title unknown",
+    "authors unknown",
+    "todo",
+    "tbd",
+];
+
+/// The internal note in a reference's title or issuer, if there is one.
+pub(super) fn internal_note(text: &str) -> Option<&'static str> {
+    let lower = text.to_lowercase();
+    INTERNAL_NOTES.iter().copied().find(|n| {
+        lower.match_indices(n).any(|(i, _)| {
+            // Whole words only, so that "todo" does not match "Todorov".
+            let before = lower[..i].chars().next_back();
+            let after = lower[i + n.len()..].chars().next();
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        })
+    })
+}
+
 pub(super) fn rule_id_ok(id: &str) -> bool {
     let Some((prefix, num)) = id.split_once('-') else {
         return false;
@@ -105,6 +131,15 @@ impl Linter {
                         r.link = r.make_link();
                         if !matches!(r.checked.as_str(), "primary" | "secondary") {
                             self.problem(f.path, &r.key, "`checked` must be primary or secondary");
+                        }
+                        for (field, text) in [("title", &r.title), ("issuer", &r.issuer)] {
+                            if let Some(n) = internal_note(text) {
+                                self.problem(
+                                    f.path,
+                                    &r.key,
+                                    format!("{field} holds an internal note (`{n}`); reports print it: move it to `note`"),
+                                );
+                            }
                         }
                         if r.url.as_deref().unwrap_or("").is_empty()
                             && r.doi.is_none()
@@ -527,5 +562,24 @@ mod tests {
         assert!(!rule_id_ok("lab-001"));
         assert!(!rule_id_ok("LAB-01"));
         assert!(!rule_id_ok("LAB001"));
+    }
+
+    #[test]
+    fn a_title_or_issuer_may_not_hold_an_internal_note() {
+        for note in [
+            "Spine MR imaging (Ann Clin Biochem 2018; exact title not retrieved)",
+            "Authors not retrieved (Eur Spine J)",
+            "Title to be filled in",
+            "Guideline (TBD)",
+        ] {
+            assert!(internal_note(note).is_some(), "{note}");
+        }
+        for title in [
+            "Spine MR imaging features of subacute combined degeneration patients",
+            "Eur Spine J",
+            "Outdated and retrieved: a history of titles",
+        ] {
+            assert_eq!(internal_note(title), None, "{title}");
+        }
     }
 }
