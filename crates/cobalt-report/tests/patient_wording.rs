@@ -29,13 +29,23 @@ fn literals(text: &str) -> Vec<&str> {
 }
 
 /// Every conclusion the evaluator can report as missing: the first argument of each
-/// `ctx.missing(` call in crates/cobalt-core/src/eval.
+/// `ctx.missing(` call in crates/cobalt-core/src/eval and its subdirectories.
 fn missing_conclusions() -> BTreeSet<String> {
-    let dir = repo().join("crates/cobalt-core/src/eval");
+    let mut dirs = vec![repo().join("crates/cobalt-core/src/eval")];
+    let mut files = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
     let mut out = BTreeSet::new();
     let mut calls = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
+    for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
         for (i, _) in text.match_indices("ctx.missing(") {
             calls += 1;
