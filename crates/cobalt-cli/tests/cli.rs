@@ -128,6 +128,39 @@ fn invalid_input_exits_2_with_the_path_and_nothing_on_stdout() {
     }
 }
 
+/// A French laboratory's total B12 in µg/L converts exactly and is assessed (issue 24); a mass
+/// alone is no concentration and exits 2 naming the field.
+#[test]
+fn any_exact_concentration_unit_is_assessed_and_a_mass_alone_exits_2() {
+    let case = |unit: &str| {
+        format!(
+            r#"{{"format":"cobalt.case/1","as_of":"2026-01-01","labs":[{{"test":"total_b12","value":11.63,"unit":"{unit}","reference_low":0.22,"reference_high":0.91}}]}}"#
+        )
+    };
+    for unit in ["ug/L", "µg/L", "ng/mL"] {
+        let out = run_stdin(&["assess", "-", "--format", "json"], &case(unit));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{unit}: {err}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["conclusions"]["b12_status"], "not_deficient", "{unit}");
+        let lab = &v["labs"][0];
+        // 11.63 µg/L = 11 630 ng/L = 8581 pmol/L (molar mass 1355.37).
+        assert_eq!(
+            (&lab["value"], &lab["unit"]),
+            (&8581.0.into(), &"pmol/L".into()),
+            "{lab}"
+        );
+    }
+    let out = run_stdin(&["assess", "-", "--format", "json"], &case("mg"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("labs[0].unit") && err.contains("`mg` is not one"),
+        "{err}"
+    );
+}
+
 #[test]
 fn missing_file_and_unknown_profile_exit_2() {
     let out = cobalt()

@@ -1,43 +1,61 @@
 //! Units of measure as types, and conversion between them.
 //!
-//! Laboratory results arrive in UCUM units. Every unit cobalt accepts is a variant of [`Unit`];
-//! [`Unit::parse`] is the only way in. Conversion between a mass and a molar concentration needs
-//! the analyte's molar mass, which the knowledge base owns and cites (`knowledge/analytes.toml`).
+//! Laboratory results arrive in UCUM units; [`Unit::parse`] is the only way in. A concentration
+//! is not a list of units but a rule: a prefixed gram or mole over a prefixed litre or a prefixed
+//! metre cubed (`pg/mL`, `ug/L`, `umol/L`, `ng/dL`, `mmol/m3`), with any decimal prefix of UCUM
+//! from kilo down ([`Prefix`]). Every such unit is an exact power of ten of its dimension's base
+//! unit (g/L or mol/L), so conversion within a dimension is exact. A unit keeps the prefixes the
+//! laboratory wrote: `pg/mL` and `ng/L` are equal in size but are two values that print as
+//! themselves. Conversion between a mass and a molar concentration needs the analyte's molar
+//! mass, which the knowledge base owns and cites (`knowledge/analytes.toml`); which dimensions an
+//! analyte takes is `Analyte::accepts`. Cell volume (`fL`, also spelt `um3`) and the filtration
+//! rate per body surface area are single units.
 
+mod prefix;
+
+pub use prefix::Prefix;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// A unit of measure that cobalt accepts for a laboratory value.
+///
+/// The units the code names have constants (`Unit::PgPerMl`, ...); any other concentration comes
+/// from [`Unit::parse`] or [`Unit::per_litre`] and [`Unit::per_cubic_metre`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Unit(Kind);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
-pub enum Unit {
-    /// pg/mL (mass concentration; numerically equal to ng/L).
-    PgPerMl,
-    /// ng/L.
-    NgPerL,
-    /// ng/mL (equal to µg/L).
-    NgPerMl,
-    /// µg/L.
-    UgPerL,
-    /// mg/L.
-    MgPerL,
-    /// mg/dL.
-    MgPerDl,
-    /// g/L.
-    GPerL,
-    /// g/dL.
-    GPerDl,
-    /// pmol/L.
-    PmolPerL,
-    /// nmol/L.
-    NmolPerL,
-    /// µmol/L.
-    UmolPerL,
-    /// mmol/L.
-    MmolPerL,
-    /// fL (femtolitre; cell volume).
-    Fl,
-    /// mL/min/{1.73_m2} (glomerular filtration rate per body surface area).
-    MlPerMinPer173M2,
+enum Kind {
+    /// A prefixed gram or mole over a volume.
+    Concentration(Amount, Prefix, Volume),
+    /// fL.
+    CellVolume,
+    /// mL/min/{1.73_m2}.
+    FiltrationRate,
+}
+
+/// What a concentration counts: mass (gram) or amount of substance (mole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Amount {
+    Gram,
+    Mole,
+}
+
+/// The volume a concentration is per: a prefixed litre or a prefixed metre cubed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Volume {
+    Litre(Prefix),
+    CubicMetre(Prefix),
+}
+
+impl Volume {
+    /// The power of ten of the volume in litres (1 m³ = 10³ L; (10ᵖ m)³ = 10³ᵖ⁺³ L).
+    fn exponent(self) -> i32 {
+        match self {
+            Volume::Litre(p) => p.exponent(),
+            Volume::CubicMetre(p) => 3 * p.exponent() + 3,
+        }
+    }
 }
 
 /// The physical dimension of a unit.
@@ -51,6 +69,26 @@ pub enum Dimension {
     CellVolume,
     /// Filtration rate per body surface area.
     FiltrationRate,
+}
+
+impl Dimension {
+    /// What a unit of this dimension measures, for messages ("a mass concentration").
+    pub fn describe(self) -> &'static str {
+        match self {
+            Dimension::MassConcentration => "a mass concentration",
+            Dimension::MolarConcentration => "a molar concentration",
+            Dimension::CellVolume => "a cell volume",
+            Dimension::FiltrationRate => "a filtration rate per body surface area",
+        }
+    }
+
+    /// Whether this is a mass or a molar concentration.
+    pub fn is_concentration(self) -> bool {
+        matches!(
+            self,
+            Dimension::MassConcentration | Dimension::MolarConcentration
+        )
+    }
 }
 
 /// Why a value could not be converted.
@@ -75,53 +113,102 @@ pub enum ConversionError {
     },
 }
 
-const ALL: [Unit; 14] = [
-    Unit::PgPerMl,
-    Unit::NgPerL,
-    Unit::NgPerMl,
-    Unit::UgPerL,
-    Unit::MgPerL,
-    Unit::MgPerDl,
-    Unit::GPerL,
-    Unit::GPerDl,
-    Unit::PmolPerL,
-    Unit::NmolPerL,
-    Unit::UmolPerL,
-    Unit::MmolPerL,
-    Unit::Fl,
-    Unit::MlPerMinPer173M2,
-];
+const fn mass(amount: Prefix, litre: Prefix) -> Unit {
+    Unit(Kind::Concentration(
+        Amount::Gram,
+        amount,
+        Volume::Litre(litre),
+    ))
+}
+
+const fn molar(amount: Prefix, litre: Prefix) -> Unit {
+    Unit(Kind::Concentration(
+        Amount::Mole,
+        amount,
+        Volume::Litre(litre),
+    ))
+}
+
+/// The units the code names. Their names are those of the enum they replace.
+#[allow(non_upper_case_globals)]
+impl Unit {
+    /// pg/mL (mass concentration; numerically equal to ng/L).
+    pub const PgPerMl: Unit = mass(Prefix::PICO, Prefix::MILLI);
+    /// ng/L.
+    pub const NgPerL: Unit = mass(Prefix::NANO, Prefix::NONE);
+    /// ng/mL (equal to µg/L).
+    pub const NgPerMl: Unit = mass(Prefix::NANO, Prefix::MILLI);
+    /// µg/L.
+    pub const UgPerL: Unit = mass(Prefix::MICRO, Prefix::NONE);
+    /// mg/L.
+    pub const MgPerL: Unit = mass(Prefix::MILLI, Prefix::NONE);
+    /// mg/dL.
+    pub const MgPerDl: Unit = mass(Prefix::MILLI, Prefix::DECI);
+    /// g/L.
+    pub const GPerL: Unit = mass(Prefix::NONE, Prefix::NONE);
+    /// g/dL.
+    pub const GPerDl: Unit = mass(Prefix::NONE, Prefix::DECI);
+    /// pmol/L.
+    pub const PmolPerL: Unit = molar(Prefix::PICO, Prefix::NONE);
+    /// nmol/L.
+    pub const NmolPerL: Unit = molar(Prefix::NANO, Prefix::NONE);
+    /// µmol/L.
+    pub const UmolPerL: Unit = molar(Prefix::MICRO, Prefix::NONE);
+    /// mmol/L.
+    pub const MmolPerL: Unit = molar(Prefix::MILLI, Prefix::NONE);
+    /// mol/L.
+    pub const MolPerL: Unit = molar(Prefix::NONE, Prefix::NONE);
+    /// fL (femtolitre; cell volume).
+    pub const Fl: Unit = Unit(Kind::CellVolume);
+    /// mL/min/{1.73_m2} (glomerular filtration rate per body surface area).
+    pub const MlPerMinPer173M2: Unit = Unit(Kind::FiltrationRate);
+}
 
 impl Unit {
-    /// Every unit, in a fixed order.
-    pub fn all() -> &'static [Unit] {
-        &ALL
+    /// A prefixed gram (`MassConcentration`) or mole (`MolarConcentration`) per prefixed litre;
+    /// `None` for a dimension that is not a concentration.
+    pub fn per_litre(dimension: Dimension, amount: Prefix, litre: Prefix) -> Option<Unit> {
+        Some(Unit(Kind::Concentration(
+            Amount::of(dimension)?,
+            amount,
+            Volume::Litre(litre),
+        )))
     }
 
-    /// The UCUM code of the unit.
+    /// A prefixed gram or mole per prefixed metre cubed (`ng/cm3`, `mmol/m3`); `None` for a
+    /// dimension that is not a concentration.
+    pub fn per_cubic_metre(dimension: Dimension, amount: Prefix, metre: Prefix) -> Option<Unit> {
+        Some(Unit(Kind::Concentration(
+            Amount::of(dimension)?,
+            amount,
+            Volume::CubicMetre(metre),
+        )))
+    }
+
+    /// The UCUM code of the unit, with the prefixes it was written with (`u` for micro).
     pub fn ucum(self) -> &'static str {
-        match self {
-            Unit::PgPerMl => "pg/mL",
-            Unit::NgPerL => "ng/L",
-            Unit::NgPerMl => "ng/mL",
-            Unit::UgPerL => "ug/L",
-            Unit::MgPerL => "mg/L",
-            Unit::MgPerDl => "mg/dL",
-            Unit::GPerL => "g/L",
-            Unit::GPerDl => "g/dL",
-            Unit::PmolPerL => "pmol/L",
-            Unit::NmolPerL => "nmol/L",
-            Unit::UmolPerL => "umol/L",
-            Unit::MmolPerL => "mmol/L",
-            Unit::Fl => "fL",
-            Unit::MlPerMinPer173M2 => "mL/min/{1.73_m2}",
+        match self.0 {
+            Kind::Concentration(amount, p, volume) => {
+                let (v, vp) = match volume {
+                    Volume::Litre(vp) => (0, vp),
+                    Volume::CubicMetre(vp) => (1, vp),
+                };
+                let i = ((amount as usize * Prefix::COUNT + p.index()) * 2 + v) * Prefix::COUNT
+                    + vp.index();
+                &spellings()[i]
+            }
+            Kind::CellVolume => "fL",
+            Kind::FiltrationRate => "mL/min/{1.73_m2}",
         }
     }
 
-    /// Parses a UCUM unit code. Matching ignores case (the units cobalt accepts do not clash),
-    /// reads `µ` or `μ` as `u`, accepts the common spellings `mL/min/1.73m2` and
-    /// `mL/min/1.73 m2` for the filtration rate, and any spelling that UCUM defines as equal to
-    /// one of these units (`um3` is fL, `pmol/mL` is nmol/L). Anything else is `None`.
+    /// Parses a UCUM unit code. Matching ignores case and white space, as UCUM's
+    /// case-insensitive codes do (the prefixes cobalt reads do not clash: see [`Prefix`]), and
+    /// reads `µ` or `μ` as `u`. A concentration is a prefixed `g` or `mol`, then `/` and a
+    /// prefixed `L` or `m3` (`ng/mL`, `ug/dL`, `pmol/mL`, `mg/cm3`; also written `ng.mL-1`).
+    /// A cell volume is `fL` or `um3`; the filtration rate `mL/min/{1.73_m2}`, also spelt
+    /// `mL/min/1.73m2` and `mL/min/1.73 m2`. Anything else is `None`: unknown symbols, counts,
+    /// `%`, units with a numeric factor (`g/100mL`), a mass alone (`ug`).
     pub fn parse(s: &str) -> Option<Unit> {
         let norm: String = s
             .trim()
@@ -132,99 +219,81 @@ impl Unit {
             })
             .filter(|c| !c.is_whitespace())
             .collect();
-        let found = ALL
-            .iter()
-            .copied()
-            .find(|u| u.ucum().to_ascii_lowercase() == norm);
-        found
-            .or(match norm.as_str() {
-                "ml/min/1.73m2" | "ml/min/1.73m^2" | "ml/min/{1.73m2}" => {
-                    Some(Unit::MlPerMinPer173M2)
-                }
-                _ => None,
-            })
-            .or_else(|| by_definition(&norm))
+        match norm.as_str() {
+            "fl" | "um3" | "um^3" => return Some(Unit::Fl),
+            "ml/min/{1.73_m2}" | "ml/min/1.73m2" | "ml/min/1.73m^2" | "ml/min/{1.73m2}" => {
+                return Some(Unit::MlPerMinPer173M2)
+            }
+            _ => {}
+        }
+        let (num, den) = norm.split_once('/').or_else(|| {
+            let (num, den) = norm.strip_suffix("-1")?.split_once('.')?;
+            Some((num, den))
+        })?;
+        let (amount, p) = match num.strip_suffix("mol") {
+            Some(p) => (Amount::Mole, p),
+            None => (Amount::Gram, num.strip_suffix('g')?),
+        };
+        let volume = match den.strip_suffix('l') {
+            Some(vp) => Volume::Litre(Prefix::parse(vp)?),
+            None => Volume::CubicMetre(Prefix::parse(den.strip_suffix("m3")?)?),
+        };
+        Some(Unit(Kind::Concentration(amount, Prefix::parse(p)?, volume)))
     }
 
     /// The dimension the unit measures.
     pub fn dimension(self) -> Dimension {
-        match self {
-            Unit::PgPerMl
-            | Unit::NgPerL
-            | Unit::NgPerMl
-            | Unit::UgPerL
-            | Unit::MgPerL
-            | Unit::MgPerDl
-            | Unit::GPerL
-            | Unit::GPerDl => Dimension::MassConcentration,
-            Unit::PmolPerL | Unit::NmolPerL | Unit::UmolPerL | Unit::MmolPerL => {
-                Dimension::MolarConcentration
-            }
-            Unit::Fl => Dimension::CellVolume,
-            Unit::MlPerMinPer173M2 => Dimension::FiltrationRate,
+        match self.0 {
+            Kind::Concentration(Amount::Gram, ..) => Dimension::MassConcentration,
+            Kind::Concentration(Amount::Mole, ..) => Dimension::MolarConcentration,
+            Kind::CellVolume => Dimension::CellVolume,
+            Kind::FiltrationRate => Dimension::FiltrationRate,
         }
     }
 
-    /// The factor to the dimension's base unit: g/L for mass, mol/L for molar units, fL and
-    /// mL/min/1.73 m² for the others.
-    fn to_base(self) -> f64 {
-        match self {
-            Unit::PgPerMl | Unit::NgPerL => 1e-9,
-            Unit::NgPerMl | Unit::UgPerL => 1e-6,
-            Unit::MgPerL => 1e-3,
-            Unit::MgPerDl => 1e-2,
-            Unit::GPerL => 1.0,
-            Unit::GPerDl => 10.0,
-            Unit::PmolPerL => 1e-12,
-            Unit::NmolPerL => 1e-9,
-            Unit::UmolPerL => 1e-6,
-            Unit::MmolPerL => 1e-3,
-            Unit::Fl | Unit::MlPerMinPer173M2 => 1.0,
+    /// The power of ten from this unit to its dimension's base unit: g/L for mass, mol/L for
+    /// molar units (`ng/mL` is 10⁻⁶ g/L), 0 for fL and the filtration rate.
+    pub fn power_of_ten(self) -> i32 {
+        match self.0 {
+            Kind::Concentration(_, p, volume) => p.exponent() - volume.exponent(),
+            Kind::CellVolume | Kind::FiltrationRate => 0,
+        }
+    }
+
+    /// Whether the two units are the same size, however they are written (`pg/mL` and `ng/L`,
+    /// `pmol/mL` and `nmol/L`): a number in one is the same number in the other.
+    pub fn same_size(self, other: Unit) -> bool {
+        self.dimension() == other.dimension() && self.power_of_ten() == other.power_of_ten()
+    }
+}
+
+impl Amount {
+    fn of(dimension: Dimension) -> Option<Amount> {
+        match dimension {
+            Dimension::MassConcentration => Some(Amount::Gram),
+            Dimension::MolarConcentration => Some(Amount::Mole),
+            _ => None,
         }
     }
 }
 
-/// A unit written another way that UCUM defines as equal to one of cobalt's: a prefixed gram or
-/// mole over a prefixed litre (`pmol/mL` = nmol/L, `ug/mL` = mg/L), or a prefixed metre cubed
-/// for a cell volume (`um3` = fL). Only exact equality counts: `ng/dL` is no unit of cobalt's.
-fn by_definition(norm: &str) -> Option<Unit> {
-    fn prefix(p: &str) -> Option<f64> {
-        Some(match p {
-            "" => 1.0,
-            "k" => 1e3,
-            "d" => 1e-1,
-            "c" => 1e-2,
-            "m" => 1e-3,
-            "u" => 1e-6,
-            "n" => 1e-9,
-            "p" => 1e-12,
-            "f" => 1e-15,
-            _ => return None,
-        })
-    }
-    let (dimension, factor) = if let Some(p) = norm
-        .strip_suffix("m3")
-        .or_else(|| norm.strip_suffix("m^3"))
-        .filter(|p| !p.contains('/'))
-    {
-        // (prefix · m)³ in litres (1 m³ = 1000 L), then in femtolitres.
-        (Dimension::CellVolume, prefix(p)?.powi(3) * 1e3 / 1e-15)
-    } else {
-        let (num, den) = norm.split_once('/')?;
-        let per_litre = prefix(den.strip_suffix('l')?)?;
-        let (dimension, amount) = if let Some(p) = num.strip_suffix("mol") {
-            (Dimension::MolarConcentration, prefix(p)?)
-        } else {
-            (
-                Dimension::MassConcentration,
-                prefix(num.strip_suffix('g')?)?,
-            )
-        };
-        (dimension, amount / per_litre)
-    };
-    ALL.iter()
-        .copied()
-        .find(|u| u.dimension() == dimension && (u.to_base() - factor).abs() <= 1e-9 * factor.abs())
+/// The UCUM code of every concentration, built once, so that [`Unit::ucum`] lends a `&'static
+/// str` as the enum it replaces did. Indexed by amount, prefix, volume kind and volume prefix.
+fn spellings() -> &'static [String] {
+    static SPELLINGS: OnceLock<Vec<String>> = OnceLock::new();
+    SPELLINGS.get_or_init(|| {
+        let mut out = Vec::with_capacity(2 * Prefix::COUNT * 2 * Prefix::COUNT);
+        for amount in ["g", "mol"] {
+            for p in Prefix::all() {
+                for volume in ["L", "m3"] {
+                    for vp in Prefix::all() {
+                        out.push(format!("{}{amount}/{}{volume}", p.symbol(), vp.symbol()));
+                    }
+                }
+            }
+        }
+        out
+    })
 }
 
 impl fmt::Display for Unit {
@@ -233,9 +302,26 @@ impl fmt::Display for Unit {
     }
 }
 
+impl fmt::Debug for Unit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Unit({})", self.ucum())
+    }
+}
+
+/// `x` times 10^`k`, dividing for a negative `k` so that the factor is an exact power of ten
+/// (10ᵏ is exact in binary floating point up to 10²²; 10⁻ᵏ is not).
+fn times_power_of_ten(x: f64, k: i32) -> f64 {
+    if k >= 0 {
+        x * 10f64.powi(k)
+    } else {
+        x / 10f64.powi(-k)
+    }
+}
+
 /// Converts `value` from one unit to another. `molar_mass` (g/mol) is needed only between mass
-/// and molar units. The result is rounded to 9 significant digits so that a value converted
-/// from a threshold's own figure compares equal to it (no 179.99999999 for 180).
+/// and molar units. Within a dimension the factor is a power of ten. The result is rounded to 9
+/// significant digits so that a value converted from a threshold's own figure compares equal to
+/// it (no 179.99999999 for 180).
 pub fn convert(
     value: f64,
     from: Unit,
@@ -245,19 +331,17 @@ pub fn convert(
     if from == to {
         return Ok(value);
     }
-    let base = value * from.to_base();
-    let converted = match (from.dimension(), to.dimension()) {
-        (a, b) if a == b => base / to.to_base(),
+    let in_base = match (from.dimension(), to.dimension()) {
+        (a, b) if a == b => value,
         (Dimension::MassConcentration, Dimension::MolarConcentration) => {
-            let mm = molar_mass.ok_or(ConversionError::NoMolarMass { from, to })?;
-            base / mm / to.to_base()
+            value / molar_mass.ok_or(ConversionError::NoMolarMass { from, to })?
         }
         (Dimension::MolarConcentration, Dimension::MassConcentration) => {
-            let mm = molar_mass.ok_or(ConversionError::NoMolarMass { from, to })?;
-            base * mm / to.to_base()
+            value * molar_mass.ok_or(ConversionError::NoMolarMass { from, to })?
         }
         _ => return Err(ConversionError::Incompatible { from, to }),
     };
+    let converted = times_power_of_ten(in_base, from.power_of_ten() - to.power_of_ten());
     Ok(round_sig(converted, 9))
 }
 
@@ -309,74 +393,4 @@ pub fn display_number(x: f64, decimals: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const B12: f64 = 1355.37;
-
-    #[test]
-    fn b12_mass_to_molar_matches_contract_factor() {
-        // 1 pmol/L = 1.3554 pg/mL (contract); 180 ng/L = 132.8 pmol/L (ucum-lhc oracle).
-        let pmol = convert(180.0, Unit::NgPerL, Unit::PmolPerL, Some(B12)).unwrap();
-        assert!((pmol - 132.80).abs() < 0.01, "{pmol}");
-        let pg = convert(1.0, Unit::PmolPerL, Unit::PgPerMl, Some(B12)).unwrap();
-        assert!((pg - 1.3554).abs() < 0.0001, "{pg}");
-    }
-
-    #[test]
-    fn same_dimension_needs_no_molar_mass() {
-        assert_eq!(
-            convert(3.3, Unit::UmolPerL, Unit::NmolPerL, None).unwrap(),
-            3300.0
-        );
-        assert_eq!(
-            convert(10.3, Unit::GPerDl, Unit::GPerL, None).unwrap(),
-            103.0
-        );
-        assert_eq!(
-            convert(180.0, Unit::PgPerMl, Unit::NgPerL, None).unwrap(),
-            180.0
-        );
-    }
-
-    #[test]
-    fn refuses_incompatible_and_missing_molar_mass() {
-        assert!(matches!(
-            convert(1.0, Unit::Fl, Unit::GPerL, None),
-            Err(ConversionError::Incompatible { .. })
-        ));
-        assert!(matches!(
-            convert(1.0, Unit::PgPerMl, Unit::PmolPerL, None),
-            Err(ConversionError::NoMolarMass { .. })
-        ));
-    }
-
-    #[test]
-    fn display_number_rounds_and_trims() {
-        assert_eq!(display_number(180.0, 2), "180");
-        assert_eq!(display_number(132.8, 2), "132.8");
-        assert_eq!(display_number(0.05, 2), "0.05");
-        assert_eq!(display_number(0.005, 2), "0.01");
-        assert_eq!(display_number(-1.23456, 3), "-1.235");
-        assert_eq!(display_number(2.4, 1), "2.4");
-        assert_eq!(display_number(99.999, 1), "100");
-        assert_eq!(display_number(1e20, 2), "100000000000000000000");
-    }
-
-    #[test]
-    fn parses_ucum_and_common_spellings() {
-        assert_eq!(Unit::parse("pg/mL"), Some(Unit::PgPerMl));
-        assert_eq!(Unit::parse("µmol/L"), Some(Unit::UmolPerL));
-        assert_eq!(Unit::parse("umol/l"), Some(Unit::UmolPerL));
-        assert_eq!(
-            Unit::parse("mL/min/{1.73_m2}"),
-            Some(Unit::MlPerMinPer173M2)
-        );
-        assert_eq!(Unit::parse("mL/min/1.73m2"), Some(Unit::MlPerMinPer173M2));
-        assert_eq!(Unit::parse("mg"), None);
-        assert_eq!(Unit::parse("pg/dL"), None);
-        for u in Unit::all() {
-            assert_eq!(Unit::parse(u.ucum()), Some(*u));
-        }
-    }
-}
+mod tests;

@@ -4,7 +4,7 @@
 use cobalt_core::case::Comparator;
 use cobalt_core::kb::Cutoffs;
 use cobalt_core::thresholds::{classify_b12, Class};
-use cobalt_core::units::{convert, Unit};
+use cobalt_core::units::{convert, Dimension, Prefix, Unit};
 use proptest::prelude::*;
 
 const B12: f64 = 1355.37;
@@ -28,6 +28,26 @@ fn molar_units() -> impl Strategy<Value = Unit> {
 }
 fn conc_units() -> impl Strategy<Value = Unit> {
     prop_oneof![mass_units(), molar_units()]
+}
+
+fn prefix() -> impl Strategy<Value = Prefix> {
+    prop::sample::select(Prefix::all().collect::<Vec<_>>())
+}
+
+/// Any concentration of the rule: a prefixed gram or mole over a prefixed litre or metre cubed.
+fn any_concentration() -> impl Strategy<Value = Unit> {
+    let dimension = prop_oneof![
+        Just(Dimension::MassConcentration),
+        Just(Dimension::MolarConcentration)
+    ];
+    (dimension, prefix(), prefix(), any::<bool>()).prop_map(|(d, amount, volume, litre)| {
+        let unit = if litre {
+            Unit::per_litre(d, amount, volume)
+        } else {
+            Unit::per_cubic_metre(d, amount, volume)
+        };
+        unit.expect("a concentration")
+    })
 }
 
 fn nice() -> Cutoffs {
@@ -103,6 +123,30 @@ proptest! {
     fn unit_parse_accepts_case_variants(u in conc_units()) {
         prop_assert_eq!(Unit::parse(&u.ucum().to_ascii_uppercase()), Some(u));
         prop_assert_eq!(Unit::parse(&format!("  {}  ", u.ucum())), Some(u));
+    }
+
+    #[test]
+    fn any_concentration_parses_back_from_its_code(u in any_concentration()) {
+        prop_assert_eq!(Unit::parse(u.ucum()), Some(u));
+        prop_assert_eq!(Unit::parse(&u.ucum().to_ascii_uppercase()), Some(u));
+        prop_assert_eq!(Unit::parse(&u.ucum().replace('u', "µ")), Some(u));
+    }
+
+    #[test]
+    fn any_concentration_converts_by_its_power_of_ten_and_back(
+        v in 1e-3f64..1e6,
+        from in any_concentration(),
+        to in any_concentration(),
+    ) {
+        let there = convert(v, from, to, Some(B12)).unwrap();
+        let back = convert(there, to, from, Some(B12)).unwrap();
+        // Each conversion rounds to 9 significant digits: at most half a unit of the ninth each way.
+        prop_assert!((back - v).abs() <= 1.1e-8 * v, "{v} {from} -> {there} {to} -> {back}");
+        if from.dimension() == to.dimension() {
+            let k = from.power_of_ten() - to.power_of_ten();
+            let want = v * 10f64.powi(k);
+            prop_assert!((there - want).abs() <= 5.1e-9 * want, "{v} {from} = {there} {to}, not {want}");
+        }
     }
 
     #[test]

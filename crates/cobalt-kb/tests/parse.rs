@@ -2,6 +2,7 @@
 //! what was expected. Missing data is never an error.
 
 use cobalt_core::parse_case;
+use cobalt_core::units::{Prefix, Unit};
 
 fn parse(json: &str) -> Result<cobalt_core::Case, cobalt_core::InputError> {
     let (kb, _) = cobalt_kb::load_with_problems();
@@ -154,18 +155,32 @@ fn units_a_test_cannot_have() {
     rejects(
         &format!("{{{F},\"labs\":[{{\"test\":\"total_b12\",\"value\":200,\"unit\":\"fL\"}}]}}"),
         "labs[0].unit",
-        "cannot be reported in fL",
+        "`total_b12` is a mass or molar concentration (for example pg/mL, ng/L, pmol/L, ug/L); `fL` is a cell volume",
+    );
+    rejects(
+        &format!("{{{F},\"labs\":[{{\"test\":\"total_b12\",\"value\":0.2,\"unit\":\"mg\"}}]}}"),
+        "labs[0].unit",
+        "`total_b12` is a mass or molar concentration (for example pg/mL, ng/L, pmol/L, ug/L); `mg` is not one",
     );
     rejects(
         &format!("{{{F},\"labs\":[{{\"test\":\"active_b12\",\"value\":20,\"unit\":\"pg/mL\"}}]}}"),
         "labs[0].unit",
-        "cannot be reported",
+        "`active_b12` is a molar concentration (for example pmol/L); `pg/mL` is a mass concentration, and cobalt knows no molar mass of `active_b12` to convert it",
     );
     rejects(
         &format!("{{{F},\"labs\":[{{\"test\":\"mcv\",\"value\":90,\"unit\":\"parsecs\"}}]}}"),
         "labs[0].unit",
-        "not a unit cobalt knows",
+        "`mcv` is a cell volume (for example fL); `parsecs` is not one",
     );
+    for unit in ["%", "10*9/L", "g/100mL", "ug", "U/L"] {
+        rejects(
+            &format!(
+                "{{{F},\"labs\":[{{\"test\":\"total_b12\",\"value\":1,\"unit\":\"{unit}\"}}]}}"
+            ),
+            "labs[0].unit",
+            &format!("`{unit}` is not one"),
+        );
+    }
     rejects(
         &format!("{{{F},\"labs\":[{{\"test\":\"total_b12\",\"value\":200}}]}}"),
         "labs[0].unit",
@@ -211,11 +226,16 @@ fn unknown_codes_are_kept_not_refused() {
 
 #[test]
 fn units_are_normalised_on_the_way_in() {
+    // French laboratories report total B12 in µg/L: it converts exactly (issue 24).
     let c = parse(&format!(
-        "{{{F},\"labs\":[{{\"test\":\"total_b12\",\"value\":180,\"unit\":\"µg/L\"}}]}}"
-    ));
-    // µg/L is a mass unit that total B12 is never reported in: refused with the unit path.
-    assert!(c.is_err());
+        "{{{F},\"labs\":[{{\"test\":\"total_b12\",\"value\":0.18,\"unit\":\"µg/L\"}}]}}"
+    ))
+    .unwrap();
+    let cobalt_core::case::LabValue::Numeric(q) = c.labs[0].value else {
+        panic!("a number: {:?}", c.labs[0].value)
+    };
+    assert_eq!(q.unit.ucum(), "ug/L");
+    assert_eq!(q.to(Unit::NgPerL, None), Ok(180.0));
     let c = parse(&format!(
         "{{{F},\"labs\":[{{\"test\":\"mma\",\"value\":0.3,\"unit\":\"µmol/L\"}}]}}"
     ))
@@ -231,25 +251,40 @@ fn values_above_an_analytes_impossible_bound_are_refused() {
         let bound = a
             .impossible_above
             .expect("every numeric analyte has a bound");
-        for &unit in &a.units {
+        // The usual units, and the rule's others that a laboratory could use: gram, mole or any
+        // prefix down to femto, over L, dL and mL.
+        let mut units = a.examples.clone();
+        for d in a.dimensions().into_iter().filter(|d| d.is_concentration()) {
+            for amount in Prefix::all().filter(|p| (-15..=0).contains(&p.exponent())) {
+                for litre in [Prefix::NONE, Prefix::DECI, Prefix::MILLI] {
+                    units.extend(Unit::per_litre(d, amount, litre));
+                }
+            }
+        }
+        for unit in units {
+            assert!(a.accepts(unit), "{} {unit}", a.test);
             let at = a.impossible_above_in(unit).expect("the bound converts");
-            let case = |v: f64| {
-                format!(
+            // One knowledge base for the hundreds of cases (`parse` loads one each time).
+            let parse = |v: f64| {
+                let json = format!(
                     "{{{F},\"labs\":[{{\"test\":\"{}\",\"value\":{v},\"unit\":\"{}\"}}]}}",
                     a.test,
                     unit.ucum()
-                )
+                );
+                parse_case(&json, &kb.vocab, &kb.analytes)
             };
             assert!(
-                parse(&case(at)).is_ok(),
+                parse(at).is_ok(),
                 "{} at its bound {at} {unit} (canonical {bound}) refused",
                 a.test
             );
-            rejects(&case(at * 1.001), "labs[0].value", "is impossible");
+            let e = parse(at * 1.001).expect_err("above the bound");
+            assert_eq!(e.path, "labs[0].value");
+            assert!(e.message.contains("is impossible"), "{}", e.message);
             checked += 1;
         }
     }
-    assert!(checked >= 15, "only {checked} analyte units checked");
+    assert!(checked >= 300, "only {checked} analyte units checked");
     // The probe that found the gap: 1e12 pg/mL was "not deficient".
     rejects(
         &format!("{{{F},\"labs\":[{{\"test\":\"total_b12\",\"value\":1e12,\"unit\":\"pg/mL\"}}]}}"),

@@ -93,7 +93,7 @@ pub fn form_schema(kb: &cobalt_core::KnowledgeBase) -> Value {
         .analytes
         .iter()
         .map(|a| {
-            let units: Vec<&str> = a.units.iter().map(|u| u.ucum()).collect();
+            let units: Vec<&str> = a.examples.iter().map(|u| u.ucum()).collect();
             (a.test.clone(), json!({ "units": units }))
         })
         .collect();

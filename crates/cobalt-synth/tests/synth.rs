@@ -61,14 +61,15 @@ fn vocabulary() -> BTreeMap<String, String> {
     codes
 }
 
-/// The units each laboratory test may be reported in, from `knowledge/analytes.toml`.
+/// The usual units of each laboratory test (`examples` in `knowledge/analytes.toml`): synthetic
+/// data uses only these, and its wrong units are none of them.
 fn analyte_units() -> BTreeMap<String, Vec<String>> {
     let mut units = BTreeMap::new();
     let mut test = String::new();
     for line in knowledge("analytes.toml").lines() {
         if let Some(v) = line.strip_prefix("test = ") {
             test = v.trim_matches('"').to_string();
-        } else if let Some(v) = line.strip_prefix("units = ") {
+        } else if let Some(v) = line.strip_prefix("examples = ") {
             let list = v
                 .trim_matches(|c| c == '[' || c == ']')
                 .split(',')

@@ -473,7 +473,7 @@ impl Linter {
                 Some(u) => {
                     c.parsed_unit = Some(u);
                     if let Some(a) = analytes.get(test) {
-                        if !a.units.contains(&u) {
+                        if !a.accepts(u) {
                             self.problem(
                                 file,
                                 &item,

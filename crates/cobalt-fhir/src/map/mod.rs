@@ -410,7 +410,7 @@ fn same_unit(a: Option<&str>, b: Option<&str>) -> bool {
                 cobalt_core::units::Unit::parse(b),
             );
             match (pa, pb) {
-                (Some(x), Some(y)) => x == y,
+                (Some(x), Some(y)) => x.same_size(y),
                 _ => a.trim().eq_ignore_ascii_case(b.trim()),
             }
         }

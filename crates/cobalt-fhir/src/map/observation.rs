@@ -240,7 +240,7 @@ impl Mapper<'_, '_> {
         date: Option<(Date, String)>,
     ) -> Result<(), InputError> {
         let analyte = self.kb.analytes.get(&test);
-        let numeric = analyte.is_some_and(|a| !a.units.is_empty());
+        let numeric = analyte.is_some_and(|a| a.numeric());
         let mut e = RawLab {
             test: Some(test.clone()),
             ..RawLab::default()
