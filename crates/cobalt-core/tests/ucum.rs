@@ -52,7 +52,10 @@ fn spellings_parse_as_the_table_says() {
         // is rounded to 9 significant digits in binary floating point).
         let factor = convert(1.0, got, base, None).unwrap();
         let want = 10f64.powi(power);
-        assert!((factor - want).abs() <= 1e-15 * want, "{spelling}: {factor}");
+        assert!(
+            (factor - want).abs() <= 1e-15 * want,
+            "{spelling}: {factor}"
+        );
         accepted += 1;
     }
     assert!(
