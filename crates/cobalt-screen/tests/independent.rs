@@ -21,26 +21,45 @@ fn lines(file: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Patients with an active MedicationRequest whose code or text names `what`, read here
-/// directly from the export, not through cobalt.
-fn taking(what: &[&str]) -> BTreeSet<String> {
-    lines("MedicationRequest.ndjson.gz")
+/// Patients with an active MedicationRequest whose code or text names `what`, with the months
+/// from the earliest such request's `authoredOn` to `as_of` (how long it has been taken), read
+/// here directly from the export, not through cobalt.
+fn taking(what: &[&str], as_of: &str) -> BTreeMap<String, f64> {
+    let day = |s: &str| -> i64 {
+        // Days since 2000-01-01 of a `YYYY-MM-DD` prefix, by a civil-calendar count.
+        let (y, m, d): (i64, i64, i64) = (
+            s[0..4].parse().unwrap(),
+            s[5..7].parse().unwrap(),
+            s[8..10].parse().unwrap(),
+        );
+        let (y, m) = if m <= 2 { (y - 1, m + 12) } else { (y, m) };
+        365 * y + y / 4 - y / 100 + y / 400 + (153 * (m - 3) + 2) / 5 + d
+    };
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for r in lines("MedicationRequest.ndjson.gz")
         .iter()
         .filter(|r| r["status"] == "active")
-        .filter(|r| {
-            let cc = &r["medicationCodeableConcept"];
-            let mut t = cc["text"].as_str().unwrap_or("").to_lowercase();
-            for c in cc["coding"].as_array().into_iter().flatten() {
-                t.push(' ');
-                t.push_str(c["code"].as_str().unwrap_or(""));
-                t.push(' ');
-                t.push_str(&c["display"].as_str().unwrap_or("").to_lowercase());
-            }
-            what.iter()
-                .any(|w| t.split(|c: char| !c.is_alphanumeric()).any(|x| x == *w))
-        })
-        .map(|r| r["subject"]["reference"].as_str().unwrap()[8..].to_string())
-        .collect()
+    {
+        let cc = &r["medicationCodeableConcept"];
+        let mut t = cc["text"].as_str().unwrap_or("").to_lowercase();
+        for c in cc["coding"].as_array().into_iter().flatten() {
+            t.push(' ');
+            t.push_str(c["code"].as_str().unwrap_or(""));
+            t.push(' ');
+            t.push_str(&c["display"].as_str().unwrap_or("").to_lowercase());
+        }
+        if !what
+            .iter()
+            .any(|w| t.split(|c: char| !c.is_alphanumeric()).any(|x| x == *w))
+        {
+            continue;
+        }
+        let months = (day(as_of) - day(r["authoredOn"].as_str().unwrap())) as f64 / 30.4375;
+        let p = r["subject"]["reference"].as_str().unwrap()[8..].to_string();
+        let e = out.entry(p).or_insert(months);
+        *e = e.max(months);
+    }
+    out
 }
 
 #[test]
@@ -79,25 +98,44 @@ fn an_independent_export_is_read_and_accounted_for() {
     assert_eq!(s.patients_assessed, 57);
     assert_eq!(s.bad_lines, 0);
 
-    // Medicines: RxNorm ingredient codes and names only, as the export holds them.
-    let metformin = taking(&["6809", "metformin"]);
-    let ppi = taking(&[
-        "17128",
-        "lansoprazole",
-        "omeprazole",
-        "pantoprazole",
-        "esomeprazole",
-    ]);
-    let folic = taking(&["folic"]);
+    // Medicines: RxNorm ingredient codes and names only, as the export holds them. A medicine
+    // is a cause once it has been taken for longer than its cause rule's long-term duration
+    // (metformin 4 months, PPIs 12); a shorter course is named (CAUSE-027) and is not a cause.
+    let as_of = "2026-12-01";
+    let metformin = taking(&["6809", "metformin"], as_of);
+    let ppi = taking(
+        &[
+            "17128",
+            "lansoprazole",
+            "omeprazole",
+            "pantoprazole",
+            "esomeprazole",
+        ],
+        as_of,
+    );
+    let folic = taking(&["folic"], as_of);
     assert!(metformin.len() >= 6 && ppi.len() >= 6 && folic.len() >= 6);
-    for p in &metformin {
-        assert!(has(p, "causes", "metformin"), "{p}: metformin");
+    let mut short = 0;
+    for (drug, takers, long_term) in [
+        ("metformin", &metformin, 4.0),
+        ("proton_pump_inhibitor", &ppi, 12.0),
+    ] {
+        for (p, months) in takers {
+            if *months > long_term {
+                assert!(has(p, "causes", drug), "{p}: {drug} for {months:.1} months");
+            } else {
+                short += 1;
+                assert!(
+                    !has(p, "causes", drug),
+                    "{p}: {drug} for {months:.1} months"
+                );
+                assert!(has(p, "rules", "CAUSE-027"), "{p}: {drug} course not named");
+            }
+        }
     }
-    for p in &ppi {
-        assert!(has(p, "causes", "proton_pump_inhibitor"), "{p}: PPI");
-    }
+    eprintln!("clinosim: {short} medicine courses too short to be a cause");
     // Folic acid, given by name only, brings the folic-acid caution (no B12 result here).
-    for p in &folic {
+    for p in folic.keys() {
         assert!(has(p, "rules", "TX-012"), "{p}: folic acid");
     }
     assert!(

@@ -153,7 +153,7 @@ impl<'k, 'a> Mapper<'k, 'a> {
                     months,
                     daily_dose_mg: None,
                     current: Some(current),
-                    ended: ended.map(|d| crate::dates::format(d)),
+                    ended: ended.map(crate::dates::format),
                     matched_by_name: by_name.clone(),
                 });
                 let cp = m.entry("medications", n, &i.path);
