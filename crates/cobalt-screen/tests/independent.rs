@@ -3,7 +3,7 @@
 //! and every resource is used, skipped with a counted reason, or refused.
 
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
 
