@@ -2,6 +2,11 @@
 """The screening question of `cobalt screen` in DuckDB SQL: a baseline and a cross-check.
 
     python3 scripts/screen_duckdb.py EXPORT_DIR --as-of 2026-01-01 [--threads 2] [--ids-dir DIR]
+    python3 scripts/screen_duckdb.py EXPORT_DIR --as-of 2026-01-01 --latest-b12
+
+`--latest-b12` asks DuckDB's simplest screening question instead, the floor a SQL engine sets:
+each patient's latest total or active B12 on or before as_of, from the Observation files alone,
+with explicit columns (see `LATEST_B12`).
 
 Reads the export's NDJSON (plain or .ndjson.gz) with `read_json(format='newline_delimited',
 columns={...}, ignore_errors=true)`, computes the four flags of
@@ -243,6 +248,32 @@ UNION ALL SELECT pid, 'risk_untested' FROM per_patient WHERE risk AND NOT recent
 """
 
 
+LATEST_B12_COLUMNS = {
+    "subject": REF, "code": CC, "effectiveDateTime": "VARCHAR",
+    "valueQuantity": "STRUCT(value DOUBLE, unit VARCHAR, code VARCHAR)",
+}
+
+
+def latest_b12_sql(export, as_of):
+    """Each patient's latest total or active B12 (LOINC 2132-9, 14685-2, 72160-5) dated on or
+    before as_of, from the Observation files: one row per patient and test."""
+    fs = files_of(export, "Observation")
+    lst = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in fs) + "]"
+    cols = ", ".join(f"'{k}': '{v}'" for k, v in LATEST_B12_COLUMNS.items())
+    test = (f"CASE WHEN {has('code.coding', [('loinc', '2132-9'), ('loinc', '14685-2')])} THEN 'total_b12' "
+            f"WHEN {has('code.coding', [('loinc', '72160-5')])} THEN 'active_b12' END")
+    return f"""
+CREATE OR REPLACE TEMP TABLE latest AS
+SELECT pid, test, arg_max(v, dt) AS value, max(dt) AS dt FROM (
+  SELECT {PID} AS pid, {test} AS test,
+    TRY_CAST(left(effectiveDateTime, 10) AS DATE) AS dt, valueQuantity.value AS v
+  FROM read_json({lst}, format='newline_delimited', columns={{{cols}}}, ignore_errors=true,
+                 maximum_object_size=67108864)
+) WHERE test IS NOT NULL AND v IS NOT NULL AND dt <= DATE '{as_of}'
+GROUP BY pid, test;
+"""
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("export")
@@ -250,9 +281,26 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ids-dir", default=None, help="write <flag>.txt files of flagged ids here")
     ap.add_argument("--print-sql", action="store_true")
+    ap.add_argument("--latest-b12", action="store_true",
+                    help="only each patient's latest total or active B12 (the simplest question)")
     a = ap.parse_args()
     import duckdb
 
+    if a.latest_b12:
+        sql = latest_b12_sql(a.export, a.as_of)
+        if a.print_sql:
+            print(sql)
+            return 0
+        t0 = time.time()
+        con = duckdb.connect()
+        con.execute(f"SET threads = {a.threads}")
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(sql)
+        rows, patients = con.execute("SELECT count(*), count(DISTINCT pid) FROM latest").fetchone()
+        seconds = time.time() - t0
+        print(json.dumps({"duckdb": duckdb.__version__, "threads": a.threads, "query": "latest_b12",
+                          "rows": rows, "patients": patients, "seconds": round(seconds, 3)}))
+        return 0
     sql = build_sql(a.export, a.as_of)
     if a.print_sql:
         print(sql)
