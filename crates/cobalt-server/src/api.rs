@@ -415,6 +415,36 @@ pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
+/// The echo, plus the audit row a hook commits: the body's hash, a request id and time, and
+/// conclusions of the same shape, written through the same store and commit. Beside the plain
+/// echo it shows how much of a hook's cost is the durable commit; beside the hook, how much is
+/// cobalt's own work. For benchmarks only (`--enable-echo`).
+pub async fn echo_audited(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let v = parse_json(&body)?;
+    let out = serde_json::to_vec(&v).map_err(|e| AppError::Internal(e.to_string()))?;
+    let entry = audit::Entry::with_conclusions(
+        request_id(&headers),
+        "echo",
+        "echo",
+        "echo",
+        sha256_hex(&body),
+        state.echo_conclusions(),
+        &state.kb.meta.version,
+        &[],
+    );
+    state.commit(vec![entry]).await?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        out,
+    )
+        .into_response())
+}
+
 /// Parses the body as JSON and echoes it: the floor of the service's cost, for benchmarks.
 pub async fn echo(body: Bytes) -> Result<Response, AppError> {
     let v = parse_json(&body)?;

@@ -259,6 +259,19 @@ impl AppState {
         }
     }
 
+    /// The conclusions of an empty case as the audit stores them: what the audited echo writes,
+    /// so that its row has the shape of a hook's.
+    pub fn echo_conclusions(&self) -> serde_json::Value {
+        static EMPTY: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+        EMPTY
+            .get_or_init(|| {
+                let case = cobalt_core::Case::default();
+                let a = cobalt_core::evaluate(&self.kb, &self.profile, &case, today());
+                serde_json::to_value(&a.conclusions).unwrap_or(serde_json::Value::Null)
+            })
+            .clone()
+    }
+
     /// The key that seals SMART sessions.
     pub fn smart_sealer(&self) -> &smart::session::Sealer {
         &self.sealer
@@ -431,7 +444,9 @@ pub fn app(state: AppState) -> Router {
         .route("/smart/record", get(smart::launch::read_record))
         .route("/.well-known/jwks.json", get(smart::launch::jwks));
     if state.config.echo {
-        router = router.route("/v1/echo", post(api::echo));
+        router = router
+            .route("/v1/echo", post(api::echo))
+            .route("/v1/echo-audited", post(api::echo_audited));
     }
     let timeout = state.config.request_timeout;
     let limit = state.config.body_limit;

@@ -262,3 +262,52 @@ async fn healthz_says_whether_the_store_can_be_written() {
     let (status, _) = call(&s, "GET", "/healthz", None, None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// The benchmark endpoints exist only when enabled: `/v1/echo` echoes the body; `/v1/echo-audited`
+/// echoes it and commits one audit row of a hook's shape (the body's hash, conclusions, the
+/// knowledge version), so that the benchmark can tell the commit's cost from cobalt's work.
+#[tokio::test]
+async fn the_echoes_exist_only_when_enabled_and_the_audited_one_commits_a_row() {
+    let (off, _) = state().await;
+    let body = json!({"hook": "patient-view", "context": {"patientId": "p1"}});
+    let (status, _) = call(&off, "POST", "/v1/echo-audited", None, Some(body.clone())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (s, db) = state_with(|c| {
+        c.echo = true;
+        c.insecure_no_auth = true;
+    })
+    .await;
+    let (status, v) = call(&s, "POST", "/v1/echo", None, Some(body.clone())).await;
+    assert_eq!((status, &v), (StatusCode::OK, &body));
+    let (status, v) = call(&s, "POST", "/v1/echo-audited", None, Some(body.clone())).await;
+    assert_eq!((status, &v), (StatusCode::OK, &body));
+    let (status, _) = call(
+        &s,
+        "POST",
+        "/v1/echo-audited",
+        None,
+        Some(json!("not an object")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mut out = Vec::new();
+    let done = cobalt_server::audit::sqlite::export(&db, &mut out).unwrap();
+    let rows: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &Value| r["kind"] == "echo")
+        .collect();
+    assert_eq!(rows.len(), 2, "{done:?}");
+    let sha = ring::digest::digest(&ring::digest::SHA256, body.to_string().as_bytes());
+    let hex: String = sha.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(rows[0]["input_sha256"], hex.as_str());
+    assert!(
+        rows[0]["conclusions"]["b12_status"].is_string(),
+        "{}",
+        rows[0]
+    );
+    assert_eq!(rows[0]["knowledge_version"], s.kb.meta.version.as_str());
+}

@@ -420,13 +420,8 @@ pub fn evaluate_with<'kb>(
             })
         })
         .collect();
-    let order = |c: &str| {
-        crate::kb::CATEGORIES
-            .iter()
-            .position(|x| *x == c)
-            .unwrap_or(99)
-    };
-    findings.sort_by_key(|f| order(f.category));
+    // Report order: by category (its position, computed at load), firing order within one.
+    findings.sort_by_key(|f| f.order);
 
     Assessment {
         id: case.id.clone(),

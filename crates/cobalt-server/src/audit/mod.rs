@@ -389,6 +389,30 @@ impl Entry {
         assessment: &cobalt_core::Assessment<'_>,
         cards: &[String],
     ) -> Entry {
+        Entry::with_conclusions(
+            request_id,
+            kind,
+            hook,
+            service,
+            input_sha256,
+            serde_json::to_value(&assessment.conclusions).unwrap_or(serde_json::Value::Null),
+            assessment.engine.knowledge_version,
+            cards,
+        )
+    }
+
+    /// An entry, stamped now, with conclusions already in their stored form.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_conclusions(
+        request_id: String,
+        kind: &str,
+        hook: &str,
+        service: &str,
+        input_sha256: String,
+        conclusions: serde_json::Value,
+        knowledge_version: &str,
+        cards: &[String],
+    ) -> Entry {
         let time = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
@@ -401,10 +425,9 @@ impl Entry {
             hook: hook.into(),
             service: service.into(),
             input_sha256,
-            conclusions: serde_json::to_value(&assessment.conclusions)
-                .unwrap_or(serde_json::Value::Null),
-            knowledge_version: assessment.engine.knowledge_version.into(),
-            engine_version: assessment.engine.version.into(),
+            conclusions,
+            knowledge_version: knowledge_version.into(),
+            engine_version: cobalt_core::eval::ENGINE_VERSION.into(),
             outcome: String::new(),
             card: cards.join(","),
             ..Entry::default()
