@@ -8,14 +8,11 @@ use super::Ctx;
 
 /// The group's members present in the case, by label, in the case's order.
 fn present<'kb>(ctx: &Ctx<'kb, '_>, group: &str) -> Vec<&'kb str> {
-    let members = ctx.kb.group(group);
     let mut out: Vec<&'kb str> = Vec::new();
-    for f in &ctx.case.findings {
-        if members.contains(&f.concept) {
-            let l = ctx.label(&f.concept);
-            if !out.contains(&l) {
-                out.push(l);
-            }
+    for f in ctx.findings_in(group) {
+        let l = ctx.label(&f.concept);
+        if !out.contains(&l) {
+            out.push(l);
         }
     }
     out
@@ -129,12 +126,8 @@ pub(crate) fn no_response(ctx: &mut Ctx<'_, '_>, facts: &super::Facts) {
     if !facts.on_replacement() {
         return;
     }
-    let case = ctx.case;
-    let neuro = ctx.kb.group("neurological");
-    let unchanged: Vec<&crate::case::Finding> = case
-        .findings
-        .iter()
-        .filter(|f| neuro.contains(&f.concept))
+    let unchanged: Vec<&crate::case::Finding> = ctx
+        .findings_in("neurological")
         .filter(|f| {
             matches!(
                 f.course,
@@ -154,7 +147,7 @@ pub(crate) fn no_response(ctx: &mut Ctx<'_, '_>, facts: &super::Facts) {
         );
         return;
     };
-    let min = ctx.param("DIFF-006", "min_months_on_replacement");
+    let min = param!(ctx, "DIFF-006", "min_months_on_replacement");
     if months < min {
         return;
     }

@@ -43,13 +43,7 @@ impl Facts {
         let case = ctx.case;
         let kb = ctx.kb;
         let present = |group: &str| -> Vec<String> {
-            let members = kb.group(group);
-            let mut v: Vec<String> = case
-                .findings
-                .iter()
-                .filter(|f| members.contains(&f.concept))
-                .map(|f| f.concept.clone())
-                .collect();
+            let mut v: Vec<String> = ctx.findings_in(group).map(|f| f.concept.clone()).collect();
             v.dedup();
             v
         };

@@ -177,12 +177,15 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
             Class::Indeterminate => "indeterminate: possible deficiency",
             Class::NotDeficient => "deficiency unlikely",
         };
-        let shown = if latest.value
+        let shown = if !ctx.detail {
+            String::new()
+        } else if latest.value
             != LabValue::Numeric(Quantity {
                 value: v,
                 unit,
                 comparator: cmp,
-            }) {
+            })
+        {
             format!(
                 "{} (= {}{})",
                 reported(latest),
@@ -242,13 +245,17 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
         // Earlier results.
         let history = lab.history(test);
         if history.len() > 1 {
-            let earlier: Vec<String> = history[..history.len() - 1]
-                .iter()
-                .map(|l| {
-                    let when = l.date.map(format_date).unwrap_or_else(|| "undated".into());
-                    format!("{} ({when})", reported(l))
-                })
-                .collect();
+            let earlier: Vec<String> = if ctx.detail {
+                history[..history.len() - 1]
+                    .iter()
+                    .map(|l| {
+                        let when = l.date.map(format_date).unwrap_or_else(|| "undated".into());
+                        format!("{} ({when})", reported(l))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             let first = in_unit(history[0], unit).map(|x| x.0);
             let trend = match first {
                 Some(f) if f > v => "falling",

@@ -260,13 +260,14 @@ pub(crate) fn plan<'kb>(
     if route == Route::Intramuscular || route == Route::Oral {
         let (months, why) = if facts.pregnant || facts.breastfeeding {
             (
-                ctx.param("TX-013", "review_months_pregnant_or_breastfeeding"),
+                param!(ctx, "TX-013", "review_months_pregnant_or_breastfeeding"),
                 "pregnant or breastfeeding",
             )
         } else {
-            (ctx.param("TX-013", "review_months"), "standard review")
+            (param!(ctx, "TX-013", "review_months"), "standard review")
         };
-        let when = format!(
+        let when = msg!(
+            ctx,
             "after {} month{}",
             display_number(months, 0),
             if months == 1.0 { "" } else { "s" }
@@ -276,7 +277,9 @@ pub(crate) fn plan<'kb>(
             msg!(ctx, "Review symptoms and the blood count {when} of treatment ({why}); symptoms can take weeks to months to settle. Do not re-test B12 on long-term replacement."),
             None,
         );
-        m.follow_up = Some(format!("Review {when} of treatment ({why}). Do not re-test B12 while on long-term replacement."));
+        if ctx.detail {
+            m.follow_up = Some(format!("Review {when} of treatment ({why}). Do not re-test B12 while on long-term replacement."));
+        }
         m.follow_up_months = Some(months);
     }
 
@@ -306,6 +309,10 @@ pub(crate) fn plan<'kb>(
 
 /// Fires a treatment rule with its regimen from the knowledge base.
 fn fire_regimen(ctx: &mut Ctx<'_, '_>, rule: &'static str, why: &str) {
+    if !ctx.detail {
+        ctx.fire(rule, String::new(), None);
+        return;
+    }
     let text = match ctx.regimen(rule) {
         Some(r) => {
             let alt = r
@@ -335,15 +342,19 @@ fn diet_plan<'kb>(
     if vegan || vegetarian || diet == Some(Diet::LowAnimalFood) {
         let msg = "B12 is found naturally only in animal foods: a vegan, vegetarian or low-animal-food diet needs fortified foods (plant milks, breakfast cereals, nutritional yeast) or a B12 supplement.";
         ctx.fire("DIET-003", msg, None);
-        advice.push(msg.to_string());
+        if ctx.detail {
+            advice.push(msg.to_string());
+        }
     }
-    let older = ctx.param("DIET-004", "older_than_years");
+    let older = param!(ctx, "DIET-004", "older_than_years");
     if facts.age.is_some_and(|a| a > older) {
-        let msg = format!("Older than {}: absorption of the B12 bound in food falls with age, so most of the intake should come from fortified foods or a supplement.", display_number(older, 0));
+        let msg = msg!(ctx, "Older than {}: absorption of the B12 bound in food falls with age, so most of the intake should come from fortified foods or a supplement.", display_number(older, 0));
         ctx.fire("DIET-004", msg.clone(), None);
-        advice.push(msg);
+        if ctx.detail {
+            advice.push(msg);
+        }
     }
-    if status.shown() {
+    if status.shown() && ctx.detail {
         advice.push("Food alone does not correct a confirmed deficiency; it keeps levels up once treatment has restored them.".to_string());
     }
     let stage = if facts.breastfeeding {
@@ -384,6 +395,8 @@ fn diet_plan<'kb>(
     let mut left_out: Vec<&'kb str> = Vec::new();
     let mut limited: Vec<&'kb str> = Vec::new();
     let mut foods: Vec<FoodOut<'kb>> = Vec::new();
+    // Without prose (Detail::Conclusions) the rules fire as they would, and no plan is built.
+    let mut any_food = false;
     for f in kb.foods.iter().filter(|f| f.mcg > 0.0) {
         let suits = if vegan {
             f.vegan
@@ -414,6 +427,10 @@ fn diet_plan<'kb>(
             }
             None => {}
         }
+        any_food = true;
+        if !ctx.detail {
+            continue;
+        }
         foods.push(FoodOut {
             name: f.name.as_str(),
             serving: f.serving.as_str(),
@@ -432,7 +449,9 @@ fn diet_plan<'kb>(
             msg!(ctx, "Pregnant: {}", pregnancy.join(" ")),
             None,
         );
-        advice.extend(pregnancy.iter().map(|s| s.to_string()));
+        if ctx.detail {
+            advice.extend(pregnancy.iter().map(|s| s.to_string()));
+        }
     }
     ctx.fire(
         "DIET-001",
@@ -445,7 +464,7 @@ fn diet_plan<'kb>(
         ),
         None,
     );
-    if !foods.is_empty() {
+    if any_food {
         let top: Vec<String> = foods
             .iter()
             .take(3)
@@ -468,6 +487,9 @@ fn diet_plan<'kb>(
             ),
             None,
         );
+    }
+    if !ctx.detail {
+        return None;
     }
     Some(DietPlan {
         stage: stage.stage.as_str(),

@@ -210,7 +210,7 @@ pub(crate) fn assess(ctx: &mut Ctx<'_, '_>, facts: &Facts, b12: B12Status) -> Mc
     }
 
     // --- The criteria for the presentation ---------------------------------------------
-    let year_months = ctx.param("MCD-007", "min_progression_months");
+    let year_months = param!(ctx, "MCD-007", "min_progression_months");
     let progressive = ms.status == Some(MsStatus::PrimaryProgressive)
         || (ms.progression_months.is_some_and(|m| m >= year_months)
             && ms.attacks.unwrap_or(0) == 0);

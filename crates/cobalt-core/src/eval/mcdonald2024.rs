@@ -88,8 +88,8 @@ impl Regions {
 
 fn regions(ctx: &Ctx<'_, '_>, mri: Option<&Mri>) -> Regions {
     let case = ctx.case;
-    let prnfl = ctx.param("MCD-011", "prnfl_min_um");
-    let gcipl = ctx.param("MCD-011", "gcipl_min_um");
+    let prnfl = param!(ctx, "MCD-011", "prnfl_min_um");
+    let gcipl = param!(ctx, "MCD-011", "gcipl_min_um");
     let mut shown = Vec::new();
     let mut optic_by = Vec::new();
     let (brain, cord) = mri.map_or((false, false), imaged);
@@ -237,7 +237,7 @@ pub(crate) fn assess(
     }
 
     // --- Presentation ----------------------------------------------------------------------
-    let year_months = ctx.param("MCD-019", "min_progression_months");
+    let year_months = param!(ctx, "MCD-019", "min_progression_months");
     let presentation = match ms.status {
         Some(MsStatus::RadiologicallyIsolatedSyndrome) => Some(Presentation::Ris),
         Some(MsStatus::PrimaryProgressive) => Some(Presentation::Progressive),
@@ -338,8 +338,8 @@ pub(crate) fn assess(
             None,
         );
     }
-    let min_pos = ctx.param("MCD-014", "min_positive_lesions");
-    let small = ctx.param("MCD-014", "few_lesions_below");
+    let min_pos = param!(ctx, "MCD-014", "min_positive_lesions");
+    let small = param!(ctx, "MCD-014", "few_lesions_below");
     let cvs = mri.and_then(|m| m.central_vein_sign).map(|c| {
         let pos = f64::from(c.lesions_positive);
         let all = f64::from(c.lesions_assessed);
@@ -442,7 +442,7 @@ pub(crate) fn assess(
     }
 
     // --- Age 50 or over -----------------------------------------------------------------------
-    let min_age = ctx.param("MCD-017", "min_age_years");
+    let min_age = param!(ctx, "MCD-017", "min_age_years");
     let marker = or(r.has(Site::SpinalCord), or(csf, cvs));
     let criteria = match facts.age {
         Some(a) if a >= min_age && criteria != Some(false) => {

@@ -28,7 +28,7 @@ pub(crate) enum Course {
 /// The course of one medicine entry against its cause rule.
 pub(crate) fn course(ctx: &Ctx<'_, '_>, spec: &CauseSpec, m: &Medication) -> Course {
     if let (false, Some(ended)) = (m.current, m.ended) {
-        let limit = ctx.param("CAUSE-028", "stopped_more_than_months");
+        let limit = param!(ctx, "CAUSE-028", "stopped_more_than_months");
         if ended <= ctx.as_of && months_between(ended, ctx.as_of) > limit {
             return Course::StoppedLongAgo;
         }
@@ -107,7 +107,7 @@ pub(crate) fn stopped_long_ago(ctx: &mut Ctx<'_, '_>, m: &Medication) {
     let Some(ended) = m.ended else {
         return;
     };
-    let limit = ctx.param("CAUSE-028", "stopped_more_than_months");
+    let limit = param!(ctx, "CAUSE-028", "stopped_more_than_months");
     let label = ctx.label(&m.concept);
     let m_ = msg!(
         ctx,

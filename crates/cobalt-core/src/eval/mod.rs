@@ -7,6 +7,15 @@
 
 /// A message, formatted only when the assessment carries messages ([`Detail::Full`]); an empty
 /// string (no allocation) otherwise.
+/// The value of a rule parameter of [`BUILTIN_PARAMS`], found by its position at compile time:
+/// a parameter missing from the list is a compile error, and a lookup is an array index.
+macro_rules! param {
+    ($ctx:expr, $rule:literal, $name:literal) => {{
+        const I: usize = $crate::eval::param_index($rule, $name);
+        $ctx.kb.param_at(I)
+    }};
+}
+
 macro_rules! msg {
     ($ctx:expr, $($arg:tt)*) => {
         if $ctx.detail {
@@ -200,6 +209,33 @@ pub const BUILTINS: &[&str] = &[
     "SCR-004",
 ];
 
+/// The position of a parameter in [`BUILTIN_PARAMS`]; evaluated at compile time by `param!`,
+/// where a parameter missing from the list fails the build.
+pub(crate) const fn param_index(rule: &str, name: &str) -> usize {
+    const fn eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+    let mut i = 0;
+    while i < BUILTIN_PARAMS.len() {
+        if eq(BUILTIN_PARAMS[i].0, rule) && eq(BUILTIN_PARAMS[i].1, name) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("not a builtin parameter")
+}
+
 /// The numeric parameters the evaluator reads from rules' `params` tables, as (rule, name).
 /// The linter checks that each exists, and that no rule carries a parameter nothing reads.
 pub const BUILTIN_PARAMS: &[(&str, &str)] = &[
@@ -265,9 +301,29 @@ pub(crate) struct Ctx<'kb, 'c> {
     pub as_of: Date,
     fired: Vec<Fired<'kb>>,
     missing: Vec<Missing>,
+    /// The finding groups of each of the case's findings, as bits ([`KnowledgeBase::groups_of`]).
+    pub(crate) groups: Vec<u32>,
 }
 
 impl<'kb, 'c> Ctx<'kb, 'c> {
+    /// The case's findings in a finding group, in the case's order.
+    pub fn findings_in(&self, group: &str) -> impl Iterator<Item = &'c crate::case::Finding> + '_ {
+        let bit = self.kb.group_bit(group);
+        let case: &'c Case = self.case;
+        case.findings
+            .iter()
+            .zip(&self.groups)
+            .filter(move |(_, g)| *g & bit != 0)
+            .map(|(f, _)| f)
+    }
+
+    /// Whether a finding of the case is in a group: `i` is its position in `case.findings`.
+    pub fn in_group(&self, i: usize, group: &str) -> bool {
+        self.groups
+            .get(i)
+            .is_some_and(|g| g & self.kb.group_bit(group) != 0)
+    }
+
     /// Records that a rule fired.
     pub fn fire(&mut self, rule: &'kb str, message: impl Into<String>, suggestion: Option<String>) {
         debug_assert!(BUILTINS.contains(&rule), "{rule} is not a builtin");
@@ -300,11 +356,6 @@ impl<'kb, 'c> Ctx<'kb, 'c> {
             supplied_by,
             message: message.into(),
         });
-    }
-
-    /// A numeric parameter of a rule (validated to exist by the linter).
-    pub fn param(&self, rule: &str, name: &str) -> f64 {
-        self.kb.param(rule, name)
     }
 
     /// The regimen of a treatment rule.
@@ -373,6 +424,11 @@ pub fn evaluate_with<'kb>(
         as_of,
         fired: Vec::with_capacity(48),
         missing: Vec::new(),
+        groups: case
+            .findings
+            .iter()
+            .map(|f| kb.groups_of(&f.concept))
+            .collect(),
     };
     let facts = Facts::gather(&ctx);
     let lab = labs::interpret(&mut ctx, &facts);

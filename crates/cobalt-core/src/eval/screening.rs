@@ -33,7 +33,7 @@ pub(crate) fn flags(
         .labs
         .iter()
         .any(|l| b12_tests.contains(&l.test.as_str()) && l.date.is_none_or(|d| d <= as_of));
-    let lookback = ctx.param("SCR-001", "lookback_months");
+    let lookback = param!(ctx, "SCR-001", "lookback_months");
     let recent = |lookback: f64| {
         case.labs.iter().any(|l| {
             b12_tests.contains(&l.test.as_str())
@@ -110,7 +110,7 @@ pub(crate) fn flags(
     }
 
     // SCR-004: malabsorption, autoimmune gastritis or a vegan diet without a recent result.
-    let lookback4 = ctx.param("SCR-004", "lookback_months");
+    let lookback4 = param!(ctx, "SCR-004", "lookback_months");
     if !facts.on_replacement() && !recent(lookback4) {
         let risks: Vec<&str> = causes
             .concepts

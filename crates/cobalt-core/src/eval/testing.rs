@@ -8,12 +8,18 @@ use crate::case::Qualitative;
 use crate::units::display_number;
 
 pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) -> bool {
-    let mut risk: Vec<String> = causes
-        .concepts
-        .iter()
-        .map(|c| ctx.label(c).to_string())
-        .collect();
-    let min_age = ctx.param("TEST-011", "min_age_years");
+    // The risk factors' names are written only with the prose.
+    let mut any_risk = !causes.concepts.is_empty();
+    let mut risk: Vec<String> = if ctx.detail {
+        causes
+            .concepts
+            .iter()
+            .map(|c| ctx.label(c).to_string())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let min_age = param!(ctx, "TEST-011", "min_age_years");
     if facts.age.is_some_and(|a| a >= min_age) {
         ctx.fire(
             "TEST-011",
@@ -25,10 +31,13 @@ pub(crate) fn indication(ctx: &mut Ctx<'_, '_>, facts: &Facts, causes: &Causes) 
             ),
             None,
         );
-        risk.push(format!("age {} or over", display_number(min_age, 0)));
+        any_risk = true;
+        if ctx.detail {
+            risk.push(format!("age {} or over", display_number(min_age, 0)));
+        }
     }
     let mut indicated = false;
-    if !facts.common_findings.is_empty() && !risk.is_empty() {
+    if !facts.common_findings.is_empty() && any_risk {
         let symptoms: Vec<&str> = facts.common_findings.iter().map(|c| ctx.label(c)).collect();
         ctx.fire(
             "TEST-001",

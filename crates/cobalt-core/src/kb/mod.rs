@@ -8,6 +8,7 @@
 mod analytes;
 mod codes;
 mod diet;
+mod index;
 mod lint;
 mod model;
 mod overrides;
@@ -15,6 +16,7 @@ mod overrides;
 use crate::vocab::Vocabulary;
 pub use analytes::{Analyte, Analytes};
 pub use codes::{normalise_name, MedicineName, CODE_TABLES};
+pub use index::{Index, KeyHasher, KeyMap};
 use lint::*;
 pub use model::*;
 use overrides::*;
@@ -76,7 +78,9 @@ pub struct KnowledgeBase {
     pub references: BTreeMap<String, Reference>,
     /// Rules in file order.
     pub rules: Vec<Rule>,
-    rule_index: BTreeMap<RuleKey, usize>,
+    rule_index: KeyMap<RuleKey, usize>,
+    /// Lookups prepared at load for the evaluator.
+    pub index: Index,
     /// Profiles by id.
     pub profiles: BTreeMap<String, Profile>,
     /// Finding groups by id.
@@ -97,6 +101,21 @@ impl KnowledgeBase {
         self.rule_index
             .get(&RuleKey::of(id))
             .map(|&i| &self.rules[i])
+    }
+
+    /// The bit of a finding group in [`KnowledgeBase::groups_of`] (0 if unknown).
+    pub fn group_bit(&self, id: &str) -> u32 {
+        self.index.group_bits.get(id).copied().unwrap_or(0)
+    }
+
+    /// The bits of the finding groups a concept belongs to.
+    pub fn groups_of(&self, concept: &str) -> u32 {
+        self.index.concept_groups.get(concept).copied().unwrap_or(0)
+    }
+
+    /// The value of the parameter at position `i` of [`crate::eval::BUILTIN_PARAMS`].
+    pub fn param_at(&self, i: usize) -> f64 {
+        self.index.params.get(i).copied().unwrap_or(f64::NAN)
     }
 
     /// A finding group's concepts (empty if unknown).
@@ -131,7 +150,8 @@ impl KnowledgeBase {
         builtins: &[&str],
     ) -> Result<KnowledgeBase, Vec<Problem>> {
         let mut lint = Linter::default();
-        let kb = lint.load(files, builtins);
+        let mut kb = lint.load(files, builtins);
+        kb.index = Index::build(&kb);
         if lint.problems.is_empty() {
             Ok(kb)
         } else {
@@ -149,7 +169,8 @@ impl KnowledgeBase {
         builtins: &[&str],
     ) -> (KnowledgeBase, Vec<Problem>) {
         let mut lint = Linter::default();
-        let kb = lint.load(files, builtins);
+        let mut kb = lint.load(files, builtins);
+        kb.index = Index::build(&kb);
         lint.problems.sort();
         lint.problems.dedup();
         (kb, lint.problems)

@@ -21,15 +21,9 @@ fn one_sided(l: Option<Laterality>) -> bool {
 /// PIC-001 (both sides equally) and PIC-002 (one side or unequal sides) over the limb sensory
 /// and motor findings.
 pub(super) fn laterality(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
-    let limb = ctx.kb.group(LIMB_FINDINGS);
     let mut symmetric: Vec<&str> = Vec::new();
     let mut unequal: Vec<&str> = Vec::new();
-    for f in ctx
-        .case
-        .findings
-        .iter()
-        .filter(|f| limb.contains(&f.concept))
-    {
+    for f in ctx.findings_in(LIMB_FINDINGS) {
         if f.laterality == Some(Laterality::BilateralSymmetric) {
             symmetric.push(ctx.label(&f.concept));
         } else if one_sided(f.laterality) {
@@ -56,14 +50,8 @@ pub(super) fn laterality(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
 
 /// PIC-003: legs and feet, not arms.
 pub(super) fn legs_more_than_arms(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
-    let limb = ctx.kb.group(LIMB_FINDINGS);
     let (mut legs, mut arms) = (false, false);
-    for f in ctx
-        .case
-        .findings
-        .iter()
-        .filter(|f| limb.contains(&f.concept))
-    {
+    for f in ctx.findings_in(LIMB_FINDINGS) {
         let (l, a) = limb_regions(f);
         legs |= l;
         arms |= a;
@@ -98,12 +86,9 @@ pub(super) fn peripheral_nerves(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
 
 /// PIC-005: dorsal-column signs that are not one-sided.
 pub(super) fn dorsal_columns(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
-    let group = ctx.kb.group("dorsal_column_signs");
     let mut d: Vec<&str> = ctx
-        .case
-        .findings
-        .iter()
-        .filter(|f| group.contains(&f.concept) && !one_sided(f.laterality))
+        .findings_in("dorsal_column_signs")
+        .filter(|f| !one_sided(f.laterality))
         .map(|f| ctx.label(&f.concept))
         .collect();
     if !d.is_empty() {
@@ -118,10 +103,10 @@ pub(super) fn age(ctx: &mut Ctx<'_, '_>, t: &mut Tally, facts: &Facts) {
     let Some(age) = facts.age else {
         return;
     };
-    let b12_from = ctx.param("PIC-006", "min_age_years");
+    let b12_from = param!(ctx, "PIC-006", "min_age_years");
     let (ms_from, ms_below) = (
-        ctx.param("PIC-007", "min_age_years"),
-        ctx.param("PIC-007", "max_age_years"),
+        param!(ctx, "PIC-007", "min_age_years"),
+        param!(ctx, "PIC-007", "max_age_years"),
     );
     if age >= b12_from {
         let m = msg!(
@@ -223,8 +208,8 @@ fn cord_lesion_length(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
         return;
     };
     let (long, short) = (
-        ctx.param("PIC-012", "min_segments"),
-        ctx.param("PIC-013", "max_segments"),
+        param!(ctx, "PIC-012", "min_segments"),
+        param!(ctx, "PIC-013", "max_segments"),
     );
     if seg >= long {
         let m = msg!(ctx, "The longest cord lesion spans {seg} vertebral segments: longitudinally extensive lesions are not seen in MS myelitis.");

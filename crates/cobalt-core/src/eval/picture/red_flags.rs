@@ -23,8 +23,8 @@ struct OpticWeeks {
 impl OpticWeeks {
     fn of(ctx: &Ctx<'_, '_>) -> OpticWeeks {
         OpticWeeks {
-            max_progression: ctx.param("PIC-023", "max_progression_weeks"),
-            recovery_by: ctx.param("PIC-023", "recovery_by_weeks"),
+            max_progression: param!(ctx, "PIC-023", "max_progression_weeks"),
+            recovery_by: param!(ctx, "PIC-023", "recovery_by_weeks"),
         }
     }
 }
@@ -125,13 +125,10 @@ fn describe(why: u8, w: OpticWeeks) -> String {
 
 /// PIC-017: syndromes typical of MS, with typical features.
 pub(super) fn typical_syndromes(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
-    let group = ctx.kb.group("ms_typical_syndromes");
     let w = OpticWeeks::of(ctx);
     let syndromes: Vec<&str> = ctx
-        .case
-        .findings
-        .iter()
-        .filter(|f| group.contains(&f.concept) && atypical(f, w) == 0 && !course_undecided(f))
+        .findings_in("ms_typical_syndromes")
+        .filter(|f| atypical(f, w) == 0 && !course_undecided(f))
         .map(|f| ctx.label(&f.concept))
         .collect();
     if !syndromes.is_empty() {
@@ -143,12 +140,11 @@ pub(super) fn typical_syndromes(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
 /// PIC-023: an MS-typical syndrome with atypical features, or an atypical visual loss in both
 /// eyes.
 pub(super) fn atypical_syndromes(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
-    let group = ctx.kb.group("ms_typical_syndromes");
     let w = OpticWeeks::of(ctx);
     let mut named: Vec<String> = Vec::new();
     let mut any = false;
-    for f in &ctx.case.findings {
-        let why = if group.contains(&f.concept) {
+    for (i, f) in ctx.case.findings.iter().enumerate() {
+        let why = if ctx.in_group(i, "ms_typical_syndromes") {
             atypical(f, w)
         } else {
             atypical_visual_loss(f, w)
@@ -181,16 +177,18 @@ pub(super) fn atypical_syndromes(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
 
 /// PIC-024: a progressive symmetric myelopathy.
 pub(super) fn progressive_symmetric_myelopathy(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
-    let myelopathy = ctx.kb.group("myelopathy_features");
-    let limb = ctx.kb.group("limb_sensorimotor");
     let cord = || {
+        let bits = ctx.kb.group_bit("myelopathy_features") | ctx.kb.group_bit("limb_sensorimotor");
         ctx.case
             .findings
             .iter()
-            .filter(|f| myelopathy.contains(&f.concept) || limb.contains(&f.concept))
+            .zip(&ctx.groups)
+            .filter(move |(_, g)| *g & bits != 0)
+            .map(|(f, _)| f)
     };
-    let progressing =
-        cord().any(|f| myelopathy.contains(&f.concept) && f.course == Some(Course::Progressive));
+    let progressing = ctx
+        .findings_in("myelopathy_features")
+        .any(|f| f.course == Some(Course::Progressive));
     let symmetric = cord().any(|f| f.laterality == Some(Laterality::BilateralSymmetric));
     let one_sided = cord().any(|f| {
         matches!(

@@ -7,10 +7,10 @@ use crate::eval::{Ctx, Facts};
 
 /// The picture the scores give, before it is explained.
 fn choose(ctx: &Ctx<'_, '_>, t: &Tally, excluded: bool) -> Picture {
-    let other = ctx.param("PIC-021", "mixed_if_other_side_scores") as u32;
+    let other = param!(ctx, "PIC-021", "mixed_if_other_side_scores") as u32;
     let (min_score, min_lead) = (
-        ctx.param("PIC-021", "min_score") as u32,
-        ctx.param("PIC-021", "min_lead") as u32,
+        param!(ctx, "PIC-021", "min_score") as u32,
+        param!(ctx, "PIC-021", "min_lead") as u32,
     );
     // Red flags take their weight off the MS score; while one is present, only a strong MS
     // feature (MS-typical lesions, CSF-specific bands) makes the picture MS.
