@@ -4,7 +4,7 @@
 //! are matched by system and value; an ICD-10 code also matches its subcodes (`K50` matches
 //! `K50.9` and `K509`).
 
-use std::collections::BTreeMap;
+use crate::kb::KeyMap;
 
 /// The kind of a concept, as in the contract's vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -132,9 +132,10 @@ pub struct Concept {
 #[derive(Debug, Clone, Default)]
 pub struct Vocabulary {
     concepts: Vec<Concept>,
-    by_id: BTreeMap<String, usize>,
+    /// Id → concept; hashed (a lookup per concept named by a case, a rule or a label).
+    by_id: KeyMap<String, usize>,
     /// Normalised code → the first concept (in file order) that carries it.
-    by_code: BTreeMap<(CodeSystem, String), usize>,
+    by_code: KeyMap<(CodeSystem, String), usize>,
 }
 
 /// A problem found while reading the vocabulary file.

@@ -21,12 +21,17 @@ fn present<'kb>(ctx: &Ctx<'kb, '_>, group: &str) -> Vec<&'kb str> {
 pub(crate) fn consider(ctx: &mut Ctx<'_, '_>, lab: &LabFacts) {
     let case = ctx.case;
     let condition = |id: &str| case.conditions.iter().any(|c| c.concept == id);
-    let neuropathy = present(ctx, "peripheral_neuropathy_features");
+    // Whether a group has a member decides a rule; the members' names are written only with
+    // the prose (inside `msg!`).
+    let neuropathy = ctx
+        .findings_in("peripheral_neuropathy_features")
+        .next()
+        .is_some();
 
     // DIFF-001: diabetes (or metformin, taken mostly for it) with neuropathy symptoms.
     let diabetes = condition("type_1_diabetes") || condition("type_2_diabetes");
     let metformin = case.medications.iter().any(|m| m.concept == "metformin");
-    if (diabetes || metformin) && !neuropathy.is_empty() {
+    if (diabetes || metformin) && neuropathy {
         let what = if diabetes {
             "Diabetes is recorded"
         } else {
@@ -34,18 +39,21 @@ pub(crate) fn consider(ctx: &mut Ctx<'_, '_>, lab: &LabFacts) {
         };
         ctx.fire(
             "DIFF-001",
-            msg!(ctx, "{what}, and the case records symptoms or signs of a neuropathy ({}). Diabetic neuropathy causes the same symptoms and can coexist with B12 deficiency; it is diagnosed only once treatable causes such as B12 deficiency are excluded.", neuropathy.join("; ")),
+            msg!(ctx, "{what}, and the case records symptoms or signs of a neuropathy ({}). Diabetic neuropathy causes the same symptoms and can coexist with B12 deficiency; it is diagnosed only once treatable causes such as B12 deficiency are excluded.", present(ctx, "peripheral_neuropathy_features").join("; ")),
             Some("Assess for diabetic neuropathy as well; treating B12 deficiency may leave the part that diabetes causes.".into()),
         );
     }
 
     // DIFF-002: alcohol with neuropathy or macrocytosis.
-    if condition("alcohol_excess") && (!neuropathy.is_empty() || lab.macrocytosis == Some(true)) {
+    if condition("alcohol_excess") && (neuropathy || lab.macrocytosis == Some(true)) {
         // Written only when the assessment carries messages (not on the screening path).
-        let what = || match (neuropathy.is_empty(), lab.macrocytosis == Some(true)) {
-            (false, true) => format!("a neuropathy ({}) and macrocytosis", neuropathy.join("; ")),
-            (false, false) => format!("a neuropathy ({})", neuropathy.join("; ")),
-            _ => "macrocytosis".to_string(),
+        let what = || {
+            let names = || present(ctx, "peripheral_neuropathy_features").join("; ");
+            match (neuropathy, lab.macrocytosis == Some(true)) {
+                (true, true) => format!("a neuropathy ({}) and macrocytosis", names()),
+                (true, false) => format!("a neuropathy ({})", names()),
+                _ => "macrocytosis".to_string(),
+            }
         };
         ctx.fire(
             "DIFF-002",
@@ -56,21 +64,25 @@ pub(crate) fn consider(ctx: &mut Ctx<'_, '_>, lab: &LabFacts) {
 
     // DIFF-003: hypothyroidism with tiredness, neuropathy, anaemia or macrocytosis.
     if condition("hypothyroidism") {
-        let mut shared: Vec<&str> = Vec::new();
-        if case.findings.iter().any(|f| f.concept == "fatigue") {
-            shared.push(ctx.label("fatigue"));
-        }
-        shared.extend(neuropathy.iter().copied());
-        if lab.anaemia == Some(true) {
-            shared.push("anaemia");
-        }
-        if lab.macrocytosis == Some(true) {
-            shared.push("macrocytosis");
-        }
-        if !shared.is_empty() {
+        let fatigue = case.findings.iter().any(|f| f.concept == "fatigue");
+        let shared = || {
+            let mut shared: Vec<&str> = Vec::new();
+            if fatigue {
+                shared.push(ctx.label("fatigue"));
+            }
+            shared.extend(present(ctx, "peripheral_neuropathy_features"));
+            if lab.anaemia == Some(true) {
+                shared.push("anaemia");
+            }
+            if lab.macrocytosis == Some(true) {
+                shared.push("macrocytosis");
+            }
+            shared
+        };
+        if fatigue || neuropathy || lab.anaemia == Some(true) || lab.macrocytosis == Some(true) {
             ctx.fire(
                 "DIFF-003",
-                msg!(ctx, "Hypothyroidism is recorded, and the case shares features with it ({}). Hypothyroidism causes tiredness, a mild polyneuropathy and anaemia (sometimes macrocytic) of its own.", shared.join("; ")),
+                msg!(ctx, "Hypothyroidism is recorded, and the case shares features with it ({}). Hypothyroidism causes tiredness, a mild polyneuropathy and anaemia (sometimes macrocytic) of its own.", shared().join("; ")),
                 Some("Check that thyroid treatment is adequate; the B12 conclusions stand either way.".into()),
             );
         }
@@ -82,19 +94,23 @@ pub(crate) fn consider(ctx: &mut Ctx<'_, '_>, lab: &LabFacts) {
         .filter(|p| case.procedures.iter().any(|x| x.concept == *p))
         .collect();
     let zinc = case.exposures.iter().any(|e| e.concept == "zinc_excess");
-    let myelopathy = present(ctx, "myelopathy_features");
+    let myelopathy = ctx.findings_in("myelopathy_features").next().is_some();
     let dorsal = case
         .mri
         .as_ref()
         .and_then(|m| m.spinal_cord_pattern)
         .and_then(|p| p.dorsal_columns_symmetric)
         == Some(true);
-    if (!surgery.is_empty() || zinc) && (!myelopathy.is_empty() || dorsal) {
+    if (!surgery.is_empty() || zinc) && (myelopathy || dorsal) {
         let mut risk: Vec<&str> = surgery.iter().map(|p| ctx.label(p)).collect();
         if zinc {
             risk.push(ctx.label("zinc_excess"));
         }
-        let mut signs = myelopathy.join("; ");
+        let mut signs = if ctx.detail {
+            present(ctx, "myelopathy_features").join("; ")
+        } else {
+            String::new()
+        };
         if dorsal {
             if !signs.is_empty() {
                 signs.push_str("; ");

@@ -317,11 +317,9 @@ impl<'kb, 'c> Ctx<'kb, 'c> {
             .map(|(f, _)| f)
     }
 
-    /// Whether a finding of the case is in a group: `i` is its position in `case.findings`.
-    pub fn in_group(&self, i: usize, group: &str) -> bool {
-        self.groups
-            .get(i)
-            .is_some_and(|g| g & self.kb.group_bit(group) != 0)
+    /// The group bits of the finding at position `i` of `case.findings`.
+    pub fn groups_at(&self, i: usize) -> u32 {
+        self.groups.get(i).copied().unwrap_or(0)
     }
 
     /// Records that a rule fired.

@@ -53,8 +53,9 @@ pub type KeyMap<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
 /// The prepared lookups.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
-    /// The finding groups, by id, each with its bit.
-    pub group_bits: KeyMap<String, u32>,
+    /// The finding groups, each with its bit: a short list, searched by length and bytes
+    /// (cheaper than hashing for a handful of ids).
+    pub group_bits: Vec<(String, u32)>,
     /// For each concept in a finding group, the bits of its groups.
     pub concept_groups: KeyMap<String, u32>,
     /// The values of [`crate::eval::BUILTIN_PARAMS`], in its order (NaN where missing, which
@@ -65,12 +66,12 @@ pub struct Index {
 impl Index {
     /// Builds the lookups from a loaded knowledge base.
     pub(super) fn build(kb: &super::KnowledgeBase) -> Index {
-        let mut group_bits = KeyMap::default();
+        let mut group_bits = Vec::new();
         let mut concept_groups: KeyMap<String, u32> = KeyMap::default();
         // At most 32 groups get a bit; the linter keeps the list far shorter.
         for (i, (id, g)) in kb.finding_groups.iter().enumerate().take(32) {
             let bit = 1u32 << i;
-            group_bits.insert(id.clone(), bit);
+            group_bits.push((id.clone(), bit));
             for c in &g.concepts {
                 *concept_groups.entry(c.clone()).or_default() |= bit;
             }

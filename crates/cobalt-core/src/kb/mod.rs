@@ -105,7 +105,11 @@ impl KnowledgeBase {
 
     /// The bit of a finding group in [`KnowledgeBase::groups_of`] (0 if unknown).
     pub fn group_bit(&self, id: &str) -> u32 {
-        self.index.group_bits.get(id).copied().unwrap_or(0)
+        self.index
+            .group_bits
+            .iter()
+            .find(|(g, _)| g.len() == id.len() && g == id)
+            .map_or(0, |(_, b)| *b)
     }
 
     /// The bits of the finding groups a concept belongs to.

@@ -23,14 +23,25 @@ fn one_sided(l: Option<Laterality>) -> bool {
 pub(super) fn laterality(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
     let mut symmetric: Vec<&str> = Vec::new();
     let mut unequal: Vec<&str> = Vec::new();
+    let (mut any_symmetric, mut any_unequal) = (false, false);
     for f in ctx.findings_in(LIMB_FINDINGS) {
+        // Labels are looked up only for the prose.
+        let label = || {
+            if ctx.detail {
+                ctx.label(&f.concept)
+            } else {
+                ""
+            }
+        };
         if f.laterality == Some(Laterality::BilateralSymmetric) {
-            symmetric.push(ctx.label(&f.concept));
+            any_symmetric = true;
+            symmetric.push(label());
         } else if one_sided(f.laterality) {
-            unequal.push(ctx.label(&f.concept));
+            any_unequal = true;
+            unequal.push(label());
         }
     }
-    if !symmetric.is_empty() {
+    if any_symmetric {
         let m = msg!(
             ctx,
             "Both sides of the body equally: {}.",
@@ -38,7 +49,7 @@ pub(super) fn laterality(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
         );
         feature(ctx, t, "PIC-001", m);
     }
-    if !unequal.is_empty() {
+    if any_unequal {
         let m = msg!(
             ctx,
             "One side, or both sides unequally: {}.",
@@ -86,12 +97,16 @@ pub(super) fn peripheral_nerves(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
 
 /// PIC-005: dorsal-column signs that are not one-sided.
 pub(super) fn dorsal_columns(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
-    let mut d: Vec<&str> = ctx
-        .findings_in("dorsal_column_signs")
-        .filter(|f| !one_sided(f.laterality))
-        .map(|f| ctx.label(&f.concept))
-        .collect();
-    if !d.is_empty() {
+    let signs = || {
+        ctx.findings_in("dorsal_column_signs")
+            .filter(|f| !one_sided(f.laterality))
+    };
+    if signs().next().is_some() {
+        let mut d: Vec<&str> = if ctx.detail {
+            signs().map(|f| ctx.label(&f.concept)).collect()
+        } else {
+            Vec::new()
+        };
         d.dedup();
         let m = msg!(ctx, "Dorsal-column signs: {}.", d.join(", "));
         feature(ctx, t, "PIC-005", m);
@@ -355,11 +370,15 @@ pub(super) fn heat(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
 /// PIC-022: a cause of deficiency is present.
 pub(super) fn cause_present(ctx: &mut Ctx<'_, '_>, t: &mut Tally, causes: &Causes) {
     if !causes.concepts.is_empty() {
-        let labels: Vec<&str> = causes.concepts.iter().map(|c| ctx.label(c)).collect();
         let m = msg!(
             ctx,
             "A cause of B12 deficiency is present: {}.",
-            labels.join(", ")
+            causes
+                .concepts
+                .iter()
+                .map(|c| ctx.label(c))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
         feature(ctx, t, "PIC-022", m);
     }

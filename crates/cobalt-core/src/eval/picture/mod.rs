@@ -19,6 +19,31 @@ use super::{Ctx, Facts};
 use crate::assessment::Picture;
 use crate::kb::PictureSide;
 
+/// Rule ids of one side, kept without allocating (there are far fewer feature rules than
+/// places).
+#[derive(Default)]
+pub(super) struct Names {
+    ids: [&'static str; 32],
+    len: usize,
+}
+
+impl Names {
+    fn push(&mut self, id: &'static str) {
+        if self.len < self.ids.len() {
+            self.ids[self.len] = id;
+            self.len += 1;
+        }
+    }
+
+    pub(super) fn as_slice(&self) -> &[&'static str] {
+        &self.ids[..self.len]
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// The features that fired, with their weights, by side.
 #[derive(Default)]
 pub(super) struct Tally {
@@ -27,9 +52,9 @@ pub(super) struct Tally {
     against_ms: u32,
     b12_strong: bool,
     ms_strong: bool,
-    b12_features: Vec<&'static str>,
-    ms_features: Vec<&'static str>,
-    red_flags: Vec<&'static str>,
+    b12_features: Names,
+    ms_features: Names,
+    red_flags: Names,
 }
 
 /// Fires a feature rule and adds its weight to its side.

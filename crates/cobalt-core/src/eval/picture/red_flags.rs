@@ -126,13 +126,17 @@ fn describe(why: u8, w: OpticWeeks) -> String {
 /// PIC-017: syndromes typical of MS, with typical features.
 pub(super) fn typical_syndromes(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
     let w = OpticWeeks::of(ctx);
-    let syndromes: Vec<&str> = ctx
-        .findings_in("ms_typical_syndromes")
-        .filter(|f| atypical(f, w) == 0 && !course_undecided(f))
-        .map(|f| ctx.label(&f.concept))
-        .collect();
-    if !syndromes.is_empty() {
-        let m = msg!(ctx, "Syndromes typical of MS: {}.", syndromes.join(", "));
+    let typical = || {
+        ctx.findings_in("ms_typical_syndromes")
+            .filter(move |f| atypical(f, w) == 0 && !course_undecided(f))
+    };
+    if typical().next().is_some() {
+        let m = if ctx.detail {
+            let names: Vec<&str> = typical().map(|f| ctx.label(&f.concept)).collect();
+            format!("Syndromes typical of MS: {}.", names.join(", "))
+        } else {
+            String::new()
+        };
         feature(ctx, t, "PIC-017", m);
     }
 }
@@ -143,8 +147,9 @@ pub(super) fn atypical_syndromes(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
     let w = OpticWeeks::of(ctx);
     let mut named: Vec<String> = Vec::new();
     let mut any = false;
+    let typical = ctx.kb.group_bit("ms_typical_syndromes");
     for (i, f) in ctx.case.findings.iter().enumerate() {
-        let why = if ctx.in_group(i, "ms_typical_syndromes") {
+        let why = if ctx.groups_at(i) & typical != 0 {
             atypical(f, w)
         } else {
             atypical_visual_loss(f, w)

@@ -81,16 +81,16 @@ pub(super) fn weigh(ctx: &mut Ctx<'_, '_>, t: &Tally, facts: &Facts, lab: &LabFa
         format!(
             ", less {} for red flags against MS ({})",
             t.against_ms,
-            t.red_flags.join(", ")
+            t.red_flags.as_slice().join(", ")
         )
     };
     let summary = msg!(
         ctx,
         "B12-deficiency features score {} ({}), MS features score {} ({}{red_flags}):{excluded_note} the picture is {}.",
         t.b12,
-        list(&t.b12_features),
+        list(t.b12_features.as_slice()),
         t.ms,
-        list(&t.ms_features),
+        list(t.ms_features.as_slice()),
         match picture {
             Picture::B12Deficiency => "B12 deficiency",
             Picture::MultipleSclerosis => "multiple sclerosis",
