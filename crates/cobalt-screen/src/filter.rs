@@ -20,6 +20,11 @@ use cobalt_fhir::tables::{tables, System};
 use memchr::memmem;
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::hash::BuildHasherDefault;
+
+/// The filter's code set: hashed with the knowledge base's short-key hasher (its keys are the
+/// knowledge base's codes, fixed when the run starts; each Observation line looks up its codes).
+type CodeSet = HashSet<Vec<u8>, BuildHasherDefault<cobalt_core::kb::KeyHasher>>;
 
 /// The Observation code sets of `knowledge/fhir.toml` that the mapping reads.
 const OBSERVATION_SETS: [&str; 4] = [
@@ -36,13 +41,13 @@ const MAX_CODE: usize = 64;
 pub(crate) struct Filter<'kb> {
     kb: &'kb KnowledgeBase,
     /// Codes in upper case: whole for most systems, the three-character category for ICD-10.
-    codes: HashSet<Vec<u8>>,
+    codes: CodeSet,
     key: memmem::Finder<'static>,
 }
 
 impl<'kb> Filter<'kb> {
     pub(crate) fn new(kb: &'kb KnowledgeBase) -> Filter<'kb> {
-        let mut codes = HashSet::new();
+        let mut codes = CodeSet::default();
         let mut add = |icd10: bool, code: &str| {
             let code = code.trim().to_ascii_uppercase();
             let code = if icd10 {
