@@ -93,6 +93,7 @@ pub(crate) fn file_lines(
         file_lines[*fi] = *n;
     }
     let write_failed: Mutex<Option<std::io::Error>> = Mutex::new(None);
+    let buffers = read::Buffers::default();
 
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<Block>(threads * 2);
@@ -101,8 +102,8 @@ pub(crate) fn file_lines(
             let rx = Arc::clone(&rx);
             let mut w = Worker::new(&meds, &filter, opts, files, names, &parts);
             w.sink = Some(sink);
-            let (lines_read, lines_skipped, write_failed) =
-                (&lines_read, &lines_skipped, &write_failed);
+            let (lines_read, lines_skipped, write_failed, buffers) =
+                (&lines_read, &lines_skipped, &write_failed, &buffers);
             scope.spawn(move || loop {
                 let msg = rx.lock().map(|r| r.recv());
                 let Ok(Ok(block)) = msg else {
@@ -116,6 +117,7 @@ pub(crate) fn file_lines(
                 }
                 lines_read.fetch_add(local.lines, Ordering::Relaxed);
                 lines_skipped.fetch_add(local.skipped, Ordering::Relaxed);
+                buffers.give(block.bytes);
             });
         }
         // The reader: this thread.
@@ -135,7 +137,7 @@ pub(crate) fn file_lines(
                     last = std::time::Instant::now();
                 }
             };
-            let r = read::read_file(fi as u32, path, bytes_read, &mut send);
+            let r = read::read_file_with(fi as u32, path, bytes_read, &buffers, &mut send);
             file_lines[fi] = r.lines;
             // Over-long lines were read, and are error records.
             lines_read.fetch_add(r.long_lines.len() as u64, Ordering::Relaxed);

@@ -80,12 +80,51 @@ impl FileRead {
     }
 }
 
+/// Block buffers given back once their lines are filed, so that a run reuses memory it has
+/// already touched instead of having fresh pages zeroed for every block. Holds a few at most.
+#[derive(Default)]
+pub(crate) struct Buffers(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl Buffers {
+    /// An empty buffer with room for a block.
+    fn take(&self) -> Vec<u8> {
+        let reused = self.0.lock().ok().and_then(|mut v| v.pop());
+        let mut b = reused.unwrap_or_default();
+        b.clear();
+        b.reserve(BLOCK + READ);
+        b
+    }
+
+    /// Gives a block's buffer back for reuse.
+    pub(crate) fn give(&self, b: Vec<u8>) {
+        if b.capacity() < BLOCK || b.capacity() > 4 * (BLOCK + READ) {
+            return;
+        }
+        if let Ok(mut v) = self.0.lock() {
+            if v.len() < 16 {
+                v.push(b);
+            }
+        }
+    }
+}
+
 /// Reads one file in blocks of whole lines and hands each to `send`. `bytes_read` counts the
 /// bytes taken from disk (compressed bytes for `.gz`).
 pub(crate) fn read_file(
     file: u32,
     path: &Path,
     bytes_read: &Arc<AtomicU64>,
+    send: &mut dyn FnMut(Block),
+) -> FileRead {
+    read_file_with(file, path, bytes_read, &Buffers::default(), send)
+}
+
+/// [`read_file`], taking its block buffers from `buffers` (which the consumer refills).
+pub(crate) fn read_file_with(
+    file: u32,
+    path: &Path,
+    bytes_read: &Arc<AtomicU64>,
+    buffers: &Buffers,
     send: &mut dyn FnMut(Block),
 ) -> FileRead {
     let f = match std::fs::File::open(path) {
@@ -109,7 +148,7 @@ pub(crate) fn read_file(
     } else {
         Box::new(counted)
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + READ);
+    let mut buf: Vec<u8> = buffers.take();
     let mut next_line = 1u64;
     // Inside an over-long line: bytes are dropped up to its end.
     let mut discarding = false;
@@ -164,9 +203,10 @@ pub(crate) fn read_file(
         if buf.len() >= BLOCK {
             match memchr::memrchr(b'\n', &buf) {
                 Some(cut) => {
-                    let rest = buf.split_off(cut + 1);
+                    let mut rest = buffers.take();
+                    rest.extend_from_slice(&buf[cut + 1..]);
+                    buf.truncate(cut + 1);
                     next_line = emit(file, next_line, std::mem::replace(&mut buf, rest), send);
-                    buf.reserve(BLOCK + READ);
                 }
                 None if buf.len() > MAX_LINE => {
                     long_lines.push(next_line);
