@@ -7,8 +7,9 @@ use crate::{Detail, ErrorRecord, Format, Options, Summary};
 use anyhow::{Context as _, Result};
 use cobalt_core::InputError;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Write};
 
 /// What every assessment of a run shares.
 pub(crate) struct Context<'a> {
@@ -32,10 +33,11 @@ pub(crate) fn partitions(
     for p in 0..spill.parts {
         let path = spill.lines(p);
         let reading = || format!("reading {}", path.display());
-        let mut patients: HashMap<String, Vec<Held>> = HashMap::new();
-        let f = std::fs::File::open(&path).with_context(reading)?;
-        for record in BufReader::with_capacity(1 << 20, f).lines() {
-            let record = record.with_context(reading)?;
+        // The partition's records are read at once and kept as they are: each patient's lines
+        // borrow from this text (no copy per line).
+        let data = std::fs::read_to_string(&path).with_context(reading)?;
+        let mut patients: HashMap<Cow<'_, str>, Vec<Held<'_>>> = HashMap::new();
+        for record in data.split('\n').filter(|r| !r.is_empty()) {
             let mut f = record.splitn(4, '\t');
             let (Some(file), Some(line), Some(pid), Some(text)) =
                 (f.next(), f.next(), f.next(), f.next())
@@ -45,10 +47,10 @@ pub(crate) fn partitions(
             let (Ok(file), Ok(line)) = (file.parse::<u32>(), line.parse::<u64>()) else {
                 continue;
             };
-            patients.entry(pid.to_string()).or_default().push(Held {
+            patients.entry(Cow::Borrowed(pid)).or_default().push(Held {
                 file,
                 line,
-                text: text.into(),
+                text: Cow::Borrowed(text),
             });
         }
         std::fs::remove_file(&path).ok();
@@ -68,24 +70,24 @@ pub(crate) fn partitions(
 /// goes to `out` as `id<TAB>record`, the counts to the summary, refused lines to `errors`.
 pub(crate) fn patients(
     ctx: &Context<'_>,
-    patients: HashMap<String, Vec<Held>>,
+    patients: HashMap<Cow<'_, str>, Vec<Held<'_>>>,
     summary: &mut Summary,
     errors: &mut Vec<ErrorRecord>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let mut list: Vec<(String, Vec<Held>)> = patients.into_iter().collect();
+    let mut list: Vec<(Cow<'_, str>, Vec<Held<'_>>)> = patients.into_iter().collect();
     list.sort_by(|a, b| a.0.cmp(&b.0));
     summary.patients_read += list.len() as u64;
     while !list.is_empty() {
         let take = list.len().min(4096);
-        let block: Vec<(String, Vec<Held>)> = list.drain(..take).collect();
+        let block: Vec<(Cow<'_, str>, Vec<Held<'_>>)> = list.drain(..take).collect();
         let per = block.len().div_ceil(ctx.threads).max(1);
-        let mut groups: Vec<Vec<(String, Vec<Held>)>> = Vec::new();
+        let mut groups: Vec<Vec<(Cow<'_, str>, Vec<Held<'_>>)>> = Vec::new();
         let mut it = block.into_iter().peekable();
         while it.peek().is_some() {
             groups.push(it.by_ref().take(per).collect());
         }
-        let results: Vec<Vec<(String, Outcome)>> = std::thread::scope(|scope| {
+        let results: Vec<Vec<(Cow<'_, str>, Outcome)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = groups
                 .into_iter()
                 .map(|group| {
@@ -145,11 +147,12 @@ pub(crate) fn patients(
 }
 
 /// A resource, with the file and line it came from. The line's text is kept, not a parsed
-/// tree: a JSON tree takes ten times the memory of its text.
-pub(crate) struct Held {
+/// tree: a JSON tree takes ten times the memory of its text. It borrows from the partition's
+/// text when it can.
+pub(crate) struct Held<'a> {
     pub file: u32,
     pub line: u64,
-    pub text: Box<str>,
+    pub text: Cow<'a, str>,
 }
 
 /// One patient's result: the output record, the counts the summary needs.
@@ -171,7 +174,7 @@ pub(crate) struct Outcome {
     pub errors: Vec<ErrorRecord>,
 }
 
-fn assess_patient(ctx: &Context<'_>, id: &str, mut held: Vec<Held>) -> Outcome {
+fn assess_patient(ctx: &Context<'_>, id: &str, mut held: Vec<Held<'_>>) -> Outcome {
     let (kb, opts, names) = (ctx.kb, ctx.opts, ctx.names);
     let mut outcome = Outcome::default();
     held.sort_by_key(|h| (h.file, h.line));
@@ -264,7 +267,7 @@ fn assess_patient(ctx: &Context<'_>, id: &str, mut held: Vec<Held>) -> Outcome {
 fn patient_records(
     ctx: &Context<'_>,
     id: &str,
-    held: &mut Vec<Held>,
+    held: &mut Vec<Held<'_>>,
     errors: &mut Vec<ErrorRecord>,
 ) {
     let is_patient = |h: &Held| ctx.patient_files[h.file as usize];

@@ -452,7 +452,7 @@ pub fn assess(
 ) -> Result<()> {
     let names = job.names();
     let lines = Lines::new(&read_counts(&job.dir)?);
-    let mut patients: HashMap<String, Vec<Held>> = HashMap::new();
+    let mut patients: HashMap<std::borrow::Cow<'static, str>, Vec<Held<'static>>> = HashMap::new();
     let mut errors: Vec<ErrorRecord> = Vec::new();
     let mut summary = Summary::default();
     let mut part: Option<u32> = None;
@@ -488,12 +488,12 @@ pub fn assess(
         };
         match kind {
             "r" => patients
-                .entry(unescape(key).into_owned())
+                .entry(std::borrow::Cow::Owned(unescape(key).into_owned()))
                 .or_default()
                 .push(Held {
                     file,
                     line,
-                    text: unescape(text).into(),
+                    text: std::borrow::Cow::Owned(unescape(text).into_owned()),
                 }),
             "e" => {
                 let mut e: ErrorRecord =
