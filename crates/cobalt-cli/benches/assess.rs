@@ -170,6 +170,26 @@ fn fhir_bytes_to_assessment(bencher: divan::Bencher) {
     });
 }
 
+/// FHIR bytes to conclusions: the typed path, then evaluation without prose (what a screening
+/// row or a conclusions-only caller needs).
+#[divan::bench]
+fn fhir_bytes_to_conclusions(bencher: divan::Bencher) {
+    let fx = Fixture::new();
+    let bundles = bundles();
+    round_robin(bencher, &bundles, |b| {
+        let m = cobalt_fhir::from_slice(b, fx.as_of, &fx.kb).unwrap();
+        cobalt_core::evaluate_with(
+            &fx.kb,
+            fx.profile(),
+            &m.parsed,
+            fx.as_of,
+            cobalt_core::Detail::Conclusions,
+        )
+        .conclusions
+        .test_indicated
+    });
+}
+
 /// One assessment of a case with many laboratory results: the work must grow no faster than
 /// n log n in their number.
 #[divan::bench(args = [1_000, 10_000, 100_000], sample_count = 10)]
