@@ -82,23 +82,37 @@ pub enum CodeSystem {
 }
 
 impl CodeSystem {
-    /// Parses a short name (`loinc`, `snomed`, `icd10`, `atc`, `rxnorm`) or a FHIR system URI.
+    /// Parses a short name (`loinc`, `snomed`, `icd10`, `atc`, `rxnorm`) or a FHIR system URI,
+    /// ignoring ASCII case and surrounding whitespace (without allocating: it runs for every
+    /// coding read).
     pub fn parse(s: &str) -> Option<CodeSystem> {
+        const NAMES: &[(&str, CodeSystem)] = &[
+            ("http://loinc.org", CodeSystem::Loinc),
+            ("http://snomed.info/sct", CodeSystem::Snomed),
+            ("http://hl7.org/fhir/sid/icd-10", CodeSystem::Icd10),
+            ("http://hl7.org/fhir/sid/icd-10-cm", CodeSystem::Icd10),
+            ("http://www.whocc.no/atc", CodeSystem::Atc),
+            (
+                "http://www.nlm.nih.gov/research/umls/rxnorm",
+                CodeSystem::Rxnorm,
+            ),
+            ("http://id.who.int/icd/release/10", CodeSystem::Icd10),
+            ("loinc", CodeSystem::Loinc),
+            ("snomed", CodeSystem::Snomed),
+            ("snomed-ct", CodeSystem::Snomed),
+            ("sct", CodeSystem::Snomed),
+            ("icd10", CodeSystem::Icd10),
+            ("icd-10", CodeSystem::Icd10),
+            ("icd10cm", CodeSystem::Icd10),
+            ("icd-10-cm", CodeSystem::Icd10),
+            ("atc", CodeSystem::Atc),
+            ("rxnorm", CodeSystem::Rxnorm),
+        ];
         let s = s.trim();
-        Some(match s.to_ascii_lowercase().as_str() {
-            "loinc" | "http://loinc.org" => CodeSystem::Loinc,
-            "snomed" | "snomed-ct" | "sct" | "http://snomed.info/sct" => CodeSystem::Snomed,
-            "icd10"
-            | "icd-10"
-            | "icd10cm"
-            | "icd-10-cm"
-            | "http://hl7.org/fhir/sid/icd-10"
-            | "http://hl7.org/fhir/sid/icd-10-cm"
-            | "http://id.who.int/icd/release/10" => CodeSystem::Icd10,
-            "atc" | "http://www.whocc.no/atc" => CodeSystem::Atc,
-            "rxnorm" | "http://www.nlm.nih.gov/research/umls/rxnorm" => CodeSystem::Rxnorm,
-            _ => return None,
-        })
+        NAMES
+            .iter()
+            .find(|(name, _)| name.len() == s.len() && name.eq_ignore_ascii_case(s))
+            .map(|(_, cs)| *cs)
     }
 
     /// The short name used in the vocabulary file.

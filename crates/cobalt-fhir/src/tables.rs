@@ -144,10 +144,14 @@ impl Code {
     }
 
     fn matches(&self, system: &System, code: &str) -> bool {
+        self.matches_normalised(system, &normalise(system, code))
+    }
+
+    /// [`Code::matches`] for a code already normalised for `system`.
+    fn matches_normalised(&self, system: &System, code: &str) -> bool {
         if &self.system != system {
             return false;
         }
-        let code = normalise(system, code);
         match system {
             System::Vocab(CodeSystem::Icd10) => code.starts_with(&self.code),
             _ => code == self.code,
@@ -175,9 +179,16 @@ pub struct CodeSet {
 impl CodeSet {
     /// Whether a coding (system as in FHIR, code) belongs to the set.
     pub fn contains(&self, system: &str, code: &str) -> bool {
+        // The coding is parsed and normalised once, not once for each code of the set.
         let system = System::parse(system);
-        self.codes.iter().any(|c| c.matches(&system, code))
-            && !self.exclude.iter().any(|c| c.matches(&system, code))
+        let code = normalise(&system, code);
+        self.codes
+            .iter()
+            .any(|c| c.matches_normalised(&system, &code))
+            && !self
+                .exclude
+                .iter()
+                .any(|c| c.matches_normalised(&system, &code))
     }
 }
 

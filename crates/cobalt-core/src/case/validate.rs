@@ -132,11 +132,13 @@ struct Validator<'a> {
     unrecognised: Vec<UnrecognisedCode>,
 }
 
-fn date(path: &str, s: &Option<String>) -> Result<Option<Date>, InputError> {
+/// A date field. Its path is written only when the value is refused (paths are built for
+/// every field of every case otherwise).
+fn date(path: impl FnOnce() -> String, s: &Option<String>) -> Result<Option<Date>, InputError> {
     match s {
         None => Ok(None),
         Some(s) => parse_date(s).map(Some).ok_or_else(|| {
-            InputError::new(path, format!("`{s}` is not a date; expected YYYY-MM-DD"))
+            InputError::new(path(), format!("`{s}` is not a date; expected YYYY-MM-DD"))
         }),
     }
 }
@@ -147,10 +149,11 @@ pub fn parse_date(s: &str) -> Option<Date> {
     Date::parse(s, &fmt).ok()
 }
 
-fn non_negative(path: &str, v: Option<f64>) -> Result<Option<f64>, InputError> {
+/// A number that cannot be negative; its path is written only when it is refused.
+fn non_negative(path: impl FnOnce() -> String, v: Option<f64>) -> Result<Option<f64>, InputError> {
     match v {
         Some(x) if !x.is_finite() || x < 0.0 => Err(InputError::new(
-            path,
+            path(),
             format!("{x} is impossible; expected a number >= 0"),
         )),
         other => Ok(other),
@@ -211,7 +214,7 @@ impl Validator<'_> {
         debug_assert_eq!(raw.format, CASE_FORMAT);
         let mut case = Case {
             id: raw.id,
-            as_of: date("as_of", &raw.as_of)?,
+            as_of: date(|| "as_of".into(), &raw.as_of)?,
             diet: raw.diet,
             ..Case::default()
         };
@@ -240,9 +243,9 @@ impl Validator<'_> {
         }
         for (i, m) in raw.medications.iter().enumerate() {
             let path = format!("medications[{i}]");
-            let months = non_negative(&format!("{path}.months"), m.months)?;
-            let dose = non_negative(&format!("{path}.daily_dose_mg"), m.daily_dose_mg)?;
-            let ended = date(&format!("{path}.ended"), &m.ended)?;
+            let months = non_negative(|| format!("{path}.months"), m.months)?;
+            let dose = non_negative(|| format!("{path}.daily_dose_mg"), m.daily_dose_mg)?;
+            let ended = date(|| format!("{path}.ended"), &m.ended)?;
             if let Some(n) = &m.matched_by_name {
                 if n.trim().is_empty() || n.chars().count() > MAX_NAME_CHARS {
                     return Err(InputError::new(
@@ -269,7 +272,7 @@ impl Validator<'_> {
         }
         for (i, c) in raw.conditions.iter().enumerate() {
             let path = format!("conditions[{i}]");
-            let since = date(&format!("{path}.since"), &c.since)?;
+            let since = date(|| format!("{path}.since"), &c.since)?;
             if let Some(concept) = self.concept(
                 &path,
                 c.concept.as_deref(),
@@ -285,7 +288,7 @@ impl Validator<'_> {
         }
         for (i, p) in raw.procedures.iter().enumerate() {
             let path = format!("procedures[{i}]");
-            let d = date(&format!("{path}.date"), &p.date)?;
+            let d = date(|| format!("{path}.date"), &p.date)?;
             if let Some(concept) = self.concept(
                 &path,
                 p.concept.as_deref(),
@@ -301,7 +304,7 @@ impl Validator<'_> {
         }
         for (i, e) in raw.exposures.iter().enumerate() {
             let path = format!("exposures[{i}]");
-            let last = date(&format!("{path}.last"), &e.last)?;
+            let last = date(|| format!("{path}.last"), &e.last)?;
             if let Some(concept) = self.concept(&path, Some(&e.concept), None, &[Kind::Exposure])? {
                 case.exposures.push(Dated {
                     concept,
@@ -312,7 +315,7 @@ impl Validator<'_> {
         }
         for (i, f) in raw.findings.into_iter().enumerate() {
             let path = format!("findings[{i}]");
-            let weeks = non_negative(&format!("{path}.weeks"), f.weeks)?;
+            let weeks = non_negative(|| format!("{path}.weeks"), f.weeks)?;
             if let Some(concept) = self.concept(&path, Some(&f.concept), None, &[Kind::Finding])? {
                 case.findings.push(Finding {
                     concept,
@@ -350,7 +353,7 @@ impl Validator<'_> {
                 Some(p) => Some(CordPattern {
                     dorsal_columns_symmetric: p.dorsal_columns_symmetric,
                     longest_lesion_segments: non_negative(
-                        "mri.spinal_cord_pattern.longest_lesion_segments",
+                        || "mri.spinal_cord_pattern.longest_lesion_segments".into(),
                         p.longest_lesion_segments,
                     )?,
                     lateral_columns: p.lateral_columns,
@@ -374,7 +377,7 @@ impl Validator<'_> {
                 None => None,
             };
             case.mri = Some(Mri {
-                date: date("mri.date", &m.date)?,
+                date: date(|| "mri.date".into(), &m.date)?,
                 lesions,
                 new_lesion_on_follow_up: m.new_lesion_on_follow_up,
                 spinal_cord_pattern: pattern,
@@ -386,16 +389,17 @@ impl Validator<'_> {
         }
         if let Some(c) = raw.csf {
             case.csf_oligoclonal_bands = c.oligoclonal_bands;
-            case.csf_kappa_flc_index = non_negative("csf.kappa_flc_index", c.kappa_flc_index)?;
+            case.csf_kappa_flc_index =
+                non_negative(|| "csf.kappa_flc_index".into(), c.kappa_flc_index)?;
         }
         if let Some(o) = raw.optic_nerve {
             case.optic_nerve = Some(OpticNerve {
                 oct_prnfl_intereye_difference_um: non_negative(
-                    "optic_nerve.oct_prnfl_intereye_difference_um",
+                    || "optic_nerve.oct_prnfl_intereye_difference_um".into(),
                     o.oct_prnfl_intereye_difference_um,
                 )?,
                 oct_gcipl_intereye_difference_um: non_negative(
-                    "optic_nerve.oct_gcipl_intereye_difference_um",
+                    || "optic_nerve.oct_gcipl_intereye_difference_um".into(),
                     o.oct_gcipl_intereye_difference_um,
                 )?,
                 vep_delayed: o.vep_delayed,
@@ -407,14 +411,20 @@ impl Validator<'_> {
                 attacks: ms.attacks,
                 lesions_with_objective_clinical_evidence: ms
                     .lesions_with_objective_clinical_evidence,
-                progression_months: non_negative("ms.progression_months", ms.progression_months)?,
+                progression_months: non_negative(
+                    || "ms.progression_months".into(),
+                    ms.progression_months,
+                )?,
             });
         }
         if let Some(r) = raw.b12_replacement {
             case.b12_replacement = Some(Replacement {
                 status: r.status,
-                since: date("b12_replacement.since", &r.since)?,
-                daily_dose_mcg: non_negative("b12_replacement.daily_dose_mcg", r.daily_dose_mcg)?,
+                since: date(|| "b12_replacement.since".into(), &r.since)?,
+                daily_dose_mcg: non_negative(
+                    || "b12_replacement.daily_dose_mcg".into(),
+                    r.daily_dose_mcg,
+                )?,
             });
         }
         case.unrecognised = self.unrecognised;
@@ -498,7 +508,7 @@ impl Validator<'_> {
                     ("reference_low", l.reference_low),
                     ("reference_high", l.reference_high),
                 ] {
-                    non_negative(&format!("{path}.{field}"), r)?;
+                    non_negative(|| format!("{path}.{field}"), r)?;
                 }
                 if let (Some(lo), Some(hi)) = (l.reference_low, l.reference_high) {
                     if lo > hi {
@@ -539,7 +549,7 @@ impl Validator<'_> {
         Ok(Some(LabResult {
             test,
             value,
-            date: date(&format!("{path}.date"), &l.date)?,
+            date: date(|| format!("{path}.date"), &l.date)?,
             reference_low: l.reference_low,
             reference_high: l.reference_high,
             index: i,

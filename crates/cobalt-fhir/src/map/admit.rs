@@ -144,7 +144,11 @@ impl Mapper<'_, '_> {
         path: &str,
     ) -> Option<String> {
         let id = id.filter(|id| !id.is_empty())?;
-        match self.seen.entry(format!("{kind}/{id}")) {
+        let mut key = String::with_capacity(kind.len() + id.len() + 1);
+        key.push_str(kind);
+        key.push('/');
+        key.push_str(id);
+        match self.seen.entry(key) {
             Entry::Vacant(e) => {
                 e.insert(super::shown(path).to_string());
                 None

@@ -114,7 +114,7 @@ impl Mapper<'_, '_> {
                 });
                 let cp = self.entry("procedures", n, &i.path);
                 if since.is_some() {
-                    self.origin(format!("{cp}.date"), since_path);
+                    self.origin(crate::model::join(&cp, "date"), since_path);
                 }
             }
             Some((id, kind)) => self.skip(
@@ -146,7 +146,7 @@ impl Mapper<'_, '_> {
         self.case.conditions.push(e);
         let cp = self.entry("conditions", n, &i.path);
         if dated {
-            self.origin(format!("{cp}.since"), since_path);
+            self.origin(crate::model::join(&cp, "since"), since_path);
         }
     }
 

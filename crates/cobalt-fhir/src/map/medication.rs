@@ -158,10 +158,10 @@ impl<'k, 'a> Mapper<'k, 'a> {
                 });
                 let cp = m.entry("medications", n, &i.path);
                 if months.is_some() {
-                    m.origin(format!("{cp}.months"), start_path.clone());
+                    m.origin(crate::model::join(&cp, "months"), start_path.clone());
                 }
                 if ended.is_some() {
-                    m.origin(format!("{cp}.ended"), at(i, end_rel));
+                    m.origin(crate::model::join(&cp, "ended"), at(i, end_rel));
                 }
             };
         match found {

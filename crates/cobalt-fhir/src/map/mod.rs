@@ -266,7 +266,11 @@ impl<'k, 'a> Mapper<'k, 'a> {
 
     /// Records that entry `n` of a case list came from `resource`; returns its case path.
     fn entry(&mut self, list: &'static str, n: usize, resource: &str) -> String {
-        let case_path = format!("{list}[{n}]");
+        let mut case_path = String::with_capacity(list.len() + 8);
+        case_path.push_str(list);
+        case_path.push('[');
+        case_path.push_str(&n.to_string());
+        case_path.push(']');
         self.origins
             .push((case_path.clone(), shown(resource).to_string()));
         case_path

@@ -356,7 +356,7 @@ impl Mapper<'_, '_> {
         self.case.labs.push(e);
         let cp = self.entry("labs", n, &i.path);
         for (field, path) in subs {
-            self.origin(format!("{cp}.{field}"), path);
+            self.origin(crate::model::join(&cp, field), path);
         }
         Ok(())
     }

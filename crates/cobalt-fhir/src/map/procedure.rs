@@ -74,7 +74,7 @@ impl Mapper<'_, '_> {
         self.case.procedures.push(e);
         let cp = self.entry("procedures", n, &i.path);
         if date.is_some() {
-            self.origin(format!("{cp}.date"), date_path);
+            self.origin(crate::model::join(&cp, "date"), date_path);
         }
         Ok(())
     }
