@@ -232,11 +232,11 @@ impl<'a> Worker<'a> {
             if let Ok(mut w) = self.parts[p].lock() {
                 // One record a line: file, line, patient, then the resource's text (JSON text
                 // has no raw newline; a tab inside it is after the third field).
-                writeln!(w, "{}\t{lineno}\t{}\t{}", block.file, f.pid, f.text)?;
+                record(&mut *w, block.file, lineno, &f.pid, f.text)?;
                 // The Medication it names goes with it (the patient's lines are deduplicated
                 // when assessed).
                 if let Some(m) = f.med {
-                    writeln!(w, "{}\t{}\t{}\t{}", m.file, m.line, f.pid, m.text)?;
+                    record(&mut *w, m.file, m.line, &f.pid, &m.text)?;
                 }
             }
         }
@@ -334,5 +334,48 @@ impl<'a> Worker<'a> {
             text: line,
             med,
         })
+    }
+}
+
+/// Writes one filed record, `file<TAB>line<TAB>patient<TAB>text<LF>`, piece by piece (no
+/// formatting machinery: this runs for every line filed).
+fn record(w: &mut dyn Write, file: u32, line: u64, pid: &str, text: &str) -> std::io::Result<()> {
+    let mut digits = [0u8; 20];
+    w.write_all(decimal(u64::from(file), &mut digits))?;
+    w.write_all(b"\t")?;
+    w.write_all(decimal(line, &mut digits))?;
+    w.write_all(b"\t")?;
+    w.write_all(pid.as_bytes())?;
+    w.write_all(b"\t")?;
+    w.write_all(text.as_bytes())?;
+    w.write_all(b"\n")
+}
+
+/// The decimal digits of `n`, written at the end of `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_is_four_tab_separated_fields() {
+        let mut out = Vec::new();
+        record(&mut out, 3, 120045, "p-1", "{\"a\":1}").unwrap();
+        record(&mut out, 0, 0, "x", "{}").unwrap();
+        assert_eq!(out, b"3\t120045\tp-1\t{\"a\":1}\n0\t0\tx\t{}\n");
+        let mut buf = [0u8; 20];
+        assert_eq!(decimal(u64::MAX, &mut buf), b"18446744073709551615");
     }
 }
