@@ -24,15 +24,17 @@ impl Hasher for KeyHasher {
         let mut h = self.0;
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+            let word = c.try_into().map_or(0, u64::from_le_bytes);
+            h = (h.rotate_left(5) ^ word).wrapping_mul(K);
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(b)).wrapping_mul(K);
+            // Byte by byte: a copy of a short, variable-length tail would call memcpy.
+            let word = rest
+                .iter()
+                .enumerate()
+                .fold(0u64, |w, (i, b)| w | (u64::from(*b) << (8 * i)));
+            h = (h.rotate_left(5) ^ word).wrapping_mul(K);
         }
         self.0 = h;
     }
@@ -90,5 +92,38 @@ impl Index {
             concept_groups,
             params,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::{BuildHasher, BuildHasherDefault};
+
+    #[test]
+    fn equal_keys_hash_equal_and_different_keys_mostly_differ() {
+        let b = BuildHasherDefault::<KeyHasher>::default();
+        assert_eq!(
+            b.hash_one("metformin"),
+            b.hash_one(String::from("metformin"))
+        );
+        let keys = [
+            "paraesthesia",
+            "numbness",
+            "muscle_weakness",
+            "optic_neuritis",
+            "diplopia",
+            "PIC-001",
+            "PIC-002",
+            "PIC-010",
+            "a",
+            "ab",
+            "abcdefgh",
+            "abcdefghi",
+        ];
+        let mut hashes: Vec<u64> = keys.iter().map(|k| b.hash_one(k)).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), keys.len());
     }
 }
