@@ -274,6 +274,17 @@ GROUP BY pid, test;
 """
 
 
+def run(sql, threads):
+    """A DuckDB connection with `threads` threads that has run `sql`."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads = {threads}")
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(sql)
+    return con
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("export")
@@ -292,10 +303,7 @@ def main():
             print(sql)
             return 0
         t0 = time.time()
-        con = duckdb.connect()
-        con.execute(f"SET threads = {a.threads}")
-        con.execute("SET preserve_insertion_order = false")
-        con.execute(sql)
+        con = run(sql, a.threads)
         rows, patients = con.execute("SELECT count(*), count(DISTINCT pid) FROM latest").fetchone()
         seconds = time.time() - t0
         print(json.dumps({"duckdb": duckdb.__version__, "threads": a.threads, "query": "latest_b12",
@@ -306,10 +314,7 @@ def main():
         print(sql)
         return 0
     t0 = time.time()
-    con = duckdb.connect()
-    con.execute(f"SET threads = {a.threads}")
-    con.execute("SET preserve_insertion_order = false")
-    con.execute(sql)
+    con = run(sql, a.threads)
     counts = dict(con.execute("SELECT flag, count(*) FROM flags GROUP BY flag").fetchall())
     patients = con.execute("SELECT count(*) FROM patients").fetchone()[0]
     seconds = time.time() - t0

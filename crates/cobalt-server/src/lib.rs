@@ -197,6 +197,9 @@ pub struct AppState {
     pub sealer: Arc<smart::session::Sealer>,
     /// The service's metrics (`/metrics`).
     pub metrics: Arc<metrics::Metrics>,
+    /// The conclusions of an empty case as the audit stores them, made once: what the audited
+    /// echo (a benchmark endpoint) writes, so that its row has the shape of a hook's.
+    pub echo_conclusions: Arc<serde_json::Value>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -219,7 +222,12 @@ impl AppState {
             .ok_or_else(|| anyhow::anyhow!("unknown profile `{}`", config.profile))?;
         let audit = audit::AuditLog::start_with(&config.db, config.db_pool.clone())?;
         let metrics = Arc::new(metrics::Metrics::new());
+        let echo_conclusions = {
+            let a = cobalt_core::evaluate(&kb, &profile, &cobalt_core::Case::default(), today());
+            Arc::new(serde_json::to_value(&a.conclusions).unwrap_or(serde_json::Value::Null))
+        };
         Ok(AppState {
+            echo_conclusions,
             metrics: Arc::clone(&metrics),
             kb: Arc::new(kb),
             profile: Arc::new(profile),
@@ -259,17 +267,9 @@ impl AppState {
         }
     }
 
-    /// The conclusions of an empty case as the audit stores them: what the audited echo writes,
-    /// so that its row has the shape of a hook's.
+    /// The conclusions the audited echo writes (see the field).
     pub fn echo_conclusions(&self) -> serde_json::Value {
-        static EMPTY: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
-        EMPTY
-            .get_or_init(|| {
-                let case = cobalt_core::Case::default();
-                let a = cobalt_core::evaluate(&self.kb, &self.profile, &case, today());
-                serde_json::to_value(&a.conclusions).unwrap_or(serde_json::Value::Null)
-            })
-            .clone()
+        (*self.echo_conclusions).clone()
     }
 
     /// The key that seals SMART sessions.

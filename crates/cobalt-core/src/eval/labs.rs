@@ -2,11 +2,13 @@
 //! earlier trend, profile thresholds, the laboratory's own range, MMA and homocysteine with
 //! their confounders, the blood count and folate, antibodies, and the B12 status.
 
+use super::lab_values::q;
+pub(super) use super::lab_values::{numeric, qualitative, reported};
 use super::{format_date, Ctx, Facts};
 use crate::assessment::{B12Status, NormalisedLab};
 use crate::case::{Comparator, LabResult, LabValue, Qualitative, Quantity, Sex};
 pub(crate) use crate::thresholds::{above, below, classify_b12, Class};
-use crate::units::{display_number, Unit};
+use crate::units::Unit;
 
 /// What the laboratory step found.
 #[derive(Debug, Default)]
@@ -37,25 +39,6 @@ impl LabFacts {
     }
 }
 
-fn q(v: f64, unit: Unit) -> String {
-    format!("{} {}", display_number(v, 2), unit.ucum())
-}
-
-pub(super) fn reported(l: &LabResult) -> String {
-    match l.value {
-        LabValue::Numeric(qty) => format!(
-            "{}{}",
-            qty.comparator.map_or("", |c| c.symbol()),
-            q(qty.value, qty.unit)
-        ),
-        LabValue::Qualitative(r) => match r {
-            Qualitative::Positive => "positive".into(),
-            Qualitative::Negative => "negative".into(),
-            Qualitative::Equivocal => "equivocal".into(),
-        },
-    }
-}
-
 struct Lab<'c> {
     ctx_as_of: time::Date,
     labs: &'c [LabResult],
@@ -76,20 +59,6 @@ impl<'c> Lab<'c> {
 
     fn latest(&self, test: &str) -> Option<&'c LabResult> {
         self.history(test).pop()
-    }
-}
-
-pub(super) fn numeric(l: &LabResult) -> Option<Quantity> {
-    match l.value {
-        LabValue::Numeric(q) => Some(q),
-        LabValue::Qualitative(_) => None,
-    }
-}
-
-pub(super) fn qualitative(l: &LabResult) -> Option<Qualitative> {
-    match l.value {
-        LabValue::Qualitative(r) => Some(r),
-        LabValue::Numeric(_) => None,
     }
 }
 

@@ -30,6 +30,7 @@ mod causes;
 mod choice;
 mod differential;
 mod facts;
+mod lab_values;
 mod labs;
 mod management;
 mod mcdonald;
@@ -302,18 +303,22 @@ pub(crate) struct Ctx<'kb, 'c> {
     fired: Vec<Fired<'kb>>,
     missing: Vec<Missing>,
     /// The finding groups of each of the case's findings, as bits ([`KnowledgeBase::groups_of`]).
-    pub(crate) groups: Vec<u32>,
+    groups: Vec<u32>,
 }
 
 impl<'kb, 'c> Ctx<'kb, 'c> {
     /// The case's findings in a finding group, in the case's order.
     pub fn findings_in(&self, group: &str) -> impl Iterator<Item = &'c crate::case::Finding> + '_ {
-        let bit = self.kb.group_bit(group);
+        self.findings_with(self.kb.group_bit(group))
+    }
+
+    /// The case's findings in any of the groups whose bits are in `bits`, in the case's order.
+    pub fn findings_with(&self, bits: u32) -> impl Iterator<Item = &'c crate::case::Finding> + '_ {
         let case: &'c Case = self.case;
         case.findings
             .iter()
             .zip(&self.groups)
-            .filter(move |(_, g)| *g & bit != 0)
+            .filter(move |(_, g)| *g & bits != 0)
             .map(|(f, _)| f)
     }
 

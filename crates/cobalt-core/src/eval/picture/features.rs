@@ -11,6 +11,18 @@ use crate::units::display_number;
 
 const LIMB_FINDINGS: &str = "limb_sensorimotor";
 
+/// Whether the case records a finding of this concept.
+fn has_finding(ctx: &Ctx<'_, '_>, concept: &str) -> bool {
+    ctx.case.findings.iter().any(|f| f.concept == concept)
+}
+
+/// Whether the MRI shows a lesion in a brain region typical of MS.
+fn brain_typical_lesion(mri: &crate::case::Mri) -> bool {
+    mri.lesions
+        .iter()
+        .any(|l| l.count != Some(0) && brain_typical_site(l.site))
+}
+
 fn one_sided(l: Option<Laterality>) -> bool {
     matches!(
         l,
@@ -79,12 +91,7 @@ pub(super) fn legs_more_than_arms(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
 
 /// PIC-004: reduced or absent reflexes.
 pub(super) fn peripheral_nerves(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
-    if ctx
-        .case
-        .findings
-        .iter()
-        .any(|f| f.concept == "reduced_reflexes")
-    {
+    if has_finding(ctx, "reduced_reflexes") {
         feature(
             ctx,
             t,
@@ -246,10 +253,7 @@ fn typical_regions(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
     let Some(mri) = &ctx.case.mri else {
         return;
     };
-    let brain_typical = mri
-        .lesions
-        .iter()
-        .any(|l| l.count != Some(0) && brain_typical_site(l.site));
+    let brain_typical = brain_typical_lesion(mri);
     let mut regions: Vec<Site> = mri
         .lesions
         .iter()
@@ -282,10 +286,7 @@ fn normal_brain(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
     let Some(mri) = &ctx.case.mri else {
         return;
     };
-    let typical = mri
-        .lesions
-        .iter()
-        .any(|l| l.count != Some(0) && brain_typical_site(l.site));
+    let typical = brain_typical_lesion(mri);
     if mri.brain_normal == Some(true) && !typical {
         feature(
             ctx,
@@ -352,12 +353,7 @@ pub(super) fn relapsing(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
 
 /// PIC-020: Uhthoff phenomenon.
 pub(super) fn heat(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
-    if ctx
-        .case
-        .findings
-        .iter()
-        .any(|f| f.concept == "heat_sensitivity")
-    {
+    if has_finding(ctx, "heat_sensitivity") {
         feature(
             ctx,
             t,

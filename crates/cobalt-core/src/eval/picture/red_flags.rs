@@ -182,15 +182,8 @@ pub(super) fn atypical_syndromes(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
 
 /// PIC-024: a progressive symmetric myelopathy.
 pub(super) fn progressive_symmetric_myelopathy(ctx: &mut Ctx<'_, '_>, t: &mut Tally) {
-    let cord = || {
-        let bits = ctx.kb.group_bit("myelopathy_features") | ctx.kb.group_bit("limb_sensorimotor");
-        ctx.case
-            .findings
-            .iter()
-            .zip(&ctx.groups)
-            .filter(move |(_, g)| *g & bits != 0)
-            .map(|(f, _)| f)
-    };
+    let bits = ctx.kb.group_bit("myelopathy_features") | ctx.kb.group_bit("limb_sensorimotor");
+    let cord = || ctx.findings_with(bits);
     let progressing = ctx
         .findings_in("myelopathy_features")
         .any(|f| f.course == Some(Course::Progressive));
