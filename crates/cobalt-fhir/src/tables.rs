@@ -143,18 +143,38 @@ impl Code {
         })
     }
 
-    fn matches(&self, system: &System, code: &str) -> bool {
-        self.matches_normalised(system, &normalise(system, code))
-    }
-
-    /// [`Code::matches`] for a code already normalised for `system`.
-    fn matches_normalised(&self, system: &System, code: &str) -> bool {
-        if &self.system != system {
-            return false;
+    /// Whether a coding as read (its system parsed, its code as written) is this code. Compares
+    /// in place, as [`normalise`] would have it, without allocating: it runs for every coding
+    /// of every resource read.
+    fn matches(&self, system: &Read<'_>, code: &str) -> bool {
+        let code = code.trim();
+        match (&self.system, system) {
+            (System::Vocab(CodeSystem::Icd10), Read::Vocab(CodeSystem::Icd10)) => {
+                let mut read = code
+                    .bytes()
+                    .filter(|&b| b != b'.')
+                    .map(|b| b.to_ascii_uppercase());
+                self.code.bytes().all(|c| read.next() == Some(c))
+            }
+            (System::Vocab(a), Read::Vocab(b)) => a == b && code.eq_ignore_ascii_case(&self.code),
+            (System::Uri(a), Read::Uri(b)) => a == b && code == self.code,
+            _ => false,
         }
-        match system {
-            System::Vocab(CodeSystem::Icd10) => code.starts_with(&self.code),
-            _ => code == self.code,
+    }
+}
+
+/// A coding's system as read: one the vocabulary knows, or any other URI (trimmed), borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read<'a> {
+    Vocab(CodeSystem),
+    Uri(&'a str),
+}
+
+impl<'a> Read<'a> {
+    fn parse(s: &'a str) -> Read<'a> {
+        match CodeSystem::parse(s) {
+            Some(cs) => Read::Vocab(cs),
+            None => Read::Uri(s.trim()),
         }
     }
 }
@@ -179,16 +199,10 @@ pub struct CodeSet {
 impl CodeSet {
     /// Whether a coding (system as in FHIR, code) belongs to the set.
     pub fn contains(&self, system: &str, code: &str) -> bool {
-        // The coding is parsed and normalised once, not once for each code of the set.
-        let system = System::parse(system);
-        let code = normalise(&system, code);
-        self.codes
-            .iter()
-            .any(|c| c.matches_normalised(&system, &code))
-            && !self
-                .exclude
-                .iter()
-                .any(|c| c.matches_normalised(&system, &code))
+        // The system is parsed once, not once for each code of the set.
+        let system = Read::parse(system);
+        self.codes.iter().any(|c| c.matches(&system, code))
+            && !self.exclude.iter().any(|c| c.matches(&system, code))
     }
 }
 
@@ -237,7 +251,7 @@ impl Tables {
 
     /// The MS status an ICD-10 code names, if any.
     pub fn ms_status(&self, system: &str, code: &str) -> Option<&str> {
-        let system = System::parse(system);
+        let system = Read::parse(system);
         self.ms_status
             .iter()
             .find(|m| m.code.matches(&system, code))
@@ -420,5 +434,32 @@ mod tests {
         assert_eq!(t.ms_status(icd, "G35.B1"), Some("primary_progressive"));
         assert_eq!(t.ms_status(icd, "G35.D"), None);
         assert_eq!(t.ms_status(icd, "G35"), None);
+    }
+
+    proptest::proptest! {
+        /// Comparing in place agrees with normalising a copy, as codes were compared before.
+        #[test]
+        fn matching_in_place_agrees_with_normalising(
+            file in "[A-Za-z0-9.]{1,6}",
+            read in "[ ]?[A-Za-z0-9.]{0,8}[ ]?",
+            sys in proptest::sample::select(vec![
+                "http://hl7.org/fhir/sid/icd-10-cm", "http://loinc.org", " HTTP://SNOMED.INFO/SCT",
+                "urn:other", " urn:other ",
+            ]),
+            file_sys in proptest::sample::select(vec![
+                "http://hl7.org/fhir/sid/icd-10-cm", "http://loinc.org", "http://snomed.info/sct",
+                "urn:other",
+            ]),
+        ) {
+            let Some(code) = Code::parse(&format!("{file_sys}|{file}")) else { return Ok(()) };
+            let system = System::parse(sys);
+            let normalised = normalise(&system, &read);
+            let before = code.system == system
+                && match system {
+                    System::Vocab(CodeSystem::Icd10) => normalised.starts_with(&code.code),
+                    _ => normalised == code.code,
+                };
+            proptest::prop_assert_eq!(code.matches(&Read::parse(sys), &read), before);
+        }
     }
 }

@@ -66,8 +66,16 @@ pub(crate) fn partitions(
     Ok(())
 }
 
+/// Patients per unit of work: small enough that the threads finish together, large enough
+/// that taking one costs nothing.
+const CHUNK: usize = 64;
+
 /// Assesses a group of patients in patient-id order, with `ctx.threads` threads: each result
 /// goes to `out` as `id<TAB>record`, the counts to the summary, refused lines to `errors`.
+///
+/// The threads take chunks of patients in order as they become free, so that none waits for
+/// another; this thread counts and writes each chunk's results in chunk order while they go
+/// on, so that the output is the same whatever the number of threads.
 pub(crate) fn patients(
     ctx: &Context<'_>,
     patients: HashMap<Cow<'_, str>, Vec<Held<'_>>>,
@@ -78,69 +86,100 @@ pub(crate) fn patients(
     let mut list: Vec<(Cow<'_, str>, Vec<Held<'_>>)> = patients.into_iter().collect();
     list.sort_by(|a, b| a.0.cmp(&b.0));
     summary.patients_read += list.len() as u64;
-    while !list.is_empty() {
-        let take = list.len().min(4096);
-        let block: Vec<(Cow<'_, str>, Vec<Held<'_>>)> = list.drain(..take).collect();
-        let per = block.len().div_ceil(ctx.threads).max(1);
-        let mut groups: Vec<Vec<(Cow<'_, str>, Vec<Held<'_>>)>> = Vec::new();
-        let mut it = block.into_iter().peekable();
-        while it.peek().is_some() {
-            groups.push(it.by_ref().take(per).collect());
-        }
-        let results: Vec<Vec<(Cow<'_, str>, Outcome)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = groups
-                .into_iter()
-                .map(|group| {
-                    scope.spawn(move || {
-                        group
-                            .into_iter()
-                            .map(|(id, held)| {
-                                let o = assess_patient(ctx, &id, held);
-                                (id, o)
-                            })
-                            .collect::<Vec<_>>()
-                    })
+    let mut chunks = Vec::with_capacity(list.len().div_ceil(CHUNK));
+    let mut rest = list.into_iter().peekable();
+    while rest.peek().is_some() {
+        chunks.push(rest.by_ref().take(CHUNK).collect::<Vec<_>>());
+    }
+    let total = chunks.len();
+    let queue = std::sync::Mutex::new(chunks.into_iter().enumerate());
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<(Cow<'_, str>, Outcome)>)>();
+    std::thread::scope(|scope| -> Result<()> {
+        let workers: Vec<_> = (0..ctx.threads.max(1))
+            .map(|_| {
+                let (queue, tx) = (&queue, tx.clone());
+                scope.spawn(move || loop {
+                    let next = queue.lock().map(|mut q| q.next());
+                    let Ok(Some((k, chunk))) = next else { break };
+                    let done = chunk
+                        .into_iter()
+                        .map(|(id, held)| {
+                            let o = assess_patient(ctx, &id, held);
+                            (id, o)
+                        })
+                        .collect();
+                    if tx.send((k, done)).is_err() {
+                        break;
+                    }
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
-        for (id, o) in results.into_iter().flatten() {
-            errors.extend(o.errors);
-            match o.result {
-                Some(r) => {
-                    summary.patients_assessed += 1;
-                    *summary.by_b12_status.entry(r.status.into()).or_default() += 1;
-                    *summary.by_picture.entry(r.picture.into()).or_default() += 1;
-                    for c in &r.causes {
-                        *summary.by_cause.entry(c.clone()).or_default() += 1;
-                    }
-                    for f in &r.flags {
-                        *summary.by_flag.entry(f.to_string()).or_default() += 1;
-                    }
-                    if !r.flags.is_empty() {
-                        summary.patients_flagged += 1;
-                    }
-                    *summary
-                        .by_mcdonald_2017
-                        .entry(r.mcdonald[0].into())
-                        .or_default() += 1;
-                    *summary
-                        .by_mcdonald_2024
-                        .entry(r.mcdonald[1].into())
-                        .or_default() += 1;
-                    for k in &r.skipped {
-                        *summary
-                            .skipped_resources_by_kind
-                            .entry((*k).into())
-                            .or_default() += 1;
-                    }
-                    writeln!(out, "{id}\t{}", r.line)?;
+            })
+            .collect();
+        drop(tx);
+        // Chunks arrive in any order; each is written when all before it have been.
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut expected = 0;
+        let mut written = Ok(());
+        while expected < total {
+            let Ok((k, done)) = rx.recv() else { break };
+            waiting.insert(k, done);
+            while let Some(done) = waiting.remove(&expected) {
+                expected += 1;
+                if written.is_ok() {
+                    written = tally(done, summary, errors, out);
                 }
-                None => summary.patients_in_error += 1,
             }
+        }
+        drop(rx);
+        for w in workers {
+            let _ = w.join();
+        }
+        written
+    })
+}
+
+/// Counts a chunk's results in the summary and writes them, in order.
+fn tally(
+    done: Vec<(Cow<'_, str>, Outcome)>,
+    summary: &mut Summary,
+    errors: &mut Vec<ErrorRecord>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    for (id, o) in done {
+        errors.extend(o.errors);
+        match o.result {
+            Some(r) => {
+                summary.patients_assessed += 1;
+                *summary.by_b12_status.entry(r.status.into()).or_default() += 1;
+                *summary.by_picture.entry(r.picture.into()).or_default() += 1;
+                for c in &r.causes {
+                    *summary.by_cause.entry(c.clone()).or_default() += 1;
+                }
+                for f in &r.flags {
+                    *summary.by_flag.entry(f.to_string()).or_default() += 1;
+                }
+                if !r.flags.is_empty() {
+                    summary.patients_flagged += 1;
+                }
+                *summary
+                    .by_mcdonald_2017
+                    .entry(r.mcdonald[0].into())
+                    .or_default() += 1;
+                *summary
+                    .by_mcdonald_2024
+                    .entry(r.mcdonald[1].into())
+                    .or_default() += 1;
+                for k in &r.skipped {
+                    *summary
+                        .skipped_resources_by_kind
+                        .entry((*k).into())
+                        .or_default() += 1;
+                }
+                out.write_all(id.as_bytes())?;
+                out.write_all(b"\t")?;
+                out.write_all(r.line.as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+            None => summary.patients_in_error += 1,
         }
     }
     Ok(())

@@ -17,6 +17,7 @@
 use cobalt_core::vocab::CodeSystem;
 use cobalt_core::KnowledgeBase;
 use cobalt_fhir::tables::{tables, System};
+use memchr::arch::all::packedpair;
 use memchr::memmem;
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -37,12 +38,47 @@ const OBSERVATION_SETS: [&str; 4] = [
 /// The longest code value compared; a longer one is kept for the probe to judge.
 const MAX_CODE: usize = 64;
 
+/// Bits in the filter's quick test, a bitmap in front of the code set (8 KiB).
+const QUICK_BITS: usize = 1 << 16;
+
+/// How common each byte of `"code"` is in FHIR JSON, for the search's choice of which two
+/// bytes to look for. memchr's default ranking is drawn from prose and code, where `"` is fairly
+/// rare; in JSON it is the commonest byte, and choosing it makes every four-letter string a
+/// candidate. Ranked as common, the search keys on the rarer letters (`d`, then `c`).
+struct JsonRank;
+
+impl packedpair::HeuristicFrequencyRank for JsonRank {
+    fn rank(&self, byte: u8) -> u8 {
+        match byte {
+            b'"' | b':' | b',' | b'{' | b'}' | b'[' | b']' => 255,
+            b'e' => 240,
+            b'o' => 230,
+            b'c' => 200,
+            b'd' => 170,
+            _ => 128,
+        }
+    }
+}
+
 /// What the filter knows: the codes that can make an Observation matter.
 pub(crate) struct Filter<'kb> {
     kb: &'kb KnowledgeBase,
     /// Codes in upper case: whole for most systems, the three-character category for ICD-10.
     codes: CodeSet,
+    /// One bit for each code's [`quick`] hash: a value whose bit is clear is not in `codes`,
+    /// so most values never reach the set.
+    quick: Box<[u64]>,
     key: memmem::Finder<'static>,
+}
+
+/// A short hash of an upper-cased code (its length, first two and last two bytes) for the
+/// quick test.
+fn quick(code: &[u8]) -> usize {
+    let n = code.len();
+    let (a, b) = (code[0] as usize, code[n.min(2) - 1] as usize);
+    let (c, d) = (code[n - 1] as usize, code[n.saturating_sub(2)] as usize);
+    let h = (n ^ a << 3 ^ b << 7 ^ c << 11 ^ d << 14).wrapping_mul(0x9E37_79B9);
+    (h >> 8) & (QUICK_BITS - 1)
 }
 
 impl<'kb> Filter<'kb> {
@@ -72,10 +108,18 @@ impl<'kb> Filter<'kb> {
                 add(code.system == System::Vocab(CodeSystem::Icd10), &code.code);
             }
         }
+        let mut bits = vec![0u64; QUICK_BITS / 64].into_boxed_slice();
+        for c in &codes {
+            let q = quick(c);
+            bits[q / 64] |= 1 << (q % 64);
+        }
         Filter {
             kb,
             codes,
-            key: memmem::Finder::new(b"\"code\"").into_owned(),
+            quick: bits,
+            key: memmem::FinderBuilder::new()
+                .build_forward_with_ranker(JsonRank, b"\"code\"")
+                .into_owned(),
         }
     }
 
@@ -93,7 +137,7 @@ impl<'kb> Filter<'kb> {
     /// Whether an Observation line may hold a code cobalt reads. `false` means it cannot: no
     /// `"code"` value in it is such a code, and it has no escape that could hide one.
     pub(crate) fn observation_may_matter(&self, line: &[u8]) -> bool {
-        if memmem::find(line, b"\\u").is_some() {
+        if memchr::memchr_iter(b'\\', line).any(|i| line.get(i + 1) == Some(&b'u')) {
             return true;
         }
         let mut at = 0;
@@ -119,7 +163,14 @@ impl<'kb> Filter<'kb> {
         let up = &mut buf[..v.len()];
         up.copy_from_slice(v);
         up.make_ascii_uppercase();
-        self.codes.contains(&up[..]) || (up.len() > 3 && self.codes.contains(&up[..3]))
+        self.in_set(up) || (up.len() > 3 && self.in_set(&up[..3]))
+    }
+
+    /// Whether an upper-cased code is in the set: the quick test first, the set only when its
+    /// bit is set.
+    fn in_set(&self, code: &[u8]) -> bool {
+        let q = quick(code);
+        self.quick[q / 64] & (1 << (q % 64)) != 0 && self.codes.contains(code)
     }
 
     /// Whether a probed Observation is one the mapping reads: a coding that the vocabulary
@@ -226,4 +277,64 @@ pub(crate) fn shard_of(id: &str, n: usize) -> usize {
         h = h.wrapping_mul(0x100000001b3);
     }
     (h % n as u64) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(system: &str, code: &str, spaced: bool) -> Vec<u8> {
+        let l = format!(
+            r#"{{"resourceType":"Observation","category":[{{"coding":[{{"code":"vital-signs"}}]}}],"code":{{"coding":[{{"system":"{system}","code":"{code}"}}]}},"valueQuantity":{{"code":"mm[Hg]"}}}}"#
+        );
+        if spaced {
+            l.replace("\"code\":", "\"code\" :\n \t").into_bytes()
+        } else {
+            l.into_bytes()
+        }
+    }
+
+    /// Every code the mapping can read keeps its line, however it is spaced or cased: the
+    /// quick test in front of the set never turns one away.
+    #[test]
+    fn every_code_read_keeps_its_line() {
+        let kb = cobalt_kb::load().unwrap();
+        let f = Filter::new(&kb);
+        let mut n = 0;
+        for c in kb.vocab.concepts() {
+            for (sys, code) in &c.codes {
+                for spaced in [false, true] {
+                    for code in [code.to_string(), code.to_ascii_lowercase()] {
+                        let l = line(sys.as_str(), &code, spaced);
+                        assert!(
+                            f.observation_may_matter(&l),
+                            "{}",
+                            String::from_utf8_lossy(&l)
+                        );
+                        n += 1;
+                    }
+                }
+            }
+        }
+        for set in OBSERVATION_SETS {
+            for code in &tables().set(set).codes {
+                assert!(f.observation_may_matter(&line("x", &code.code, false)));
+            }
+        }
+        assert!(n > 100, "{n}");
+    }
+
+    #[test]
+    fn unrelated_lines_are_skipped_and_escapes_kept() {
+        let kb = cobalt_kb::load().unwrap();
+        let f = Filter::new(&kb);
+        for code in ["8480-6", "8462-4", "39156-5", "29463-7", "8867-4"] {
+            assert!(!f.observation_may_matter(&line("http://loinc.org", code, false)));
+            assert!(!f.observation_may_matter(&line("http://loinc.org", code, true)));
+        }
+        // An escape could spell a code: such a line is always read.
+        assert!(f.observation_may_matter(&line("http://loinc.org", "8480\\u002d6", false)));
+        // A backslash that starts no `\u` escape decides nothing by itself.
+        assert!(!f.observation_may_matter(&line("http:\\/\\/loinc.org", "8480-6", false)));
+    }
 }

@@ -529,11 +529,11 @@ pub fn assess(
         let mut rows = results
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())
-            .map(|l| {
-                let l = std::str::from_utf8(l).unwrap_or_default();
-                l.split_once('\t').map_or(l, |(_, body)| body).to_string()
-            });
-        write::rows(job.format, file, &mut || Ok(rows.next()))?;
+            .map(|l| memchr::memchr(b'\t', l).map_or(l, |t| &l[t + 1..]));
+        write::rows(job.format, file, &mut |body| {
+            body.clear();
+            Ok(rows.next().map(|r| body.extend_from_slice(r)).is_some())
+        })?;
         a.commit()?;
     }
     errors.sort();

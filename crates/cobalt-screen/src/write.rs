@@ -128,59 +128,74 @@ pub(crate) fn error_file(dest: PathBuf, errors: &[ErrorRecord]) -> Result<()> {
 /// patient-id order.
 pub(crate) fn merge(opts: &Options, spill: &Spill, a: &Atomic) -> Result<()> {
     let file = a.create()?;
-    let mut readers: Vec<std::io::Lines<BufReader<std::fs::File>>> = (0..spill.parts)
+    let mut readers: Vec<BufReader<std::fs::File>> = (0..spill.parts)
         .map(|p| {
             let path = spill.results(p);
             let f = std::fs::File::open(&path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            Ok(BufReader::with_capacity(256 << 10, f).lines())
+            Ok(BufReader::with_capacity(256 << 10, f))
         })
         .collect::<Result<_>>()?;
+    // Each reader's next record, in the heap with its reader's index. A record's buffer goes
+    // back to its reader for the one after it: nothing is allocated or checked per record (the
+    // files are cobalt's own, written this run).
+    let read = |r: &mut BufReader<std::fs::File>, mut buf: Vec<u8>| -> Result<Option<Vec<u8>>> {
+        buf.clear();
+        if r.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(None);
+        }
+        if buf.last() == Some(&b'\n') {
+            buf.pop();
+        }
+        Ok(Some(buf))
+    };
     let mut heap = std::collections::BinaryHeap::new();
     for (i, r) in readers.iter_mut().enumerate() {
-        if let Some(line) = r.next() {
-            heap.push(std::cmp::Reverse((line?, i)));
+        if let Some(line) = read(r, Vec::new())? {
+            heap.push(std::cmp::Reverse((line, i)));
         }
     }
-    let mut next = || -> Result<Option<String>> {
+    let mut spare = Vec::new();
+    let mut next = |body: &mut Vec<u8>| -> Result<bool> {
         let Some(std::cmp::Reverse((line, i))) = heap.pop() else {
-            return Ok(None);
+            return Ok(false);
         };
-        if let Some(n) = readers[i].next() {
-            heap.push(std::cmp::Reverse((n?, i)));
+        body.clear();
+        let at = memchr::memchr(b'\t', &line).map_or(0, |t| t + 1);
+        body.extend_from_slice(&line[at..]);
+        if let Some(n) = read(&mut readers[i], std::mem::replace(&mut spare, line))? {
+            heap.push(std::cmp::Reverse((n, i)));
         }
-        let body = match line.split_once('\t') {
-            Some((_, b)) => b.to_string(),
-            None => line,
-        };
-        Ok(Some(body))
+        Ok(true)
     };
     rows(opts.format, file, &mut next).with_context(|| a.writing())
 }
 
-/// Writes result records (`next` gives each one's text, in order) to `file` in `format`: the
-/// text itself for NDJSON and CSV (with the header), compact rows read back for Parquet.
+/// Writes result records (`next` puts each one's text in its buffer, in order, and says
+/// whether there was one) to `file` in `format`: the text itself for NDJSON and CSV (with the
+/// header), compact rows read back for Parquet.
 pub(crate) fn rows(
     format: Format,
     file: std::fs::File,
-    next: &mut dyn FnMut() -> Result<Option<String>>,
+    next: &mut dyn FnMut(&mut Vec<u8>) -> Result<bool>,
 ) -> Result<()> {
+    let mut body = Vec::new();
     match format {
         Format::Ndjson | Format::Csv => {
             let mut out = BufWriter::with_capacity(1 << 20, file);
             if format == Format::Csv {
                 writeln!(out, "{}", COLUMNS.join(","))?;
             }
-            while let Some(body) = next()? {
-                out.write_all(body.as_bytes())?;
+            while next(&mut body)? {
+                out.write_all(&body)?;
                 out.write_all(b"\n")?;
             }
             out.flush()?;
         }
         Format::Parquet => {
             let mut w = crate::parquet::Writer::new(file)?;
-            while let Some(body) = next()? {
-                let row: Row = serde_json::from_str(&body).context("a compact row")?;
+            while next(&mut body)? {
+                let row: Row = serde_json::from_slice(&body).context("a compact row")?;
                 w.push(row)?;
             }
             w.finish()?;
