@@ -3,6 +3,10 @@
 
 use std::path::Path;
 
+/// The allocator the `cobalt` binary and the service run with, so that the figures are theirs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }

@@ -134,6 +134,7 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
             continue;
         };
         let range = match (cut.deficient_below, cut.indeterminate_up_to) {
+            _ if !ctx.detail => String::new(),
             (Some(d), Some(i)) => format!(
                 "deficient below {d}, indeterminate {d}–{i}, deficiency unlikely above {i} {}",
                 cut.unit
@@ -193,6 +194,11 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
         if let (Some(qty), Some(low)) = (numeric(latest), latest.reference_low) {
             let below_lab = below(qty.value, qty.comparator, low);
             let msg = match (below_lab, class) {
+                // Without prose, the rule fires with an empty message.
+                (Some(true), Class::Indeterminate | Class::NotDeficient) if !ctx.detail => {
+                    Some(String::new())
+                }
+                (Some(false), Class::Deficient) if !ctx.detail => Some(String::new()),
                 (Some(true), Class::Indeterminate | Class::NotDeficient) => Some(format!(
                     "{} is below the reporting laboratory's lower limit ({}) although the {} profile classes it as {}.",
                     reported(latest), q(low, qty.unit), profile.id, verdict
@@ -207,7 +213,7 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
                 ctx.fire(
                     "LAB-008",
                     msg,
-                    Some("Cut-offs depend on the assay; ask the laboratory which thresholds apply to its method, or load its range with --thresholds.".into()),
+                    ctx.detail.then(|| "Cut-offs depend on the assay; ask the laboratory which thresholds apply to its method, or load its range with --thresholds.".into()),
                 );
             }
         }
@@ -371,7 +377,7 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
     // --- MMA --------------------------------------------------------------------------
     if let Some(l) = lab.latest("mma") {
         if let Some(qty) = numeric(l) {
-            let (raised, basis) = raised_marker(l, qty, "mma", profile, molar("mma"));
+            let (raised, basis) = raised_marker(l, qty, "mma", profile, molar("mma"), ctx.detail);
             out.mma = raised;
             if raised == Some(true) {
                 ctx.fire(
@@ -401,8 +407,14 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
         .any(|c| c.concept == "hypothyroidism");
     if let Some(l) = lab.latest("homocysteine") {
         if let Some(qty) = numeric(l) {
-            let (raised, basis) =
-                raised_marker(l, qty, "homocysteine", profile, molar("homocysteine"));
+            let (raised, basis) = raised_marker(
+                l,
+                qty,
+                "homocysteine",
+                profile,
+                molar("homocysteine"),
+                ctx.detail,
+            );
             out.hcy = raised;
             if raised == Some(true) {
                 ctx.fire(
@@ -531,18 +543,20 @@ pub(crate) fn interpret(ctx: &mut Ctx<'_, '_>, facts: &Facts) -> LabFacts {
 
 /// Whether a marker (MMA, homocysteine) is raised: against the reporting laboratory's upper
 /// limit when it gives one (ranges depend on the assay), else against the profile's fallback.
-/// Returns the answer and the limit it used, in words.
+/// Returns the answer and the limit it used, in words (with `detail`; empty without).
 fn raised_marker(
     l: &LabResult,
     qty: Quantity,
     test: &str,
     profile: &crate::kb::Profile,
     molar_mass: Option<f64>,
+    detail: bool,
 ) -> (Option<bool>, String) {
+    let words = |f: &dyn Fn() -> String| if detail { f() } else { String::new() };
     match l.reference_high {
         Some(hi) => (
             above(qty.value, qty.comparator, hi),
-            format!("the laboratory's upper limit {}", q(hi, qty.unit)),
+            words(&|| format!("the laboratory's upper limit {}", q(hi, qty.unit))),
         ),
         None => match profile
             .cutoffs(test)
@@ -552,10 +566,12 @@ fn raised_marker(
                 qty.to(u, molar_mass)
                     .ok()
                     .and_then(|v| above(v, qty.comparator, lim)),
-                format!(
-                    "{lim} {} ({} profile; no laboratory range given)",
-                    c.unit, profile.id
-                ),
+                words(&|| {
+                    format!(
+                        "{lim} {} ({} profile; no laboratory range given)",
+                        c.unit, profile.id
+                    )
+                }),
             ),
             None => (None, String::new()),
         },

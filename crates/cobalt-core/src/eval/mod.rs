@@ -395,8 +395,47 @@ fn b12_cutoffs(kb: &KnowledgeBase, profile: &Profile) -> Option<crate::assessmen
     })
 }
 
+/// The fired rules as findings in report order: by category (its position, computed at load),
+/// firing order within one. Keys are sorted rather than findings (an unstable sort of unique
+/// keys is stable and allocates nothing), and each finding is built once, in place.
+fn report_order<'kb>(kb: &'kb KnowledgeBase, fired: &mut [Fired<'kb>]) -> Vec<FindingOut<'kb>> {
+    let mut keyed: Vec<(usize, usize, &'kb crate::kb::Rule)> = fired
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| kb.rule(f.rule).map(|r| (r.category_order, i, r)))
+        .collect();
+    keyed.sort_unstable_by_key(|&(order, i, _)| (order, i));
+    keyed
+        .into_iter()
+        .map(|(order, i, rule)| FindingOut {
+            order,
+            rule: rule.id.as_str(),
+            title: rule.title.as_str(),
+            category: rule.category.as_str(),
+            message: std::mem::take(&mut fired[i].message),
+            suggestion: fired[i].suggestion.take(),
+            sources: rule.resolved.as_slice(),
+            unverified: rule.unverified.as_deref(),
+        })
+        .collect()
+}
+
+/// `YYYY-MM-DD`, written digit by digit (`format!` costs more than much of an evaluation
+/// without prose). Years outside 0..=9999 are written as `format!` would.
 fn format_date(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    let (y, m, day) = (d.year(), u8::from(d.month()), d.day());
+    if !(0..=9999).contains(&y) {
+        return format!("{y:04}-{m:02}-{day:02}");
+    }
+    let y = y as u32;
+    let digit = |n: u32| char::from(b'0' + (n % 10) as u8);
+    let mut s = String::with_capacity(10);
+    s.extend([digit(y / 1000), digit(y / 100), digit(y / 10), digit(y)]);
+    s.push('-');
+    s.extend([digit(u32::from(m) / 10), digit(u32::from(m))]);
+    s.push('-');
+    s.extend([digit(u32::from(day) / 10), digit(u32::from(day))]);
+    s
 }
 
 /// Evaluates one case. `as_of` is the day of the assessment (the case's own `as_of` when it has
@@ -461,26 +500,7 @@ pub fn evaluate_with<'kb>(
         referrals,
     };
 
-    let mut findings: Vec<FindingOut<'kb>> = ctx
-        .fired
-        .into_iter()
-        .filter_map(|f| {
-            let rule = kb.rule(f.rule)?;
-            let sources = rule.resolved.as_slice();
-            Some(FindingOut {
-                order: rule.category_order,
-                rule: rule.id.as_str(),
-                title: rule.title.as_str(),
-                category: rule.category.as_str(),
-                message: f.message,
-                suggestion: f.suggestion,
-                sources,
-                unverified: rule.unverified.as_deref(),
-            })
-        })
-        .collect();
-    // Report order: by category (its position, computed at load), firing order within one.
-    findings.sort_by_key(|f| f.order);
+    let findings = report_order(kb, &mut ctx.fired);
 
     Assessment {
         id: case.id.clone(),
@@ -502,5 +522,18 @@ pub fn evaluate_with<'kb>(
         unrecognised_codes: case.unrecognised.clone(),
         screening,
         kb: KbRef(kb),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    proptest::proptest! {
+        /// The date written by hand is the one `format!` writes.
+        #[test]
+        fn dates_are_written_as_format_writes_them(day in -1_930_999i32..=5_373_484) {
+            let d = time::Date::from_julian_day(day).unwrap();
+            let expected = format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+            proptest::prop_assert_eq!(super::format_date(d), expected);
+        }
     }
 }
