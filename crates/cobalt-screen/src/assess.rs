@@ -130,10 +130,18 @@ pub(crate) fn patients(
             }
         }
         drop(rx);
-        for w in workers {
-            let _ = w.join();
+        let panicked = workers
+            .into_iter()
+            .map(|w| w.join())
+            .filter(Result::is_err)
+            .count();
+        written?;
+        if panicked > 0 || expected < total {
+            // A thread stopped (it panicked) with patients unassessed: the run fails, and
+            // commits nothing, rather than leave them out of the results.
+            anyhow::bail!("assessing stopped early: {panicked} assessment thread(s) failed");
         }
-        written
+        Ok(())
     })
 }
 
@@ -374,7 +382,11 @@ fn result(
             let row = Row::new(id, case, &a, opts.as_of, refused, skipped.len() as u32);
             match f {
                 Format::Csv => row.csv(),
-                Format::Ndjson | Format::Parquet => serde_json::to_string(&row).unwrap_or_default(),
+                Format::Ndjson | Format::Parquet => {
+                    let mut line = String::with_capacity(768);
+                    crate::row_json::write(&row, &mut line);
+                    line
+                }
             }
         }
     };

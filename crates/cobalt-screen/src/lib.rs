@@ -38,6 +38,7 @@ pub mod parquet;
 mod partition;
 mod read;
 pub mod row;
+mod row_json;
 pub mod stage;
 mod write;
 
