@@ -299,25 +299,8 @@ impl<'a> Gathered<'a> {
         }
         for (i, entry) in b.entry.into_iter().flatten().enumerate() {
             let epath = join(path, &format!("entry[{i}]"));
-            if entry.request.as_ref().and_then(|r| r.method.as_deref()) == Some("DELETE") {
-                self.skipped.push(Skipped {
-                    path: epath,
-                    reason: "a DELETE request: no resource to read".into(),
-                });
-                continue;
-            }
-            match entry.resource {
-                Some(r) if r.get() != "null" => {
-                    if let Err(e) =
-                        self.resource(r.get(), &join(&epath, "resource"), entry.full_url)
-                    {
-                        return Some(Err(e));
-                    }
-                }
-                _ => self.skipped.push(Skipped {
-                    path: epath,
-                    reason: "the entry has no resource".into(),
-                }),
+            if let Err(e) = self.entry(epath, entry.request, entry.resource, entry.full_url) {
+                return Some(Err(e));
             }
         }
         Some(Ok(()))
@@ -376,24 +359,39 @@ impl<'a> Gathered<'a> {
             }
             let entry: Entry<'a> = crate::model::read(e.get(), &epath)?;
             let full_url = string(entry.full_url, &join(&epath, "fullUrl"))?;
-            if entry.request.as_ref().and_then(|r| r.method.as_deref()) == Some("DELETE") {
-                self.skipped.push(Skipped {
-                    path: epath,
-                    reason: "a DELETE request: no resource to read".into(),
-                });
-                continue;
-            }
-            match entry.resource {
-                Some(r) if r.get() != "null" => {
-                    self.resource(r.get(), &join(&epath, "resource"), full_url)?
-                }
-                _ => self.skipped.push(Skipped {
-                    path: epath,
-                    reason: "the entry has no resource".into(),
-                }),
-            }
+            self.entry(epath, entry.request, entry.resource, full_url)?;
         }
         Ok(())
+    }
+
+    /// One Bundle entry, however it was read: a DELETE or an entry without a resource is
+    /// skipped with its reason; otherwise its resource is gathered under `<entry>.resource`.
+    fn entry(
+        &mut self,
+        epath: String,
+        request: Option<Request<'a>>,
+        resource: Option<&'a RawValue>,
+        full_url: Option<Cow<'a, str>>,
+    ) -> Result<(), InputError> {
+        if request.as_ref().and_then(|r| r.method.as_deref()) == Some("DELETE") {
+            self.skipped.push(Skipped {
+                path: epath,
+                reason: "a DELETE request: no resource to read".into(),
+            });
+            return Ok(());
+        }
+        match resource {
+            Some(r) if r.get() != "null" => {
+                self.resource(r.get(), &join(&epath, "resource"), full_url)
+            }
+            _ => {
+                self.skipped.push(Skipped {
+                    path: epath,
+                    reason: "the entry has no resource".into(),
+                });
+                Ok(())
+            }
+        }
     }
 }
 
