@@ -352,7 +352,7 @@ fn record(w: &mut dyn Write, file: u32, line: u64, pid: &str, text: &str) -> std
 }
 
 /// The decimal digits of `n`, written at the end of `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+pub(crate) fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;

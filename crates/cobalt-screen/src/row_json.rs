@@ -101,21 +101,12 @@ impl Fields<'_> {
 
     fn number(&mut self, k: &str, n: Option<u32>) {
         self.key(k);
-        let Some(mut n) = n else {
+        let Some(n) = n else {
             self.out.push_str("null");
             return;
         };
-        let mut digits = [0u8; 10];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for &d in &digits[at..] {
+        let mut digits = [0u8; 20];
+        for &d in crate::partition::decimal(u64::from(n), &mut digits) {
             self.out.push(char::from(d));
         }
     }
