@@ -1,8 +1,10 @@
 //! Finding the resources in the input bytes: a Bundle's entries, an array's items, or one
-//! resource, each kept as its raw JSON text (borrowed from the input, never a tree) with the
-//! JSON path it came from and its resource type.
+//! resource, each with the JSON path it came from and its resource type. A resource is kept as
+//! its raw JSON text (borrowed from the input, never a tree), or, when its Bundle was read in
+//! one pass, as the typed fields cobalt reads from it ([`Typed`]), so that its text is not
+//! scanned twice.
 
-use crate::model::{join, message_of};
+use crate::model::{self, join, message_of};
 use crate::Skipped;
 use cobalt_core::InputError;
 use serde::Deserialize;
@@ -24,7 +26,101 @@ pub(crate) struct Item<'a> {
     pub path: String,
     pub full_url: Option<Cow<'a, str>>,
     pub kind: Cow<'a, str>,
-    pub raw: &'a str,
+    pub body: Body<'a>,
+}
+
+/// A resource's content: its text, read when it is used, or the fields cobalt reads, already
+/// typed.
+#[derive(Debug)]
+pub(crate) enum Body<'a> {
+    Raw(&'a str),
+    /// Boxed: a resource moves as a pointer, and a text item stays small.
+    Typed(Box<Typed<'a>>),
+}
+
+/// A resource read in the one pass over its Bundle: the model type its kind is read as (see
+/// `map`), with the `subject` of a kind whose model has none, kept as text and read only when
+/// the patient is looked for by subject.
+#[derive(Debug)]
+pub(crate) enum Typed<'a> {
+    Patient(model::Patient<'a>),
+    Observation(model::Observation<'a>),
+    Condition(model::Condition<'a>),
+    /// A MedicationStatement or a MedicationRequest.
+    MedicationUse(model::MedicationUse<'a>),
+    Procedure(model::Procedure<'a>),
+    Medication(model::Medication<'a>, Option<&'a RawValue>),
+    /// A resource type cobalt does not read.
+    Other(Option<&'a RawValue>),
+}
+
+/// A model type an [`Item`] is read as.
+pub(crate) trait Model<'a>: Deserialize<'a> + Clone {
+    /// The value when a resource was read typed as this model.
+    fn of<'t>(t: &'t Typed<'a>) -> Option<&'t Self>;
+}
+
+macro_rules! model_of {
+    ($t:ident, $v:ident) => {
+        impl<'a> Model<'a> for model::$t<'a> {
+            fn of<'t>(t: &'t Typed<'a>) -> Option<&'t Self> {
+                match t {
+                    Typed::$v(v, ..) => Some(v),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+model_of!(Patient, Patient);
+model_of!(Observation, Observation);
+model_of!(Condition, Condition);
+model_of!(MedicationUse, MedicationUse);
+model_of!(Procedure, Procedure);
+model_of!(Medication, Medication);
+
+/// The one field every resource is looked at for when the input has no Patient.
+#[derive(Deserialize)]
+struct Subject<'a> {
+    #[serde(borrow, default)]
+    subject: Option<model::Reference<'a>>,
+}
+
+impl<'a> Item<'a> {
+    /// The resource read as `T`, the model its kind is read as: borrowed when its Bundle was
+    /// read in one pass, else read from its text now (an error names the path of the problem).
+    pub(crate) fn read<T: Model<'a>>(&self) -> Result<Cow<'_, T>, InputError> {
+        match &self.body {
+            Body::Raw(raw) => model::read(raw, &self.path).map(Cow::Owned),
+            Body::Typed(t) => T::of(t).map(Cow::Borrowed).ok_or_else(|| {
+                // Not reached: each kind is read as one model, the one it was typed as.
+                InputError::new(
+                    shown(&self.path),
+                    format!("a {} read as another resource type", self.kind),
+                )
+            }),
+        }
+    }
+
+    /// The resource's `subject`, whatever its type.
+    pub(crate) fn subject(&self) -> Result<Option<model::Reference<'a>>, InputError> {
+        let raw = match &self.body {
+            Body::Raw(raw) => return Ok(model::read::<Subject<'a>>(raw, &self.path)?.subject),
+            Body::Typed(t) => match &**t {
+                Typed::Observation(o) => return Ok(o.subject.clone()),
+                Typed::Condition(c) => return Ok(c.subject.clone()),
+                Typed::MedicationUse(u) => return Ok(u.subject.clone()),
+                Typed::Procedure(p) => return Ok(p.subject.clone()),
+                // Not asked: the subject is looked for only when the input has no Patient.
+                Typed::Patient(_) => return Ok(None),
+                Typed::Medication(_, s) | Typed::Other(s) => *s,
+            },
+        };
+        match raw {
+            Some(r) => model::read(r.get(), &join(&self.path, "subject")),
+            None => Ok(None),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -86,7 +182,7 @@ struct OnePass<'a> {
 /// step-by-step reading refuses), each field at most once.
 struct OnePassEntry<'a> {
     full_url: Option<Cow<'a, str>>,
-    resource: Option<&'a RawValue>,
+    resource: Option<OnePassResource<'a>>,
     request: Option<Request<'a>>,
 }
 
@@ -142,6 +238,86 @@ impl<'de: 'a, 'a> Deserialize<'de> for OnePassEntry<'a> {
     }
 }
 
+/// An entry's resource read typed in the one pass: its `resourceType` must come first (as
+/// most writers put it), so that the rest of the object is read straight into the model its
+/// type is read as. Any other resource (`resourceType` later or not a non-empty string, a
+/// Bundle inside the Bundle, a field of the wrong type) is an error here, and the Bundle is then
+/// read step by step.
+struct OnePassResource<'a> {
+    kind: Cow<'a, str>,
+    typed: Box<Typed<'a>>,
+}
+
+/// A Medication, with the `subject` every resource is looked at for.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MedicationPass<'a> {
+    #[serde(borrow)]
+    id: Option<model::Str<'a>>,
+    #[serde(borrow)]
+    code: Option<model::CodeableConcept<'a>>,
+    #[serde(borrow)]
+    subject: Option<&'a RawValue>,
+}
+
+/// A resource type cobalt does not read: only its `subject`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OtherPass<'a> {
+    #[serde(borrow)]
+    subject: Option<&'a RawValue>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for OnePassResource<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Fields<'a> {
+            type Value = OnePassResource<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a FHIR resource (a JSON object) with resourceType first")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Self::Value, M::Error> {
+                use serde::de::Error;
+                let first = m.next_key::<Cow<'de, str>>()?;
+                if first.as_deref() != Some("resourceType") {
+                    return Err(M::Error::custom("resourceType is not the first key"));
+                }
+                let kind: Cow<'de, str> = m.next_value()?;
+                let rest = serde::de::value::MapAccessDeserializer::new(m);
+                let typed = match kind.as_ref() {
+                    "" | "Bundle" => {
+                        return Err(M::Error::custom("not a resource read in one pass"))
+                    }
+                    "Patient" => Typed::Patient(Deserialize::deserialize(rest)?),
+                    "Observation" => Typed::Observation(Deserialize::deserialize(rest)?),
+                    "Condition" => Typed::Condition(Deserialize::deserialize(rest)?),
+                    "MedicationStatement" | "MedicationRequest" => {
+                        Typed::MedicationUse(Deserialize::deserialize(rest)?)
+                    }
+                    "Procedure" => Typed::Procedure(Deserialize::deserialize(rest)?),
+                    "Medication" => {
+                        let p = MedicationPass::deserialize(rest)?;
+                        let med = model::Medication {
+                            id: p.id,
+                            code: p.code,
+                        };
+                        Typed::Medication(med, p.subject)
+                    }
+                    _ => Typed::Other(OtherPass::deserialize(rest)?.subject),
+                };
+                Ok(OnePassResource {
+                    kind,
+                    typed: Box::new(typed),
+                })
+            }
+        }
+        d.deserialize_map(Fields(std::marker::PhantomData))
+    }
+}
+
 #[derive(Deserialize)]
 struct Entry<'a> {
     #[serde(rename = "fullUrl", borrow, default)]
@@ -150,6 +326,12 @@ struct Entry<'a> {
     resource: Option<&'a RawValue>,
     #[serde(borrow, default)]
     request: Option<Request<'a>>,
+}
+
+/// An entry's resource, as its Bundle was read.
+enum Resource<'a> {
+    Raw(&'a str),
+    Typed(OnePassResource<'a>),
 }
 
 #[derive(Deserialize)]
@@ -262,7 +444,7 @@ impl<'a> Gathered<'a> {
             path: path.to_string(),
             full_url,
             kind,
-            raw,
+            body: Body::Raw(raw),
         });
         Ok(())
     }
@@ -299,7 +481,8 @@ impl<'a> Gathered<'a> {
         }
         for (i, entry) in b.entry.into_iter().flatten().enumerate() {
             let epath = join(path, &format!("entry[{i}]"));
-            if let Err(e) = self.entry(epath, entry.request, entry.resource, entry.full_url) {
+            let resource = entry.resource.map(Resource::Typed);
+            if let Err(e) = self.entry(epath, entry.request, resource, entry.full_url) {
                 return Some(Err(e));
             }
         }
@@ -359,7 +542,11 @@ impl<'a> Gathered<'a> {
             }
             let entry: Entry<'a> = crate::model::read(e.get(), &epath)?;
             let full_url = string(entry.full_url, &join(&epath, "fullUrl"))?;
-            self.entry(epath, entry.request, entry.resource, full_url)?;
+            let resource = entry
+                .resource
+                .filter(|r| r.get() != "null")
+                .map(|r| Resource::Raw(r.get()));
+            self.entry(epath, entry.request, resource, full_url)?;
         }
         Ok(())
     }
@@ -370,7 +557,7 @@ impl<'a> Gathered<'a> {
         &mut self,
         epath: String,
         request: Option<Request<'a>>,
-        resource: Option<&'a RawValue>,
+        resource: Option<Resource<'a>>,
         full_url: Option<Cow<'a, str>>,
     ) -> Result<(), InputError> {
         if request.as_ref().and_then(|r| r.method.as_deref()) == Some("DELETE") {
@@ -381,10 +568,17 @@ impl<'a> Gathered<'a> {
             return Ok(());
         }
         match resource {
-            Some(r) if r.get() != "null" => {
-                self.resource(r.get(), &join(&epath, "resource"), full_url)
+            Some(Resource::Raw(r)) => self.resource(r, &join(&epath, "resource"), full_url),
+            Some(Resource::Typed(r)) => {
+                self.items.push(Item {
+                    path: join(&epath, "resource"),
+                    full_url,
+                    kind: r.kind,
+                    body: Body::Typed(r.typed),
+                });
+                Ok(())
             }
-            _ => {
+            None => {
                 self.skipped.push(Skipped {
                     path: epath,
                     reason: "the entry has no resource".into(),
@@ -437,21 +631,87 @@ fn resource_type<'a>(raw: &'a str, path: &str) -> Result<Cow<'a, str>, InputErro
 mod tests {
     use super::*;
 
-    /// What a reading gathered, to compare two readings.
+    /// What a reading gathered, to compare two readings: a resource kept as text is shown as
+    /// the model its type is read as.
     fn shown(g: &Gathered<'_>, r: &Result<(), InputError>) -> String {
-        format!("{:?} {:?} {:?} {r:?}", g.items, g.skipped, g.bundle_id)
+        let items: Vec<String> = g
+            .items
+            .iter()
+            .map(|i| {
+                let body = match &i.body {
+                    Body::Typed(t) => format!("{t:?}"),
+                    Body::Raw(raw) => match serde_json::from_str::<OnePassResource>(raw) {
+                        Ok(r) => format!("{:?}", r.typed),
+                        Err(_) => format!("text {raw}"),
+                    },
+                };
+                format!("{} {:?} {} {body}", i.path, i.full_url, i.kind)
+            })
+            .collect();
+        format!("{items:?} {:?} {:?} {r:?}", g.skipped, g.bundle_id)
+    }
+
+    /// Every fixture maps to the same case whether its Bundle was read in one pass (resources
+    /// typed as they are read) or step by step (resources kept as text, read when mapped).
+    #[test]
+    fn typed_and_text_resources_map_alike() {
+        let kb = cobalt_kb::load().unwrap();
+        let as_of = time::macros::date!(2026 - 01 - 01);
+        let (mut typed, mut mapped) = (0, 0);
+        for text in texts() {
+            let mut fast = Gathered::default();
+            let Some(Ok(())) = fast.bundle_at_once(&text, "") else {
+                continue;
+            };
+            typed += fast
+                .items
+                .iter()
+                .filter(|i| matches!(i.body, Body::Typed(_)))
+                .count();
+            let mut careful = Gathered::default();
+            careful.bundle_step_by_step(&text, "").unwrap();
+            assert!(careful.items.iter().all(|i| matches!(i.body, Body::Raw(_))));
+            let first = crate::map::run(fast_copy(&text), as_of, &kb, None);
+            let id = first.as_ref().ok().and_then(|m| m.patient_id.clone());
+            for patient in [None, Some("no-such-patient"), id.as_deref()] {
+                let a = crate::map::run(fast_copy(&text), as_of, &kb, patient);
+                let b = crate::map::run(careful_copy(&text), as_of, &kb, patient);
+                mapped += usize::from(a.is_ok());
+                assert_eq!(format!("{a:?}"), format!("{b:?}"), "{text}");
+            }
+        }
+        assert!(typed >= 50 && mapped >= 40, "{typed} {mapped}");
+    }
+
+    fn fast_copy(text: &str) -> Gathered<'_> {
+        let mut g = Gathered::default();
+        g.bundle_at_once(text, "").unwrap().unwrap();
+        g
+    }
+
+    fn careful_copy(text: &str) -> Gathered<'_> {
+        let mut g = Gathered::default();
+        g.bundle_step_by_step(text, "").unwrap();
+        g
     }
 
     /// The one-pass reading of a Bundle gathers exactly what the step-by-step reading does,
     /// whenever it takes the Bundle at all; every other Bundle is left to the careful reading.
-    #[test]
-    fn one_pass_agrees_with_step_by_step() {
+    /// The fixtures and crafted Bundles: entries of every shape, resources without a Patient
+    /// (the patient then comes from a subject, of any resource type), `resourceType` not first.
+    fn texts() -> Vec<String> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
         let mut texts: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
             .collect();
         let entry = r#"{"resource":{"resourceType":"Observation","id":"o"}}"#;
+        let b12 = r#"{"resource":{"resourceType":"Observation","id":"b","status":"final","code":{"coding":[{"system":"http://loinc.org","code":"2132-9"}]},"subject":{"reference":"Patient/p2"},"effectiveDateTime":"2025-01-01","valueQuantity":{"value":150,"unit":"pg/mL","system":"http://unitsofmeasure.org","code":"pg/mL"}}}"#;
+        let med = r#"{"resource":{"resourceType":"Medication","id":"m","subject":{"reference":"Patient/p1"},"code":{"text":"x"}}}"#;
+        let enc =
+            r#"{"resource":{"resourceType":"Encounter","subject":{"reference":"Patient/p3"}}}"#;
+        let late = r#"{"resource":{"id":"l","resourceType":"Observation","subject":{"reference":"Patient/p2"}}}"#;
+        let bad_subject = r#"{"resource":{"resourceType":"Encounter","subject":{"reference":5}}}"#;
         for entries in [
             format!("[{entry},{{\"request\":{{\"method\":\"DELETE\"}}}},{{\"resource\":null}}]"),
             format!("[{entry},[\"x\",{{\"resourceType\":\"Patient\"}}]]"),
@@ -459,6 +719,12 @@ mod tests {
             format!("[{entry},{{\"fullUrl\":7,\"resource\":{{\"resourceType\":\"Patient\"}}}}]"),
             format!("[{{\"resource\":{{\"resourceType\":\"Bundle\",\"type\":\"collection\",\"entry\":[{entry}]}}}}]"),
             format!("[{{\"resource\":[1]}},{entry}]"),
+            format!("[{med},{b12}]"),
+            format!("[{enc},{b12},{med}]"),
+            format!("[{entry},{b12}]"),
+            format!("[{late},{b12}]"),
+            format!("[{bad_subject},{b12}]"),
+            format!("[{b12},{bad_subject}]"),
             "null".to_string(),
             "{}".to_string(),
         ] {
@@ -468,6 +734,12 @@ mod tests {
                 ));
             }
         }
+        texts
+    }
+
+    #[test]
+    fn one_pass_agrees_with_step_by_step() {
+        let texts = texts();
         let mut taken = 0;
         for text in &texts {
             if resource_type(text, "").ok().as_deref() != Some("Bundle") {

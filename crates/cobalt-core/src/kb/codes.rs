@@ -63,13 +63,40 @@ impl KnowledgeBase {
     /// text (a combination with folic acid is B12 replacement), then the earliest name.
     pub fn medicine_by_name(&self, text: &str) -> Option<&crate::vocab::Concept> {
         let t = normalise_name(text);
+        let names = match &self.index.medicine_names {
+            Some(ac) if ac.patterns_len() == self.medicine_names.len() => ac,
+            // Names changed after load: read them one by one.
+            _ => return self.medicine_by_name_scan(&t),
+        };
+        // The least (not a B12 product, position, name's order) over every occurrence of every
+        // name: each name's first occurrence is its least position.
+        let mut best: Option<(bool, usize, usize)> = None;
+        for m in names.find_overlapping_iter(t.as_str()) {
+            let n = &self.medicine_names[m.pattern().as_usize()];
+            let key = (
+                !self.is_b12_product(&n.concept),
+                m.start(),
+                m.pattern().as_usize(),
+            );
+            if best.is_none_or(|b| key < b) {
+                best = Some(key);
+            }
+        }
+        best.and_then(|(_, _, i)| self.vocab.get(&self.medicine_names[i].concept))
+    }
+
+    fn is_b12_product(&self, concept: &str) -> bool {
+        self.vocab
+            .get(concept)
+            .is_some_and(|c| c.kind == Kind::B12Product)
+    }
+
+    /// [`KnowledgeBase::medicine_by_name`] name by name, on a normalised text.
+    fn medicine_by_name_scan(&self, t: &str) -> Option<&crate::vocab::Concept> {
         let mut best: Option<(bool, usize, &str)> = None;
         for n in &self.medicine_names {
             if let Some(at) = t.find(&n.name) {
-                let b12 = self
-                    .vocab
-                    .get(&n.concept)
-                    .is_some_and(|c| c.kind == Kind::B12Product);
+                let b12 = self.is_b12_product(&n.concept);
                 let better = match best {
                     None => true,
                     Some((bb, bat, _)) => (b12 && !bb) || (b12 == bb && at < bat),

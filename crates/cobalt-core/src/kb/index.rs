@@ -63,6 +63,9 @@ pub struct Index {
     /// The values of [`crate::eval::BUILTIN_PARAMS`], in its order (NaN where missing, which
     /// the linter reports).
     pub params: Vec<f64>,
+    /// The medicine names (`KnowledgeBase::medicine_names`, normalised, in their order) as one
+    /// automaton, so that a text is read once however many names there are.
+    pub medicine_names: Option<aho_corasick::AhoCorasick>,
 }
 
 impl Index {
@@ -87,10 +90,17 @@ impl Index {
                     .unwrap_or(f64::NAN)
             })
             .collect();
+        // Standard semantics: every occurrence of every name can be reported (overlapping),
+        // so that the rule of `medicine_by_name` (a B12 product first, then the earliest) holds.
+        let medicine_names = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(kb.medicine_names.iter().map(|n| n.name.as_str()))
+            .ok();
         Index {
             group_bits,
             concept_groups,
             params,
+            medicine_names,
         }
     }
 }

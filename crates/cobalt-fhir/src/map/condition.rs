@@ -22,7 +22,7 @@ fn ms_course(s: &str) -> Option<MsStatus> {
 
 impl Mapper<'_, '_> {
     pub(super) fn condition(&mut self, i: &Item<'_>) -> Result<(), InputError> {
-        let c: model::Condition<'_> = model::read(i.raw, &i.path)?;
+        let c = i.read::<model::Condition>()?;
         let verification = c.verificationStatus.clone().unwrap_or_default();
         let vpairs = verification.pairs();
         if self.t.any("condition_verification_excluded", &vpairs) {

@@ -11,7 +11,7 @@ use cobalt_core::InputError;
 
 impl<'k, 'a> Mapper<'k, 'a> {
     pub(super) fn medication_use(&mut self, i: &Item<'a>, request: bool) -> Result<(), InputError> {
-        let u: model::MedicationUse<'a> = model::read(i.raw, &i.path)?;
+        let u = i.read::<model::MedicationUse>()?;
         let (status_set, status_system) = if request {
             (
                 "medication_request_status_counts",

@@ -12,7 +12,7 @@ mod procedure;
 
 use crate::dates;
 use crate::gather::{shown, Gathered, Item};
-use crate::model::{self, CodeableConcept, Quantity, Reference};
+use crate::model::{self, CodeableConcept, Quantity};
 use crate::tables::{tables, Tables};
 use crate::{Mapped, Skipped};
 use admit::{Attribution, PatientKey};
@@ -90,7 +90,7 @@ fn map_items<'k, 'a>(
             full_url: None,
         };
         for i in g.items.iter().filter(|i| i.kind == "Patient") {
-            let p: model::Patient<'_> = model::read(i.raw, &i.path)?;
+            let p = i.read::<model::Patient>()?;
             if p.id.as_deref() != Some(id) {
                 return Err(InputError::new(
                     model::join(&i.path, "id"),
@@ -105,15 +105,14 @@ fn map_items<'k, 'a>(
             }
         }
     } else if let Some(p) = g.items.iter().find(|i| i.kind == "Patient") {
-        let patient: model::Patient<'_> = model::read(p.raw, &p.path)?;
+        let patient = p.read::<model::Patient>()?;
         m.key = PatientKey {
-            id: patient.id.map(|s| s.into_owned()),
+            id: patient.id.as_deref().map(str::to_string),
             full_url: p.full_url.as_deref().map(str::to_string),
         };
     } else {
         for i in &g.items {
-            let s: Subject<'_> = model::read(i.raw, &i.path)?;
-            if let Some(r) = s.subject.and_then(|s| s.reference) {
+            if let Some(r) = i.subject()?.and_then(|s| s.reference) {
                 m.key = PatientKey {
                     id: crate::reference::patient_id(&r).map(str::to_string),
                     full_url: Some(r.into_owned()),
@@ -124,7 +123,7 @@ fn map_items<'k, 'a>(
     }
     // Medications, for references from MedicationStatement and MedicationRequest.
     for i in g.items.iter().filter(|i| i.kind == "Medication") {
-        let med: model::Medication<'_> = model::read(i.raw, &i.path)?;
+        let med = i.read::<model::Medication>()?;
         if let Some(reason) = m.first_seen("Medication", med.id.as_deref(), &i.path) {
             // A repeat is not read again: a reference by its own fullUrl names the first copy.
             let first = med
@@ -144,7 +143,7 @@ fn map_items<'k, 'a>(
         if let Some(u) = &i.full_url {
             keys.push(u.to_string());
         }
-        let code = med.code.unwrap_or_default();
+        let code = med.code.clone().unwrap_or_default();
         for k in keys {
             m.medications
                 .entry(k)
@@ -156,7 +155,7 @@ fn map_items<'k, 'a>(
         match i.kind.as_ref() {
             "Patient" => {
                 if first_patient_done {
-                    let p: model::Patient<'_> = model::read(i.raw, &i.path)?;
+                    let p = i.read::<model::Patient>()?;
                     let id = p.id.as_deref();
                     if id.is_some() && id == m.key.id.as_deref() {
                         // The patient again: a repeat of the first, skipped as a duplicate.
@@ -201,13 +200,6 @@ fn map_items<'k, 'a>(
         }
     }
     Ok(m)
-}
-
-/// The subject of any resource, to find the patient when there is no Patient resource.
-#[derive(serde::Deserialize)]
-struct Subject<'a> {
-    #[serde(borrow, default)]
-    subject: Option<Reference<'a>>,
 }
 
 /// How a lab's value reads.

@@ -12,7 +12,7 @@ use time::Date;
 
 impl Mapper<'_, '_> {
     pub(super) fn observation(&mut self, i: &Item<'_>) -> Result<(), InputError> {
-        let o: model::Observation<'_> = model::read(i.raw, &i.path)?;
+        let o = i.read::<model::Observation>()?;
         if let Some(s) = &o.status {
             if self
                 .t

@@ -9,7 +9,7 @@ use cobalt_core::InputError;
 
 impl Mapper<'_, '_> {
     pub(super) fn patient_resource(&mut self, i: &Item<'_>) -> Result<(), InputError> {
-        let p: model::Patient<'_> = model::read(i.raw, &i.path)?;
+        let p = i.read::<model::Patient>()?;
         if let Some(b) = &p.birthDate {
             let bpath = at(i, "birthDate");
             let birth = dates::parse(&bpath, b)?;

@@ -10,7 +10,7 @@ use cobalt_core::InputError;
 
 impl Mapper<'_, '_> {
     pub(super) fn procedure(&mut self, i: &Item<'_>) -> Result<(), InputError> {
-        let pr: model::Procedure<'_> = model::read(i.raw, &i.path)?;
+        let pr = i.read::<model::Procedure>()?;
         let status = pr.status.as_deref().unwrap_or_default();
         if !self
             .t
