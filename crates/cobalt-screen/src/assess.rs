@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 
 /// What every assessment of a run shares.
+#[derive(Clone, Copy)]
 pub(crate) struct Context<'a> {
     pub kb: &'a cobalt_core::KnowledgeBase,
     pub profile: &'a cobalt_core::Profile,
@@ -22,48 +23,96 @@ pub(crate) struct Context<'a> {
     pub threads: usize,
 }
 
-/// Assesses every partition in turn; each partition's results go to its result file, sorted by
-/// patient id, the counts to the summary and its error records to `sink`.
+/// Assesses every partition, `ctx.threads` at a time: each thread takes the next partition
+/// not yet taken and does all of its work (reading its records, grouping them by patient,
+/// assessing each patient, writing its results sorted by patient id to its result file), so
+/// that no thread waits for another between partitions. The counts go to the summary and the
+/// error records to `sink` (which sorts them), so the outputs do not depend on which thread
+/// took which partition. Memory holds one partition per thread.
 pub(crate) fn partitions(
     ctx: &Context<'_>,
     spill: &Spill,
     summary: &mut Summary,
     sink: &Errors,
 ) -> Result<()> {
-    for p in 0..spill.parts {
-        let path = spill.lines(p);
-        let reading = || format!("reading {}", path.display());
-        // The partition's records are read at once and kept as they are: each patient's lines
-        // borrow from this text (no copy per line).
-        let data = std::fs::read_to_string(&path).with_context(reading)?;
-        let mut patients: HashMap<Cow<'_, str>, Vec<Held<'_>>> = HashMap::new();
-        for record in data.split('\n').filter(|r| !r.is_empty()) {
-            let mut f = record.splitn(4, '\t');
-            let (Some(file), Some(line), Some(pid), Some(text)) =
-                (f.next(), f.next(), f.next(), f.next())
-            else {
-                continue;
-            };
-            let (Ok(file), Ok(line)) = (file.parse::<u32>(), line.parse::<u64>()) else {
-                continue;
-            };
-            patients.entry(Cow::Borrowed(pid)).or_default().push(Held {
-                file,
-                line,
-                text: Cow::Borrowed(text),
-            });
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let one = Context { threads: 1, ..*ctx };
+    let workers = ctx.threads.clamp(1, spill.parts.max(1));
+    let outcomes: Vec<std::thread::Result<Result<Summary>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let (next, stop, one) = (&next, &stop, &one);
+                scope.spawn(move || -> Result<Summary> {
+                    let mut counts = Summary::default();
+                    while !stop.load(Ordering::Relaxed) {
+                        let p = next.fetch_add(1, Ordering::Relaxed);
+                        if p >= spill.parts {
+                            break;
+                        }
+                        if let Err(e) = partition(one, spill, p, &mut counts, sink) {
+                            stop.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    }
+                    Ok(counts)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    for o in outcomes {
+        match o {
+            Ok(Ok(counts)) => summary.add_assessed(&counts),
+            Ok(Err(e)) => return Err(e),
+            // A thread stopped (it panicked) with patients unassessed: the run fails, and
+            // commits nothing, rather than leave them out of the results.
+            Err(_) => anyhow::bail!("assessing stopped early: an assessment thread failed"),
         }
-        std::fs::remove_file(&path).ok();
-        let dest = spill.results(p);
-        let writing = || format!("writing {}", dest.display());
-        let f = std::fs::File::create(&dest).with_context(writing)?;
-        let mut out = BufWriter::with_capacity(1 << 20, f);
-        let mut errors = Vec::new();
-        self::patients(ctx, patients, summary, &mut errors, &mut out).with_context(writing)?;
-        out.flush().with_context(writing)?;
-        sink.extend(&mut errors).context("writing error records")?;
     }
     Ok(())
+}
+
+/// One partition: its records read at once and kept as they are (each patient's lines borrow
+/// from this text, no copy per line), its patients assessed in patient-id order, the results
+/// written to the partition's result file.
+fn partition(
+    ctx: &Context<'_>,
+    spill: &Spill,
+    p: usize,
+    counts: &mut Summary,
+    sink: &Errors,
+) -> Result<()> {
+    let path = spill.lines(p);
+    let reading = || format!("reading {}", path.display());
+    let data = std::fs::read_to_string(&path).with_context(reading)?;
+    let mut patients: HashMap<Cow<'_, str>, Vec<Held<'_>>> = HashMap::new();
+    for record in data.split('\n').filter(|r| !r.is_empty()) {
+        let mut f = record.splitn(4, '\t');
+        let (Some(file), Some(line), Some(pid), Some(text)) =
+            (f.next(), f.next(), f.next(), f.next())
+        else {
+            continue;
+        };
+        let (Ok(file), Ok(line)) = (file.parse::<u32>(), line.parse::<u64>()) else {
+            continue;
+        };
+        patients.entry(Cow::Borrowed(pid)).or_default().push(Held {
+            file,
+            line,
+            text: Cow::Borrowed(text),
+        });
+    }
+    std::fs::remove_file(&path).ok();
+    let dest = spill.results(p);
+    let writing = || format!("writing {}", dest.display());
+    let f = std::fs::File::create(&dest).with_context(writing)?;
+    let mut out = BufWriter::with_capacity(1 << 20, f);
+    let mut errors = Vec::new();
+    self::patients(ctx, patients, counts, &mut errors, &mut out).with_context(writing)?;
+    out.flush().with_context(writing)?;
+    sink.extend(&mut errors).context("writing error records")
 }
 
 /// Patients per unit of work: small enough that the threads finish together, large enough
@@ -90,6 +139,20 @@ pub(crate) fn patients(
     let mut rest = list.into_iter().peekable();
     while rest.peek().is_some() {
         chunks.push(rest.by_ref().take(CHUNK).collect::<Vec<_>>());
+    }
+    if ctx.threads <= 1 {
+        // One thread: this one, chunk by chunk.
+        for chunk in chunks {
+            let done = chunk
+                .into_iter()
+                .map(|(id, held)| {
+                    let o = assess_patient(ctx, &id, held);
+                    (id, o)
+                })
+                .collect();
+            tally(done, summary, errors, out)?;
+        }
+        return Ok(());
     }
     let total = chunks.len();
     let queue = std::sync::Mutex::new(chunks.into_iter().enumerate());

@@ -304,6 +304,45 @@ impl Summary {
         self.add(&t);
     }
 
+    /// Adds the patient counts of another summary (an assessment thread's): everything
+    /// [`assess::patients`] counts.
+    pub(crate) fn add_assessed(&mut self, o: &Summary) {
+        let Summary {
+            patients_read,
+            patients_assessed,
+            patients_in_error,
+            by_b12_status,
+            by_picture,
+            by_cause,
+            by_flag,
+            patients_flagged,
+            by_mcdonald_2017,
+            by_mcdonald_2024,
+            skipped_resources_by_kind,
+            ..
+        } = o;
+        self.patients_read += patients_read;
+        self.patients_assessed += patients_assessed;
+        self.patients_in_error += patients_in_error;
+        self.patients_flagged += patients_flagged;
+        for (mine, theirs) in [
+            (&mut self.by_b12_status, by_b12_status),
+            (&mut self.by_picture, by_picture),
+            (&mut self.by_cause, by_cause),
+            (&mut self.by_flag, by_flag),
+            (&mut self.by_mcdonald_2017, by_mcdonald_2017),
+            (&mut self.by_mcdonald_2024, by_mcdonald_2024),
+            (
+                &mut self.skipped_resources_by_kind,
+                skipped_resources_by_kind,
+            ),
+        ] {
+            for (k, n) in theirs {
+                *mine.entry(k.clone()).or_default() += n;
+            }
+        }
+    }
+
     fn add(&mut self, t: &errors::Tally) {
         self.bad_lines += t.bad_lines;
         for (k, n) in &t.bad_lines_by_kind {
@@ -405,7 +444,8 @@ fn run(
         + export.error_files.iter().map(size).sum::<u64>();
     // Lines are spilled to partition files by patient hash, so that memory holds one
     // partition at a time: about 48 MB of input per partition.
-    let nparts = ((total_bytes / (48 << 20)) as usize + 1).clamp(1, 512);
+    // At least two partitions a thread, so that every thread has one to assess.
+    let nparts = ((total_bytes / (48 << 20)) as usize + 1).clamp(2 * threads, 512.max(2 * threads));
     let spill = partition::Spill::create(out, lock.run(), nparts)?;
     let sink = errors::Errors::new(spill.dir.clone(), opts.max_errors_per_file);
     let recording = "writing error records";

@@ -87,12 +87,19 @@ fn export() -> &'static Path {
     })
 }
 
+type Screened = (Vec<String>, Vec<String>, cobalt_screen::Summary);
+
 /// What `cobalt screen` writes: results lines, error records, the summary.
-fn reference() -> &'static (Vec<String>, Vec<String>, cobalt_screen::Summary) {
-    static REF: OnceLock<(Vec<String>, Vec<String>, cobalt_screen::Summary)> = OnceLock::new();
-    REF.get_or_init(|| {
-        let out = dir("reference");
-        let opts = cobalt_screen::Options {
+fn reference() -> &'static Screened {
+    static REF: OnceLock<Screened> = OnceLock::new();
+    REF.get_or_init(|| screened("reference", |_| {}))
+}
+
+/// `cobalt screen` of the export with options changed by `change`, in directory `name`.
+fn screened(name: &str, change: impl Fn(&mut cobalt_screen::Options)) -> Screened {
+    {
+        let out = dir(name);
+        let mut opts = cobalt_screen::Options {
             input: export().into(),
             out: out.clone(),
             format: cobalt_screen::Format::Ndjson,
@@ -103,6 +110,7 @@ fn reference() -> &'static (Vec<String>, Vec<String>, cobalt_screen::Summary) {
             threads: 2,
             max_errors_per_file: cobalt_screen::DEFAULT_MAX_ERRORS_PER_FILE,
         };
+        change(&mut opts);
         let kb = kb();
         let s = cobalt_screen::screen(kb, &kb.profiles[&kb.meta.default_profile], &opts, &|_| {})
             .unwrap();
@@ -111,7 +119,71 @@ fn reference() -> &'static (Vec<String>, Vec<String>, cobalt_screen::Summary) {
             t.lines().map(str::to_string).collect()
         };
         (read("results.ndjson"), read("errors.ndjson"), s)
-    })
+    }
+}
+
+/// The summary without its timings, to compare two runs.
+fn counts(s: &cobalt_screen::Summary) -> String {
+    let mut s = s.clone();
+    (s.seconds, s.read_seconds) = (0.0, 0.0);
+    format!("{s:?}")
+}
+
+/// The same results, error records and counts whatever the number of threads (which also
+/// changes the number of partitions).
+/// The counts the result rows carry, counted again from the rows.
+fn recounted(results: &[String]) -> String {
+    use std::collections::BTreeMap;
+    let mut by: BTreeMap<&str, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut flagged = 0;
+    for r in results {
+        let v: serde_json::Value = serde_json::from_str(r).unwrap();
+        for key in ["b12_status", "picture"] {
+            *by.entry(key)
+                .or_default()
+                .entry(v[key].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+        for key in ["causes", "flags"] {
+            for c in v[key].as_array().unwrap() {
+                *by.entry(key)
+                    .or_default()
+                    .entry(c.as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+        }
+        flagged += u64::from(!v["flags"].as_array().unwrap().is_empty());
+    }
+    format!("{} {flagged} {by:?}", results.len())
+}
+
+fn summary_counts(s: &cobalt_screen::Summary) -> String {
+    let by = std::collections::BTreeMap::from([
+        ("b12_status", s.by_b12_status.clone()),
+        ("causes", s.by_cause.clone()),
+        ("flags", s.by_flag.clone()),
+        ("picture", s.by_picture.clone()),
+    ]);
+    let by: std::collections::BTreeMap<_, _> =
+        by.into_iter().filter(|(_, m)| !m.is_empty()).collect();
+    format!("{} {} {by:?}", s.patients_assessed, s.patients_flagged)
+}
+
+#[test]
+fn the_outputs_do_not_depend_on_the_threads() {
+    let (results, errors, summary) = reference();
+    assert!(
+        results.len() >= 100 && !errors.is_empty(),
+        "{}",
+        results.len()
+    );
+    assert_eq!(summary_counts(summary), recounted(results));
+    for threads in [1, 3] {
+        let (r, e, s) = screened(&format!("threads-{threads}"), |o| o.threads = threads);
+        assert_eq!(&r, results, "threads {threads}");
+        assert_eq!(&e, errors, "threads {threads}");
+        assert_eq!(counts(&s), counts(summary), "threads {threads}");
+    }
 }
 
 /// One input record as a cluster job sends it: a line that is not UTF-8 in hexadecimal.
