@@ -38,9 +38,11 @@ impl Mapper<'_, '_> {
                 (o.issued.as_deref(), "issued"),
             ];
             let mut found = (None, None);
+            // Every date given is checked; the path is built only for a date given.
             for (v, rel) in candidates {
+                let Some(v) = v else { continue };
                 let path = at(i, rel);
-                if let Some(d) = self.date(&path, v)? {
+                if let Some(d) = self.date(&path, Some(v))? {
                     if found.0.is_none() {
                         found = (Some(d), Some(path));
                     }
@@ -53,9 +55,12 @@ impl Mapper<'_, '_> {
             return Ok(());
         };
         let pairs = code.pairs();
-        let vcc = o.valueCodeableConcept.clone().unwrap_or_default();
-        let vpairs = vcc.pairs();
-        let vpath = at(i, "valueCodeableConcept");
+        let vpairs = o
+            .valueCodeableConcept
+            .as_ref()
+            .map(CodeableConcept::pairs)
+            .unwrap_or_default();
+        let vpath = || at(i, "valueCodeableConcept");
 
         if self.t.any("pregnancy_status_observation", &pairs) {
             let value = if self.t.any("pregnant", &vpairs) {
@@ -72,7 +77,7 @@ impl Mapper<'_, '_> {
                         .as_ref()
                         .is_none_or(|(d, _, _)| date >= *d)
                     {
-                        self.pregnancy_obs = Some((date, v, vpath));
+                        self.pregnancy_obs = Some((date, v, vpath()));
                     }
                 }
                 None => self.skip(
@@ -84,9 +89,9 @@ impl Mapper<'_, '_> {
         }
         if self.t.any("breastfeeding_status_observation", &pairs) {
             let value = if self.t.any("breastfeeding", &vpairs) {
-                Some((true, vpath))
+                Some((true, vpath()))
             } else if self.t.any("not_breastfeeding", &vpairs) {
-                Some((false, vpath))
+                Some((false, vpath()))
             } else {
                 o.valueBoolean.map(|b| (b, at(i, "valueBoolean")))
             };
