@@ -212,11 +212,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for OnePassEntry<'a> {
                         Ok(())
                     }
                 };
-                while let Some(key) = m.next_key::<Cow<'de, str>>()? {
+                while let Some(Text(key)) = m.next_key::<Text<'de>>()? {
                     match key.as_ref() {
                         "fullUrl" => {
                             twice(&mut url, "fullUrl")?;
-                            e.full_url = m.next_value()?;
+                            e.full_url = m.next_value::<Option<Text<'de>>>()?.map(|t| t.0);
                         }
                         "resource" => {
                             twice(&mut resource, "resource")?;
@@ -235,6 +235,32 @@ impl<'de: 'a, 'a> Deserialize<'de> for OnePassEntry<'a> {
             }
         }
         d.deserialize_map(Fields(std::marker::PhantomData))
+    }
+}
+
+/// A JSON string borrowed from the input, or copied when it has escapes (serde's own `Cow`
+/// always copies).
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
     }
 }
 
@@ -281,11 +307,18 @@ impl<'de: 'a, 'a> Deserialize<'de> for OnePassResource<'a> {
                 mut m: M,
             ) -> Result<Self::Value, M::Error> {
                 use serde::de::Error;
-                let first = m.next_key::<Cow<'de, str>>()?;
-                if first.as_deref() != Some("resourceType") {
+                // Taken only as the step-by-step reading takes it straight from the bytes: the
+                // first key, unescaped, with an unescaped string value. Written any other way,
+                // the step-by-step reading looks at the whole object (which refuses a second
+                // `resourceType`, say).
+                let first = m.next_key::<Text<'de>>()?;
+                if !matches!(first, Some(Text(Cow::Borrowed("resourceType")))) {
                     return Err(M::Error::custom("resourceType is not the first key"));
                 }
-                let kind: Cow<'de, str> = m.next_value()?;
+                let Text(kind) = m.next_value()?;
+                if matches!(kind, Cow::Owned(_)) {
+                    return Err(M::Error::custom("an escaped resourceType"));
+                }
                 let rest = serde::de::value::MapAccessDeserializer::new(m);
                 let typed = match kind.as_ref() {
                     "" | "Bundle" => {
@@ -712,6 +745,9 @@ mod tests {
             r#"{"resource":{"resourceType":"Encounter","subject":{"reference":"Patient/p3"}}}"#;
         let late = r#"{"resource":{"id":"l","resourceType":"Observation","subject":{"reference":"Patient/p2"}}}"#;
         let bad_subject = r#"{"resource":{"resourceType":"Encounter","subject":{"reference":5}}}"#;
+        let twice = r#"{"resource":{"resourceType":"Obs\u0065rvation","id":"t","resourceType":"Observation"}}"#;
+        let escaped =
+            r#"{"resource":{"resourceType":"Obs\u0065rvation","id":"e","status":"final"}}"#;
         for entries in [
             format!("[{entry},{{\"request\":{{\"method\":\"DELETE\"}}}},{{\"resource\":null}}]"),
             format!("[{entry},[\"x\",{{\"resourceType\":\"Patient\"}}]]"),
@@ -725,6 +761,8 @@ mod tests {
             format!("[{late},{b12}]"),
             format!("[{bad_subject},{b12}]"),
             format!("[{b12},{bad_subject}]"),
+            format!("[{b12},{twice}]"),
+            format!("[{escaped},{b12}]"),
             "null".to_string(),
             "{}".to_string(),
         ] {

@@ -21,9 +21,14 @@ pub struct Parsed<'a> {
 /// and neither does a contained one (`#id`).
 pub fn parse(reference: &str) -> Parsed<'_> {
     let reference = reference.trim();
-    let base = reference
-        .split_once("/_history/")
-        .map_or(reference, |(head, _)| head);
+    // Most references have no version: look for the marker only where it can be.
+    let base = if reference.as_bytes().contains(&b'_') {
+        reference
+            .split_once("/_history/")
+            .map_or(reference, |(head, _)| head)
+    } else {
+        reference
+    };
     if base.starts_with("urn:") || base.starts_with('#') {
         return Parsed {
             kind: None,

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 
 /// What every assessment of a run shares.
-#[derive(Clone, Copy)]
 pub(crate) struct Context<'a> {
     pub kb: &'a cobalt_core::KnowledgeBase,
     pub profile: &'a cobalt_core::Profile,
@@ -36,22 +35,31 @@ pub(crate) fn partitions(
     sink: &Errors,
 ) -> Result<()> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    /// Stops the other threads when its thread panics.
+    struct StopOnPanic<'a>(&'a AtomicBool);
+    impl Drop for StopOnPanic<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+    }
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let one = Context { threads: 1, ..*ctx };
     let workers = ctx.threads.clamp(1, spill.parts.max(1));
     let outcomes: Vec<std::thread::Result<Result<Summary>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
-                let (next, stop, one) = (&next, &stop, &one);
+                let (next, stop) = (&next, &stop);
                 scope.spawn(move || -> Result<Summary> {
+                    let _guard = StopOnPanic(stop);
                     let mut counts = Summary::default();
                     while !stop.load(Ordering::Relaxed) {
                         let p = next.fetch_add(1, Ordering::Relaxed);
                         if p >= spill.parts {
                             break;
                         }
-                        if let Err(e) = partition(one, spill, p, &mut counts, sink) {
+                        if let Err(e) = partition(ctx, spill, p, &mut counts, sink) {
                             stop.store(true, Ordering::Relaxed);
                             return Err(e);
                         }
@@ -62,14 +70,19 @@ pub(crate) fn partitions(
             .collect();
         handles.into_iter().map(|h| h.join()).collect()
     });
+    let mut panicked = 0;
     for o in outcomes {
         match o {
             Ok(Ok(counts)) => summary.add_assessed(&counts),
+            // A thread's own error says more than another thread's panic.
             Ok(Err(e)) => return Err(e),
-            // A thread stopped (it panicked) with patients unassessed: the run fails, and
-            // commits nothing, rather than leave them out of the results.
-            Err(_) => anyhow::bail!("assessing stopped early: an assessment thread failed"),
+            Err(_) => panicked += 1,
         }
+    }
+    if panicked > 0 {
+        // A thread stopped (it panicked) with patients unassessed: the run fails, and commits
+        // nothing, rather than leave them out of the results.
+        anyhow::bail!("assessing stopped early: {panicked} assessment thread(s) failed");
     }
     Ok(())
 }
@@ -115,16 +128,8 @@ fn partition(
     sink.extend(&mut errors).context("writing error records")
 }
 
-/// Patients per unit of work: small enough that the threads finish together, large enough
-/// that taking one costs nothing.
-const CHUNK: usize = 64;
-
-/// Assesses a group of patients in patient-id order, with `ctx.threads` threads: each result
-/// goes to `out` as `id<TAB>record`, the counts to the summary, refused lines to `errors`.
-///
-/// The threads take chunks of patients in order as they become free, so that none waits for
-/// another; this thread counts and writes each chunk's results in chunk order while they go
-/// on, so that the output is the same whatever the number of threads.
+/// Assesses a group of patients in patient-id order, in this thread: each result goes to
+/// `out` as `id<TAB>record`, the counts to the summary, refused lines to `errors`.
 pub(crate) fn patients(
     ctx: &Context<'_>,
     patients: HashMap<Cow<'_, str>, Vec<Held<'_>>>,
@@ -135,123 +140,56 @@ pub(crate) fn patients(
     let mut list: Vec<(Cow<'_, str>, Vec<Held<'_>>)> = patients.into_iter().collect();
     list.sort_by(|a, b| a.0.cmp(&b.0));
     summary.patients_read += list.len() as u64;
-    let mut chunks = Vec::with_capacity(list.len().div_ceil(CHUNK));
-    let mut rest = list.into_iter().peekable();
-    while rest.peek().is_some() {
-        chunks.push(rest.by_ref().take(CHUNK).collect::<Vec<_>>());
+    for (id, held) in list {
+        let o = assess_patient(ctx, &id, held);
+        tally(id, o, summary, errors, out)?;
     }
-    if ctx.threads <= 1 {
-        // One thread: this one, chunk by chunk.
-        for chunk in chunks {
-            let done = chunk
-                .into_iter()
-                .map(|(id, held)| {
-                    let o = assess_patient(ctx, &id, held);
-                    (id, o)
-                })
-                .collect();
-            tally(done, summary, errors, out)?;
-        }
-        return Ok(());
-    }
-    let total = chunks.len();
-    let queue = std::sync::Mutex::new(chunks.into_iter().enumerate());
-    let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<(Cow<'_, str>, Outcome)>)>();
-    std::thread::scope(|scope| -> Result<()> {
-        let workers: Vec<_> = (0..ctx.threads.max(1))
-            .map(|_| {
-                let (queue, tx) = (&queue, tx.clone());
-                scope.spawn(move || loop {
-                    let next = queue.lock().map(|mut q| q.next());
-                    let Ok(Some((k, chunk))) = next else { break };
-                    let done = chunk
-                        .into_iter()
-                        .map(|(id, held)| {
-                            let o = assess_patient(ctx, &id, held);
-                            (id, o)
-                        })
-                        .collect();
-                    if tx.send((k, done)).is_err() {
-                        break;
-                    }
-                })
-            })
-            .collect();
-        drop(tx);
-        // Chunks arrive in any order; each is written when all before it have been.
-        let mut waiting = std::collections::BTreeMap::new();
-        let mut expected = 0;
-        let mut written = Ok(());
-        while expected < total {
-            let Ok((k, done)) = rx.recv() else { break };
-            waiting.insert(k, done);
-            while let Some(done) = waiting.remove(&expected) {
-                expected += 1;
-                if written.is_ok() {
-                    written = tally(done, summary, errors, out);
-                }
-            }
-        }
-        drop(rx);
-        let panicked = workers
-            .into_iter()
-            .map(|w| w.join())
-            .filter(Result::is_err)
-            .count();
-        written?;
-        if panicked > 0 || expected < total {
-            // A thread stopped (it panicked) with patients unassessed: the run fails, and
-            // commits nothing, rather than leave them out of the results.
-            anyhow::bail!("assessing stopped early: {panicked} assessment thread(s) failed");
-        }
-        Ok(())
-    })
+    Ok(())
 }
 
-/// Counts a chunk's results in the summary and writes them, in order.
+/// Counts a patient's result in the summary and writes it.
 fn tally(
-    done: Vec<(Cow<'_, str>, Outcome)>,
+    id: Cow<'_, str>,
+    o: Outcome,
     summary: &mut Summary,
     errors: &mut Vec<ErrorRecord>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    for (id, o) in done {
-        errors.extend(o.errors);
-        match o.result {
-            Some(r) => {
-                summary.patients_assessed += 1;
-                *summary.by_b12_status.entry(r.status.into()).or_default() += 1;
-                *summary.by_picture.entry(r.picture.into()).or_default() += 1;
-                for c in &r.causes {
-                    *summary.by_cause.entry(c.clone()).or_default() += 1;
-                }
-                for f in &r.flags {
-                    *summary.by_flag.entry(f.to_string()).or_default() += 1;
-                }
-                if !r.flags.is_empty() {
-                    summary.patients_flagged += 1;
-                }
-                *summary
-                    .by_mcdonald_2017
-                    .entry(r.mcdonald[0].into())
-                    .or_default() += 1;
-                *summary
-                    .by_mcdonald_2024
-                    .entry(r.mcdonald[1].into())
-                    .or_default() += 1;
-                for k in &r.skipped {
-                    *summary
-                        .skipped_resources_by_kind
-                        .entry((*k).into())
-                        .or_default() += 1;
-                }
-                out.write_all(id.as_bytes())?;
-                out.write_all(b"\t")?;
-                out.write_all(r.line.as_bytes())?;
-                out.write_all(b"\n")?;
+    errors.extend(o.errors);
+    match o.result {
+        Some(r) => {
+            summary.patients_assessed += 1;
+            *summary.by_b12_status.entry(r.status.into()).or_default() += 1;
+            *summary.by_picture.entry(r.picture.into()).or_default() += 1;
+            for c in &r.causes {
+                *summary.by_cause.entry(c.clone()).or_default() += 1;
             }
-            None => summary.patients_in_error += 1,
+            for f in &r.flags {
+                *summary.by_flag.entry(f.to_string()).or_default() += 1;
+            }
+            if !r.flags.is_empty() {
+                summary.patients_flagged += 1;
+            }
+            *summary
+                .by_mcdonald_2017
+                .entry(r.mcdonald[0].into())
+                .or_default() += 1;
+            *summary
+                .by_mcdonald_2024
+                .entry(r.mcdonald[1].into())
+                .or_default() += 1;
+            for k in &r.skipped {
+                *summary
+                    .skipped_resources_by_kind
+                    .entry((*k).into())
+                    .or_default() += 1;
+            }
+            out.write_all(id.as_bytes())?;
+            out.write_all(b"\t")?;
+            out.write_all(r.line.as_bytes())?;
+            out.write_all(b"\n")?;
         }
+        None => summary.patients_in_error += 1,
     }
     Ok(())
 }

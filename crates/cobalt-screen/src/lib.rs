@@ -8,8 +8,9 @@
 //! 2. [`filter`]: worker threads (one per core) skip the lines that cannot matter before
 //!    parsing them (an Observation holding no code cobalt reads), read the rest with a small
 //!    typed probe (resource type, patient, code), and
-//! 3. spill their text to partition files by patient hash, about 48 MB of input each.
-//! 4. [`assess`]: one partition at a time, the patients are assessed in parallel, in patient-id
+//! 3. spill their text to partition files by patient hash, about 48 MB of input in all for
+//!    as many partitions as threads.
+//! 4. [`assess`]: each thread takes the next partition and assesses its patients in patient-id
 //!    order, with the same mapping and evaluator as `cobalt assess`.
 //! 5. [`write`]: the partitions' sorted results are merged into one file: the compact
 //!    [`row::Row`] per patient (NDJSON, CSV or Parquet), or the full assessment.
@@ -17,7 +18,8 @@
 //! [`stage`] runs these stages one at a time on streams, for a job that distributes them (the
 //! Spark job).
 //!
-//! Memory is bounded by one partition, whatever the size of the export. A bad line (not UTF-8,
+//! Memory is bounded by one partition per thread (together about 48 MB of input), whatever the
+//! size of the export. A bad line (not UTF-8,
 //! not JSON, not a FHIR resource, a value the case format refuses) becomes an error record
 //! naming its file and line; the patient is assessed without it, and the summary reconciles
 //! patients read, assessed and in error. Error records are streamed to disk, at most
@@ -319,7 +321,23 @@ impl Summary {
             by_mcdonald_2017,
             by_mcdonald_2024,
             skipped_resources_by_kind,
-            ..
+            // Not counted per patient: the run's own, or the error records' (`add`).
+            as_of: _,
+            as_of_source: _,
+            knowledge_version: _,
+            files: _,
+            lines_read: _,
+            lines_skipped: _,
+            bad_lines: _,
+            files_in_error: _,
+            files_not_read: _,
+            export_errors: _,
+            export_issues: _,
+            max_errors_per_file: _,
+            errors_not_recorded: _,
+            bad_lines_by_kind: _,
+            seconds: _,
+            read_seconds: _,
         } = o;
         self.patients_read += patients_read;
         self.patients_assessed += patients_assessed;
@@ -442,10 +460,11 @@ fn run(
     let size = |p: &PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
     let total_bytes: u64 = files.iter().map(|(_, p)| size(p)).sum::<u64>()
         + export.error_files.iter().map(size).sum::<u64>();
-    // Lines are spilled to partition files by patient hash, so that memory holds one
-    // partition at a time: about 48 MB of input per partition.
-    // At least two partitions a thread, so that every thread has one to assess.
-    let nparts = ((total_bytes / (48 << 20)) as usize + 1).clamp(2 * threads, 512.max(2 * threads));
+    // Lines are spilled to partition files by patient hash, so that memory holds one partition
+    // per thread at a time: together about 48 MB of input. At least two partitions a thread,
+    // so that every thread has one to assess; at most 512 (all are open while filing).
+    let per_partition = ((48u64 << 20) / threads as u64).max(1 << 20);
+    let nparts = ((total_bytes / per_partition) as usize + 1).clamp(2 * threads.min(256), 512);
     let spill = partition::Spill::create(out, lock.run(), nparts)?;
     let sink = errors::Errors::new(spill.dir.clone(), opts.max_errors_per_file);
     let recording = "writing error records";

@@ -97,29 +97,27 @@ fn reference() -> &'static Screened {
 
 /// `cobalt screen` of the export with options changed by `change`, in directory `name`.
 fn screened(name: &str, change: impl Fn(&mut cobalt_screen::Options)) -> Screened {
-    {
-        let out = dir(name);
-        let mut opts = cobalt_screen::Options {
-            input: export().into(),
-            out: out.clone(),
-            format: cobalt_screen::Format::Ndjson,
-            detail: cobalt_screen::Detail::Compact,
-            validate_all: false,
-            as_of: as_of(),
-            as_of_source: "--as-of".into(),
-            threads: 2,
-            max_errors_per_file: cobalt_screen::DEFAULT_MAX_ERRORS_PER_FILE,
-        };
-        change(&mut opts);
-        let kb = kb();
-        let s = cobalt_screen::screen(kb, &kb.profiles[&kb.meta.default_profile], &opts, &|_| {})
-            .unwrap();
-        let read = |n: &str| -> Vec<String> {
-            let t = std::fs::read_to_string(out.join(n)).unwrap();
-            t.lines().map(str::to_string).collect()
-        };
-        (read("results.ndjson"), read("errors.ndjson"), s)
-    }
+    let out = dir(name);
+    let mut opts = cobalt_screen::Options {
+        input: export().into(),
+        out: out.clone(),
+        format: cobalt_screen::Format::Ndjson,
+        detail: cobalt_screen::Detail::Compact,
+        validate_all: false,
+        as_of: as_of(),
+        as_of_source: "--as-of".into(),
+        threads: 2,
+        max_errors_per_file: cobalt_screen::DEFAULT_MAX_ERRORS_PER_FILE,
+    };
+    change(&mut opts);
+    let kb = kb();
+    let s =
+        cobalt_screen::screen(kb, &kb.profiles[&kb.meta.default_profile], &opts, &|_| {}).unwrap();
+    let read = |n: &str| -> Vec<String> {
+        let t = std::fs::read_to_string(out.join(n)).unwrap();
+        t.lines().map(str::to_string).collect()
+    };
+    (read("results.ndjson"), read("errors.ndjson"), s)
 }
 
 /// The summary without its timings, to compare two runs.
@@ -129,8 +127,6 @@ fn counts(s: &cobalt_screen::Summary) -> String {
     format!("{s:?}")
 }
 
-/// The same results, error records and counts whatever the number of threads (which also
-/// changes the number of partitions).
 /// The counts the result rows carry, counted again from the rows.
 fn recounted(results: &[String]) -> String {
     use std::collections::BTreeMap;
@@ -153,15 +149,33 @@ fn recounted(results: &[String]) -> String {
             }
         }
         flagged += u64::from(!v["flags"].as_array().unwrap().is_empty());
+        for (key, name) in [
+            ("mcdonald_2017_met", "mcdonald_2017"),
+            ("mcdonald_2024_met", "mcdonald_2024"),
+        ] {
+            if let Some(met) = v[key].as_bool() {
+                let k = if met { "met" } else { "not_met" };
+                *by.entry(name).or_default().entry(k.into()).or_default() += 1;
+            }
+        }
     }
     format!("{} {flagged} {by:?}", results.len())
 }
 
 fn summary_counts(s: &cobalt_screen::Summary) -> String {
+    // McDonald: `met` and `not_met` (a row's null is either undecided or not assessed).
+    let decided = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .filter(|(k, _)| *k == "met" || *k == "not_met")
+            .map(|(k, n)| (k.clone(), *n))
+            .collect()
+    };
     let by = std::collections::BTreeMap::from([
         ("b12_status", s.by_b12_status.clone()),
         ("causes", s.by_cause.clone()),
         ("flags", s.by_flag.clone()),
+        ("mcdonald_2017", decided(&s.by_mcdonald_2017)),
+        ("mcdonald_2024", decided(&s.by_mcdonald_2024)),
         ("picture", s.by_picture.clone()),
     ]);
     let by: std::collections::BTreeMap<_, _> =
@@ -169,6 +183,8 @@ fn summary_counts(s: &cobalt_screen::Summary) -> String {
     format!("{} {} {by:?}", s.patients_assessed, s.patients_flagged)
 }
 
+/// The same results, error records and counts whatever the number of threads (which also
+/// changes the number of partitions), and counts that agree with the rows.
 #[test]
 fn the_outputs_do_not_depend_on_the_threads() {
     let (results, errors, summary) = reference();
