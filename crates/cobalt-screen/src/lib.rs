@@ -8,8 +8,8 @@
 //! 2. [`filter`]: worker threads (one per core) skip the lines that cannot matter before
 //!    parsing them (an Observation holding no code cobalt reads), read the rest with a small
 //!    typed probe (resource type, patient, code), and
-//! 3. spill their text to partition files by patient hash, about 48 MB of input in all for
-//!    as many partitions as threads.
+//! 3. spill their text to partition files by patient hash, each about 48 MB of input divided
+//!    by the number of threads.
 //! 4. [`assess`]: each thread takes the next partition and assesses its patients in patient-id
 //!    order, with the same mapping and evaluator as `cobalt assess`.
 //! 5. [`write`]: the partitions' sorted results are merged into one file: the compact
@@ -19,11 +19,11 @@
 //! Spark job).
 //!
 //! Memory is bounded by one partition per thread (together about 48 MB of input), whatever the
-//! size of the export. A bad line (not UTF-8,
-//! not JSON, not a FHIR resource, a value the case format refuses) becomes an error record
-//! naming its file and line; the patient is assessed without it, and the summary reconciles
-//! patients read, assessed and in error. Error records are streamed to disk, at most
-//! [`Options::max_errors_per_file`] of them for one file ([`errors`]).
+//! size of the export. A bad line (not UTF-8, not JSON, not a FHIR resource, a value the case
+//! format refuses) becomes an error record naming its file and line; the patient is assessed
+//! without it, and the summary reconciles patients read, assessed and in error. Error records
+//! are streamed to disk, at most [`Options::max_errors_per_file`] of them for one file
+//! ([`errors`]).
 //!
 //! A run owns its output directory ([`output`]): it holds a lock on it from start to end, writes
 //! under names of its own, and commits results, errors and summary together or not at all.

@@ -8,6 +8,7 @@ use crate::model::{self, CodeableConcept, Reference};
 use cobalt_core::case::{RawCode, RawExposure, RawMedication, ReplacementStatus};
 use cobalt_core::vocab::Kind;
 use cobalt_core::InputError;
+use time::Date;
 
 impl<'k, 'a> Mapper<'k, 'a> {
     pub(super) fn medication_use(&mut self, i: &Item<'a>, request: bool) -> Result<(), InputError> {
@@ -61,59 +62,8 @@ impl<'k, 'a> Mapper<'k, 'a> {
             }
         };
         // When: start, end, months.
-        let (start, start_path) = {
-            let candidates: Vec<(Option<&str>, &str)> = if request {
-                vec![
-                    (u.authoredOn.as_deref(), "authoredOn"),
-                    (
-                        u.dispenseRequest
-                            .as_ref()
-                            .and_then(|d| d.validityPeriod.as_ref())
-                            .and_then(|v| v.start.as_deref()),
-                        "dispenseRequest.validityPeriod.start",
-                    ),
-                ]
-            } else {
-                vec![
-                    (
-                        u.effectivePeriod.as_ref().and_then(|x| x.start.as_deref()),
-                        "effectivePeriod.start",
-                    ),
-                    (u.effectiveDateTime.as_deref(), "effectiveDateTime"),
-                ]
-            };
-            let mut found = (None, String::new());
-            for (v, rel) in candidates {
-                let path = at(i, rel);
-                if let Some(d) = self.date(&path, v)? {
-                    if found.0.is_none() {
-                        found = (Some(d), path);
-                    }
-                }
-            }
-            found
-        };
-        // A request's course ends with its validity period; a statement's with its effective
-        // period.
-        let end_rel = if request {
-            "dispenseRequest.validityPeriod.end"
-        } else {
-            "effectivePeriod.end"
-        };
-        let end = if request {
-            self.date(
-                &at(i, "dispenseRequest.validityPeriod.end"),
-                u.dispenseRequest
-                    .as_ref()
-                    .and_then(|d| d.validityPeriod.as_ref())
-                    .and_then(|v| v.end.as_deref()),
-            )?
-        } else {
-            self.date(
-                &at(i, "effectivePeriod.end"),
-                u.effectivePeriod.as_ref().and_then(|x| x.end.as_deref()),
-            )?
-        };
+        let (start, start_path) = self.course_start(i, &u, request)?;
+        let (end, end_rel) = self.course_end(i, &u, request)?;
         let current_status = self
             .t
             .set("medication_status_current")
@@ -166,28 +116,7 @@ impl<'k, 'a> Mapper<'k, 'a> {
             };
         match found {
             Some(c) if c.kind == Kind::B12Product => {
-                let routes: Vec<(&str, &str)> = u
-                    .dosage
-                    .iter()
-                    .chain(&u.dosageInstruction)
-                    .filter_map(|d| d.route.as_ref())
-                    .flat_map(|r| r.pairs())
-                    .collect();
-                let route = if self.t.any("route_intramuscular", &routes) {
-                    Some(ReplacementStatus::Intramuscular)
-                } else if self.t.any("route_oral", &routes) {
-                    Some(ReplacementStatus::Oral)
-                } else if routes.is_empty()
-                    && c.codes.iter().any(|(s, code)| {
-                        self.t
-                            .set("b12_intramuscular_when_route_unknown")
-                            .contains(s.as_str(), code)
-                    })
-                {
-                    Some(ReplacementStatus::Intramuscular)
-                } else {
-                    None
-                };
+                let route = self.b12_route(&u, c);
                 match route {
                     Some(r) if current => {
                         let better = match &self.b12 {
@@ -240,6 +169,104 @@ impl<'k, 'a> Mapper<'k, 'a> {
             },
         }
         Ok(())
+    }
+
+    /// When a course started, with the path of the date used: a request's authoredOn, else its
+    /// validity period's start; a statement's effective period's start, else its effective
+    /// date. Every date given is checked.
+    fn course_start(
+        &self,
+        i: &Item<'_>,
+        u: &model::MedicationUse<'_>,
+        request: bool,
+    ) -> Result<(Option<Date>, String), InputError> {
+        let candidates: [(Option<&str>, &str); 2] = if request {
+            [
+                (u.authoredOn.as_deref(), "authoredOn"),
+                (
+                    u.dispenseRequest
+                        .as_ref()
+                        .and_then(|d| d.validityPeriod.as_ref())
+                        .and_then(|v| v.start.as_deref()),
+                    "dispenseRequest.validityPeriod.start",
+                ),
+            ]
+        } else {
+            [
+                (
+                    u.effectivePeriod.as_ref().and_then(|x| x.start.as_deref()),
+                    "effectivePeriod.start",
+                ),
+                (u.effectiveDateTime.as_deref(), "effectiveDateTime"),
+            ]
+        };
+        let mut found = (None, String::new());
+        for (v, rel) in candidates {
+            let Some(v) = v else { continue };
+            let path = at(i, rel);
+            if let Some(d) = self.date(&path, Some(v))? {
+                if found.0.is_none() {
+                    found = (Some(d), path);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// When a course ended, with the relative path of that date: a request's validity period
+    /// ends it, a statement's effective period.
+    fn course_end(
+        &self,
+        i: &Item<'_>,
+        u: &model::MedicationUse<'_>,
+        request: bool,
+    ) -> Result<(Option<Date>, &'static str), InputError> {
+        let (end, rel) = if request {
+            (
+                u.dispenseRequest
+                    .as_ref()
+                    .and_then(|d| d.validityPeriod.as_ref())
+                    .and_then(|v| v.end.as_deref()),
+                "dispenseRequest.validityPeriod.end",
+            )
+        } else {
+            (
+                u.effectivePeriod.as_ref().and_then(|x| x.end.as_deref()),
+                "effectivePeriod.end",
+            )
+        };
+        Ok((self.date(&at(i, rel), end)?, rel))
+    }
+
+    /// The route of a B12 product: from the dosages' routes, else intramuscular for a product
+    /// given only by injection when no route is recorded.
+    fn b12_route(
+        &self,
+        u: &model::MedicationUse<'_>,
+        c: &cobalt_core::vocab::Concept,
+    ) -> Option<ReplacementStatus> {
+        let routes: Vec<(&str, &str)> = u
+            .dosage
+            .iter()
+            .chain(&u.dosageInstruction)
+            .filter_map(|d| d.route.as_ref())
+            .flat_map(|r| r.pairs())
+            .collect();
+        if self.t.any("route_intramuscular", &routes) {
+            Some(ReplacementStatus::Intramuscular)
+        } else if self.t.any("route_oral", &routes) {
+            Some(ReplacementStatus::Oral)
+        } else if routes.is_empty()
+            && c.codes.iter().any(|(s, code)| {
+                self.t
+                    .set("b12_intramuscular_when_route_unknown")
+                    .contains(s.as_str(), code)
+            })
+        {
+            Some(ReplacementStatus::Intramuscular)
+        } else {
+            None
+        }
     }
 
     /// The concept a medicine's text or coding display names, with the name as given (clipped).

@@ -26,30 +26,7 @@ impl Mapper<'_, '_> {
         if !self.admit(&i.kind, o.id.as_deref(), o.subject.as_ref(), &i.path)? {
             return Ok(());
         }
-        // The date: effective[x], else issued.
-        let (date, date_path) = {
-            let candidates = [
-                (o.effectiveDateTime.as_deref(), "effectiveDateTime"),
-                (
-                    o.effectivePeriod.as_ref().and_then(|x| x.start.as_deref()),
-                    "effectivePeriod.start",
-                ),
-                (o.effectiveInstant.as_deref(), "effectiveInstant"),
-                (o.issued.as_deref(), "issued"),
-            ];
-            let mut found = (None, None);
-            // Every date given is checked; the path is built only for a date given.
-            for (v, rel) in candidates {
-                let Some(v) = v else { continue };
-                let path = at(i, rel);
-                if let Some(d) = self.date(&path, Some(v))? {
-                    if found.0.is_none() {
-                        found = (Some(d), Some(path));
-                    }
-                }
-            }
-            found
-        };
+        let (date, date_path) = self.effective_date(i, &o)?;
         let Some(code) = &o.code else {
             self.skip(&i.path, "no code");
             return Ok(());
@@ -60,56 +37,13 @@ impl Mapper<'_, '_> {
             .as_ref()
             .map(CodeableConcept::pairs)
             .unwrap_or_default();
-        let vpath = || at(i, "valueCodeableConcept");
 
         if self.t.any("pregnancy_status_observation", &pairs) {
-            let value = if self.t.any("pregnant", &vpairs) {
-                Some(true)
-            } else if self.t.any("not_pregnant", &vpairs) {
-                Some(false)
-            } else {
-                None
-            };
-            match value {
-                Some(v) => {
-                    if self
-                        .pregnancy_obs
-                        .as_ref()
-                        .is_none_or(|(d, _, _)| date >= *d)
-                    {
-                        self.pregnancy_obs = Some((date, v, vpath()));
-                    }
-                }
-                None => self.skip(
-                    &i.path,
-                    "pregnancy status without a value read as pregnant or not pregnant",
-                ),
-            }
+            self.pregnancy_status(i, &vpairs, date);
             return Ok(());
         }
         if self.t.any("breastfeeding_status_observation", &pairs) {
-            let value = if self.t.any("breastfeeding", &vpairs) {
-                Some((true, vpath()))
-            } else if self.t.any("not_breastfeeding", &vpairs) {
-                Some((false, vpath()))
-            } else {
-                o.valueBoolean.map(|b| (b, at(i, "valueBoolean")))
-            };
-            match value {
-                Some((v, path)) => {
-                    if self
-                        .breastfeeding
-                        .as_ref()
-                        .is_none_or(|(d, _, _)| date >= *d)
-                    {
-                        self.breastfeeding = Some((date, v, path));
-                    }
-                }
-                None => self.skip(
-                    &i.path,
-                    "breastfeeding status without a value read as yes or no",
-                ),
-            }
+            self.breastfeeding_status(i, &o, &vpairs, date);
             return Ok(());
         }
 
@@ -175,6 +109,94 @@ impl Mapper<'_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// An Observation's date, with its path: effective[x], else issued. Every date given is
+    /// checked; the path is built only for a date given.
+    fn effective_date(
+        &self,
+        i: &Item<'_>,
+        o: &model::Observation<'_>,
+    ) -> Result<(Option<Date>, Option<String>), InputError> {
+        let candidates = [
+            (o.effectiveDateTime.as_deref(), "effectiveDateTime"),
+            (
+                o.effectivePeriod.as_ref().and_then(|x| x.start.as_deref()),
+                "effectivePeriod.start",
+            ),
+            (o.effectiveInstant.as_deref(), "effectiveInstant"),
+            (o.issued.as_deref(), "issued"),
+        ];
+        let mut found = (None, None);
+        for (v, rel) in candidates {
+            let Some(v) = v else { continue };
+            let path = at(i, rel);
+            if let Some(d) = self.date(&path, Some(v))? {
+                if found.0.is_none() {
+                    found = (Some(d), Some(path));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// A pregnancy status observation: pregnant or not, the latest kept.
+    fn pregnancy_status(&mut self, i: &Item<'_>, vpairs: &[(&str, &str)], date: Option<Date>) {
+        let value = if self.t.any("pregnant", vpairs) {
+            Some(true)
+        } else if self.t.any("not_pregnant", vpairs) {
+            Some(false)
+        } else {
+            None
+        };
+        match value {
+            Some(v) => {
+                if self
+                    .pregnancy_obs
+                    .as_ref()
+                    .is_none_or(|(d, _, _)| date >= *d)
+                {
+                    self.pregnancy_obs = Some((date, v, at(i, "valueCodeableConcept")));
+                }
+            }
+            None => self.skip(
+                &i.path,
+                "pregnancy status without a value read as pregnant or not pregnant",
+            ),
+        }
+    }
+
+    /// A breastfeeding status observation: by its coded value or a boolean, the latest kept.
+    fn breastfeeding_status(
+        &mut self,
+        i: &Item<'_>,
+        o: &model::Observation<'_>,
+        vpairs: &[(&str, &str)],
+        date: Option<Date>,
+    ) {
+        let vpath = || at(i, "valueCodeableConcept");
+        let value = if self.t.any("breastfeeding", vpairs) {
+            Some((true, vpath()))
+        } else if self.t.any("not_breastfeeding", vpairs) {
+            Some((false, vpath()))
+        } else {
+            o.valueBoolean.map(|b| (b, at(i, "valueBoolean")))
+        };
+        match value {
+            Some((v, path)) => {
+                if self
+                    .breastfeeding
+                    .as_ref()
+                    .is_none_or(|(d, _, _)| date >= *d)
+                {
+                    self.breastfeeding = Some((date, v, path));
+                }
+            }
+            None => self.skip(
+                &i.path,
+                "breastfeeding status without a value read as yes or no",
+            ),
+        }
     }
 
     /// An OCT RNFL thickness of one eye (0 right, 1 left), in micrometres; the latest counts.
