@@ -464,7 +464,9 @@ async function waitForHfs() {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     try {
-      if ((await fetch(`${fhirBase}/health`)).ok) return;
+      // Each probe has its own time limit: a port that accepts and never answers must not
+      // hold the wait past its deadline.
+      if ((await fetch(`${fhirBase}/health`, { signal: AbortSignal.timeout(2000) })).ok) return;
     } catch { /* not listening yet */ }
     await new Promise((r) => setTimeout(r, 200));
   }
